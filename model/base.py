@@ -1,0 +1,316 @@
+"""The base model: CPython's ``multiprocessing`` process life-cycle as data.
+
+This file is the single source of truth. Every state, event and rule below carries the
+CPython function (3.11, unchanged through 3.13 unless a rule says otherwise) or the
+experiment it comes from. Diagrams, the explorer, the SPIN export and the conformance
+tests are all derived from ``BASE``.
+"""
+
+from __future__ import annotations
+
+from model.spec import EventDef, Outcome, Rule, Source, Spec, StateDef
+
+P = "Lib/multiprocessing/process.py"
+U = "Lib/multiprocessing/util.py"
+PF = "Lib/multiprocessing/popen_fork.py"
+TH = "Lib/threading.py"
+
+
+def src(ref: str) -> Source:
+    return Source(f"CPython 3.11 {ref}")
+
+
+def seen(ref: str) -> Source:
+    return Source(ref, kind="experiment")
+
+
+def ret(value: str) -> Outcome:
+    return Outcome(returns=value)
+
+
+def err(kind: str, message: str) -> Outcome:
+    return Outcome(raises=(kind, message))
+
+
+CLOSED = err("ValueError", "process object is closed")
+TWICE = err("AssertionError", "cannot start a process twice")
+NOT_STARTED_JOIN = err("AssertionError", "can only join a started process")
+ALREADY_STARTED = err("AssertionError", "process has already started")
+STILL_RUNNING = err(
+    "ValueError",
+    "Cannot close a process while it is still running. "
+    "You should first call join() or terminate().",
+)
+
+STATES = (
+    # The handle: the Process object as its parent sees it; names follow repr().
+    StateDef("handle", "initial", "created, start() not called yet"),
+    StateDef("handle", "started", "start() returned; no poll has seen the process end"),
+    StateDef("handle", "stopped", "a poll (is_alive, exitcode, join, close, a sibling's start) saw the end"),
+    StateDef("handle", "closed", "close() released the object's resources"),
+    # The process itself.
+    StateDef("process", "new", "the Process object exists; no OS process yet"),
+    StateDef("process", "running", "the target (or the main program's code) runs"),
+    StateDef("process", "running.runnable", "the main thread can act"),
+    StateDef("process", "running.blocked", "the main thread waits on a primitive"),
+    StateDef("process", "exiting", "the target has ended; the exit sequence runs"),
+    StateDef("process", "exiting.terminate_daemon_children", "SIGTERM to each live daemonic child"),
+    StateDef("process", "exiting.join_children", "join() every child started before this phase"),
+    StateDef("process", "exiting.join_threads", "threading._shutdown(): join non-daemon threads"),
+    StateDef("process", "terminated", "the OS process has ended"),
+    StateDef("process", "terminated.zombie", "ended; its exit status not yet collected"),
+    StateDef("process", "terminated.reaped", "its exit status collected; the pid is gone"),
+    # A thread other than the main thread.
+    StateDef("thread", "new", "threading.Thread created, not started"),
+    StateDef("thread", "running", "start() returned"),
+    StateDef("thread", "running.runnable", "the thread can act"),
+    StateDef("thread", "running.blocked", "the thread waits on a primitive"),
+    StateDef("thread", "terminated", "run() ended, or the process ended under it"),
+)
+
+BOOL = (False, True)
+EVENTS = (
+    # handle: calls of the Process API, made by a thread of the parent process
+    EventDef("start", "handle", "program", "Process.start()", drive="call"),
+    EventDef("join", "handle", "program", "Process.join() with no timeout; offered only where it returns", drive="call"),
+    EventDef("join_timeout", "handle", "program", "Process.join(timeout)", drive="call"),
+    EventDef("is_alive", "handle", "program", "Process.is_alive()", drive="call"),
+    EventDef("exitcode", "handle", "program", "Process.exitcode", drive="call"),
+    EventDef("pid", "handle", "program", "Process.pid", drive="call"),
+    EventDef("sentinel", "handle", "program", "Process.sentinel", drive="call"),
+    EventDef("set_daemon", "handle", "program", "Process.daemon = value", drive="call", params=("value",), domains=(BOOL,)),
+    EventDef("terminate", "handle", "program", "Process.terminate(): SIGTERM", drive="call"),
+    EventDef("kill", "handle", "program", "Process.kill(): SIGKILL", drive="call"),
+    EventDef("close", "handle", "program", "Process.close()", drive="call"),
+    # process: the program inside it, signals from outside, and the exit sequence's own progress
+    EventDef("create_child", "process", "program", "Process(target=..., daemon=value)", drive="create_child", params=("daemon",), domains=(BOOL,)),
+    EventDef("create_thread", "process", "program", "threading.Thread(daemon=value)", drive="create_thread", params=("daemon",), domains=(BOOL,)),
+    EventDef("launch", "process", "internal", "the OS process begins (sent by the handle's start())", by="none"),
+    EventDef("block", "process", "program", "the main thread waits on a primitive", drive="block", by="main"),
+    EventDef("release", "process", "program", "another thread releases the main thread", drive="release", by="none"),
+    EventDef("install_sigterm", "process", "program", "signal.signal(SIGTERM, handler) in the main thread", drive="install_sigterm", params=("handler",), domains=(("ignore", "exit"),), by="main"),
+    EventDef("target_return", "process", "program", "the target returns", drive="end", by="main"),
+    EventDef("target_raise", "process", "program", "the target raises an exception", drive="end", by="main"),
+    EventDef("sys_exit", "process", "program", "the target calls sys.exit(arg)", drive="end", params=("arg",), domains=((None, 2, 256, -1, True, "text"),), by="main"),
+    EventDef("os_exit", "process", "program", "the target calls os._exit(n)", drive="end", params=("n",), domains=((0, 3),), by="main"),
+    EventDef("join_current", "process", "program", "current_process().join()", drive="join_current", by="main"),
+    EventDef("sigterm", "process", "environment", "SIGTERM from outside (kill -TERM)", drive="signal", by="none"),
+    EventDef("sigkill", "process", "environment", "SIGKILL from outside (kill -KILL)", drive="signal", by="none"),
+    EventDef("sigint", "process", "environment", "SIGINT from outside (Ctrl-C)", drive="signal", by="none"),
+    EventDef("proceed", "process", "internal", "the exit sequence moves to its next phase", by="none"),
+    EventDef("reap", "process", "internal", "someone other than the handle collects the exit status", by="none"),
+    # thread
+    EventDef("thread_start", "thread", "program", "Thread.start()", drive="thread_start"),
+    EventDef("thread_block", "thread", "program", "the thread waits on a primitive", drive="thread_block", by="none"),
+    EventDef("thread_release", "thread", "program", "another thread releases it", drive="thread_release", by="none"),
+    EventDef("thread_finish", "thread", "program", "the thread's run() returns", drive="thread_finish", by="none"),
+)
+
+
+def handle_rules() -> list[Rule]:
+    """Every Process API call in every handle state (design.md 2.1, checked on 3.11 and 3.13)."""
+    r: list[Rule] = []
+
+    def add(rid: str, event: str, srcs: str, dst: str | None, out: Outcome, ref: str, **kw: object) -> None:
+        r.append(Rule(f"handle.{rid}", "handle", event, tuple(srcs.split()), dst, src(ref), outcome=out, **kw))  # type: ignore[arg-type]
+
+    start = f"{P} BaseProcess.start"
+    add("start", "start", "initial", "started", ret("None"), start,
+        when=("!parent_daemonic",), effects=("poll_siblings", "send:launch"),
+        doc="start() launches the OS process; _cleanup() first polls the parent's other children")
+    add("start_daemonic_parent", "start", "initial", None,
+        err("AssertionError", "daemonic processes are not allowed to have children"), start,
+        when=("parent_daemonic",))
+    add("start_twice", "start", "started stopped", None, TWICE, start)
+    add("start_closed", "start", "closed", None, CLOSED, f"{P} BaseProcess._check_closed")
+
+    join = f"{P} BaseProcess.join, {PF} Popen.wait"
+    for ev in ("join", "join_timeout"):
+        add(f"{ev}_unstarted", ev, "initial", None, NOT_STARTED_JOIN, join)
+        add(f"{ev}_stopped", ev, "stopped", None, ret("None"), join)
+        add(f"{ev}_closed", ev, "closed", None, CLOSED, join)
+    add("join_reaps", "join", "started", "stopped", ret("None"), join,
+        when=("proc_terminated",), effects=("reap",),
+        doc="join() is only offered where the process ends by itself, or it would wait forever")
+    add("join_timeout_reaps", "join_timeout", "started", "stopped", ret("None"), join,
+        when=("proc_terminated", "!sentinel_lag"), effects=("reap",))
+    add("join_timeout_lags", "join_timeout", "started", None, ret("None"),
+        f"{PF} Popen.wait waits on the sentinel; cpython issue 79838",
+        when=("proc_terminated", "sentinel_lag"),
+        doc="under fork a live descendant holds the sentinel's write end: join(timeout) times out")
+    add("join_timeout_alive", "join_timeout", "started", None, ret("None"), join,
+        when=("!proc_terminated",))
+
+    poll = f"{P} BaseProcess.is_alive / exitcode, {PF} Popen.poll"
+    add("is_alive_initial", "is_alive", "initial", None, ret("False"), poll)
+    add("is_alive_running", "is_alive", "started", None, ret("True"), poll, when=("!proc_terminated",))
+    add("is_alive_polls", "is_alive", "started", "stopped", ret("False"), poll,
+        when=("proc_terminated",), effects=("reap",))
+    add("is_alive_stopped", "is_alive", "stopped", None, ret("False"), poll)
+    add("exitcode_initial", "exitcode", "initial", None, ret("None"), poll)
+    add("exitcode_running", "exitcode", "started", None, ret("None"), poll, when=("!proc_terminated",))
+    add("exitcode_polls", "exitcode", "started", "stopped", ret("exitcode"), poll,
+        when=("proc_terminated",), effects=("reap",))
+    add("exitcode_stopped", "exitcode", "stopped", None, ret("exitcode"), poll)
+    for ev in ("is_alive", "exitcode", "pid", "sentinel", "terminate", "kill"):
+        add(f"{ev}_closed", ev, "closed", None, CLOSED, f"{P} BaseProcess._check_closed")
+
+    add("pid_initial", "pid", "initial", None, ret("None"), f"{P} BaseProcess.ident")
+    add("pid", "pid", "started stopped", None, ret("int"), f"{P} BaseProcess.ident")
+    add("sentinel_initial", "sentinel", "initial", None, err("ValueError", "process not started"),
+        f"{P} BaseProcess.sentinel")
+    add("sentinel", "sentinel", "started stopped", None, ret("int"), f"{P} BaseProcess.sentinel")
+
+    daemon = f"{P} BaseProcess.daemon setter"
+    add("set_daemon", "set_daemon", "initial", None, ret("None"), daemon, effects=("set_daemon",))
+    add("set_daemon_started", "set_daemon", "started stopped", None, ALREADY_STARTED, daemon)
+    add("set_daemon_closed", "set_daemon", "closed", None, ret("None"), daemon,
+        effects=("set_daemon",), doc="close() sets _popen to None, so the assertion passes again")
+
+    for ev, sig in (("terminate", "sigterm"), ("kill", "sigkill")):
+        ref = f"{P} BaseProcess.{ev}, {PF} Popen._send_signal"
+        add(f"{ev}_initial", ev, "initial", None,
+            err("AttributeError", f"'NoneType' object has no attribute '{ev}'"), ref)
+        add(ev, ev, "started", None, ret("None"), ref, when=("!proc_terminated",), effects=(f"send:{sig}",))
+        add(f"{ev}_ended", ev, "started", None, ret("None"), ref, when=("proc_terminated",),
+            doc="the signal reaches a zombie, or nothing")
+        add(f"{ev}_stopped", ev, "stopped", None, ret("None"), ref, doc="returncode is known: no signal")
+
+    close = f"{P} BaseProcess.close"
+    add("close_initial", "close", "initial", "closed", ret("None"), close)
+    add("close_running", "close", "started", None, STILL_RUNNING, close, when=("!proc_terminated",))
+    add("close_polls", "close", "started", "closed", ret("None"), close,
+        when=("proc_terminated",), effects=("reap",))
+    add("close_stopped", "close", "stopped", "closed", ret("None"), close)
+    add("close_closed", "close", "closed", None, ret("None"), close, doc="a second close() does nothing")
+    return r
+
+
+def process_rules() -> list[Rule]:
+    """The life of one process: its program, the signals it gets, and its exit sequence."""
+    r: list[Rule] = []
+
+    def add(rid: str, event: str, srcs: str, dst: str | None, source: Source, **kw: object) -> None:
+        r.append(Rule(f"process.{rid}", "process", event, tuple(srcs.split()), dst, source, **kw))  # type: ignore[arg-type]
+
+    boot = f"{P} BaseProcess._bootstrap"
+    add("launch", "launch", "new", "running.runnable", src(f"{PF} Popen._launch"))
+    add("create_child", "create_child", "running exiting", None, src(f"{P} BaseProcess.__init__"),
+        effects=("new_child",), doc="a Process object is built; no OS process yet")
+    add("create_thread", "create_thread", "running exiting", None, src(f"{TH} Thread.__init__"),
+        effects=("new_thread",))
+    add("block", "block", "running.runnable", "running.blocked", seen("agent blocks on an Event"))
+    add("release", "release", "running.blocked", "running.runnable", seen("agent's Event is set"))
+    add("install_sigterm", "install_sigterm", "running.runnable", None,
+        src("Lib/signal.py signal.signal"), effects=("set_handler",))
+    add("join_current", "join_current", "running.runnable", None, src(f"{P} BaseProcess.join"),
+        outcome=err("AssertionError", "can only join a child process"))
+
+    # Ends of the target. A child begins its exit sequence with its daemonic children;
+    # the main program with its threads (the interpreter joins them before atexit runs).
+    ends = (
+        ("target_return", "code:0", src(f"{boot}: exitcode = 0")),
+        ("target_raise", "code:1", src(f"{boot}: except: exitcode = 1")),
+        ("sys_exit", "code:sys_exit", src(f"{boot}: except SystemExit")),
+    )
+    for event, code, source in ends:
+        add(f"{event}_child", event, "running.runnable", "exiting.terminate_daemon_children", source,
+            when=("is_child",), effects=(code,))
+        add(f"{event}_main", event, "running.runnable", "exiting.join_threads",
+            src("Python/pylifecycle.c Py_FinalizeEx: wait_for_thread_shutdown, then atexit"),
+            when=("is_main",), effects=(code,))
+    add("os_exit", "os_exit", "running.runnable", "terminated.zombie",
+        src("Modules/posixmodule.c os__exit: no cleanup at all"), effects=("code:low_byte", "die"),
+        doc="threads are not joined, children are neither joined nor terminated")
+
+    # The exit sequence of a child (process.py _bootstrap; util.py _exit_function).
+    exitf = f"{U} _exit_function"
+    add("child_terminates_daemons", "proceed", "exiting.terminate_daemon_children", "exiting.join_children",
+        src(f"{exitf}: p._popen.terminate() for daemonic active_children()"),
+        when=("is_child",), effects=("sigterm_daemon_children", "await_children"))
+    add("child_joins_children", "proceed", "exiting.join_children", "exiting.join_threads",
+        src(f"{exitf}: p.join() for active_children()"),
+        when=("is_child", "children_done"), effects=("reap_children",))
+    add("child_joins_threads", "proceed", "exiting.join_threads", "terminated.zombie",
+        src(f"{boot}: finally threading._shutdown(); {PF} os._exit(code)"),
+        when=("is_child", "threads_done"), effects=("die",),
+        doc="a child started after the join phase is not waited for: it is orphaned")
+    # The exit sequence of the main program.
+    add("main_joins_threads", "proceed", "exiting.join_threads", "exiting.terminate_daemon_children",
+        src("Python/pylifecycle.c wait_for_thread_shutdown -> threading._shutdown"),
+        when=("is_main", "threads_done"))
+    add("main_terminates_daemons", "proceed", "exiting.terminate_daemon_children", "exiting.join_children",
+        src(f"{exitf} (atexit): terminate daemonic children"),
+        when=("is_main",), effects=("sigterm_daemon_children", "await_children"))
+    add("main_joins_children", "proceed", "exiting.join_children", "terminated.zombie",
+        src(f"{exitf} (atexit): join children"),
+        when=("is_main", "children_done"), effects=("reap_children", "die"))
+
+    # Signals. terminate() and kill() send them too.
+    sig = "Modules/signalmodule.c; kernel default action"
+    add("sigkill", "sigkill", "running exiting", "terminated.zombie", Source(sig, "kernel"),
+        effects=("code:-9", "die"))
+    add("sigterm_default", "sigterm", "running exiting", "terminated.zombie", Source(sig, "kernel"),
+        when=("sigterm_default",), effects=("code:-15", "die"),
+        doc="no Python cleanup: threads die, children are orphaned")
+    add("sigterm_ignored", "sigterm", "running exiting", None, seen("SIG_IGN: terminate() is a no-op"),
+        when=("sigterm_ignore",))
+    add("sigterm_handler_exits_child", "sigterm", "running", "exiting.terminate_daemon_children",
+        seen("handler calls sys.exit(3): full exit sequence, exitcode 3"),
+        when=("sigterm_exit", "is_child"), effects=("code:3",))
+    add("sigterm_handler_exits_main", "sigterm", "running", "exiting.join_threads",
+        seen("handler calls sys.exit(3) in the main program"),
+        when=("sigterm_exit", "is_main"), effects=("code:3",))
+    add("sigint_child", "sigint", "running", "exiting.terminate_daemon_children",
+        src(f"{boot}: KeyboardInterrupt caught by except: -> exitcode 1"),
+        when=("is_child",), effects=("code:1",))
+    add("sigint_main", "sigint", "running", "exiting.join_threads",
+        src("Modules/main.c: unhandled KeyboardInterrupt re-raises SIGINT after finalizing (3.8+)"),
+        when=("is_main",), effects=("code:-2",))
+    # A SIGTERM handler that exits, or SIGINT, arriving during a child's exit sequence.
+    late = f"{boot} (its finally clause); {PF} Popen._launch: code = 1; Lib/multiprocessing/spawn.py spawn_main"
+    for event, guard, spawn_code in (("sigterm", "sigterm_exit", "code:3"), ("sigint", None, "code:-2")):
+        when = (guard,) if guard else ()
+        add(f"{event}_in_exit_function", event, "exiting.terminate_daemon_children exiting.join_children",
+            "exiting.join_threads", src(f"{boot}: raised in _exit_function, caught, then threading._shutdown()"),
+            when=when + ("is_child",), effects=("code:3" if guard else "code:1",))
+        add(f"{event}_in_thread_shutdown", event, "exiting.join_threads", "terminated.zombie", src(late),
+            when=when + ("is_child", "!spawned"), effects=("code:1", "die"),
+            doc="raised out of _bootstrap: os._exit(1) at once, threads not joined")
+        add(f"{event}_in_thread_shutdown_spawned", event, "exiting.join_threads", None, src(late),
+            when=when + ("spawned",), effects=(spawn_code,),
+            doc="raised out of spawn_main: the interpreter joins the threads again, then exits")
+    for event in ("sigterm", "sigkill", "sigint"):
+        add(f"{event}_ended", event, "terminated.zombie", None, Source("kill(2) on a zombie or a gone pid", "kernel"))
+    add("reap", "reap", "terminated.zombie", "terminated.reaped",
+        seen("forkserver reaps its children at once; a subreaper reaps orphans; the shell reaps the main program"),
+        when=("reaped_by_other",))
+    return r
+
+
+def thread_rules() -> list[Rule]:
+    """The life of a thread other than the main thread."""
+    r: list[Rule] = []
+
+    def add(rid: str, event: str, srcs: str, dst: str, ref: str) -> None:
+        r.append(Rule(f"thread.{rid}", "thread", event, tuple(srcs.split()), dst, src(ref)))
+
+    add("start", "thread_start", "new", "running.runnable", f"{TH} Thread.start")
+    add("block", "thread_block", "running.runnable", "running.blocked", f"{TH} Event.wait / Lock.acquire")
+    add("release", "thread_release", "running.blocked", "running.runnable", f"{TH} Event.set")
+    add("finish", "thread_finish", "running.runnable", "terminated", f"{TH} Thread._bootstrap_inner")
+    return r
+
+
+BASE = Spec(
+    name="cpython",
+    version="1",
+    states=STATES,
+    events=EVENTS,
+    rules=tuple(handle_rules() + process_rules() + thread_rules()),
+    initial={"handle": "initial", "process": "new", "thread": "new"},
+    notes=(
+        "Threads are also ended by their process's end: effect 'die' marks every thread terminated.",
+        "The main program is process 0; it has no handle and starts running.",
+    ),
+)

@@ -1,0 +1,229 @@
+"""The executable composite model: given a system and an action, what may follow.
+
+``fire`` applies one event (every matching rule is an allowed alternative); ``settle`` runs
+the internal events (the exit sequence's progress, reaping) until nothing more happens by
+itself; ``predict`` is the two together, which is what the conformance harness compares
+with real processes after each step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from itertools import product
+from typing import Iterable, Iterator
+
+from model.errors import UnknownActionError
+from model.semantics import NO_ARG, Action, Ctx, Semantics, base_semantics
+from model.spec import EventDef, Rule, Spec
+from model.system import MAIN, Config, System
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One allowed outcome of an action: the rules that fired, what the caller saw, the new system."""
+
+    rules: tuple[str, ...]
+    observed: str
+    system: System
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """How big a system the generator may build: processes besides main, threads each, tree depth."""
+
+    procs: int = 2
+    threads: int = 1
+    depth: int = 2
+
+
+@dataclass
+class Engine:
+    spec: Spec
+    semantics: Semantics = field(default_factory=base_semantics)
+    config: Config = field(default_factory=Config)
+
+    def __post_init__(self) -> None:
+        self._index: dict[tuple[str, str], list[tuple[Rule, frozenset[str]]]] = {}
+        for rule in self.spec.rules:
+            leaves = frozenset(l for s in rule.src for l in self.spec.expand(rule.machine, s))
+            self._index.setdefault((rule.machine, rule.event), []).append((rule, leaves))
+        self._events = {e.name: e for e in self.spec.events}
+        self.fire = lru_cache(maxsize=200_000)(self._fire)  # type: ignore[method-assign]
+
+    # --- one event -----------------------------------------------------------------
+
+    def event(self, name: str) -> EventDef:
+        try:
+            return self._events[name]
+        except KeyError:
+            known = ", ".join(sorted(self._events))
+            raise UnknownActionError(f"unknown event {name!r}; the model knows: {known}") from None
+
+    def component_state(self, system: System, machine: str, action: Action) -> str | None:
+        if not 0 <= action.pid < len(system.procs):
+            raise UnknownActionError(f"{action.describe()}: there is no process P{action.pid}")
+        proc = system.procs[action.pid]
+        if machine == "handle":
+            return proc.handle
+        if machine == "process":
+            return proc.life
+        if action.thread is None or not 0 <= action.thread < len(proc.threads):
+            raise UnknownActionError(f"{action.describe()}: P{action.pid} has no such thread")
+        return proc.threads[action.thread].life
+
+    def matching(self, system: System, action: Action) -> list[Rule]:
+        """The rules that apply: source state matches and every guard holds."""
+        machine = self.event(action.event).machine
+        state = self.component_state(system, machine, action)
+        ctx = Ctx(self.config, action, self)
+        out = []
+        for rule, leaves in self._index.get((machine, action.event), ()):
+            if state in leaves and all(self._guard(g, system, ctx) for g in rule.when):
+                out.append(rule)
+        return out
+
+    def _guard(self, name: str, system: System, ctx: Ctx) -> bool:
+        negate = name.startswith("!")
+        value = self.semantics.guards[name.lstrip("!")](system, ctx)
+        return value != negate
+
+    def _fire(self, system: System, action: Action) -> tuple[Transition, ...]:
+        out: list[Transition] = []
+        ctx = Ctx(self.config, action, self)
+        for rule in self.matching(system, action):
+            branches = [(self._move(system, rule, action), (rule.id,))]
+            for effect in rule.effects:
+                name, _, arg = effect.partition(":")
+                fn = self.semantics.effects[name]
+                branches = [
+                    (s2, fired + more) for s1, fired in branches for s2, more in fn(s1, ctx, arg or None)
+                ]
+            for final, fired in branches:
+                out.append(Transition(fired, self._observe(rule, final, action), final))
+        return tuple(out)
+
+    def _move(self, system: System, rule: Rule, action: Action) -> System:
+        if rule.dst is None:
+            return system
+        if rule.machine == "handle":
+            return system.update(action.pid, handle=rule.dst)
+        if rule.machine == "process":
+            return system.update(action.pid, life=rule.dst)
+        proc = system.procs[action.pid]
+        assert action.thread is not None
+        threads = list(proc.threads)
+        threads[action.thread] = type(threads[action.thread])(threads[action.thread].daemon, rule.dst)
+        return system.update(action.pid, threads=tuple(threads))
+
+    def _observe(self, rule: Rule, system: System, action: Action) -> str:
+        """The caller's view as a canonical string, the same the runtime produces."""
+        if rule.outcome.raises:
+            kind, message = rule.outcome.raises
+            return f"{kind}: {message}"
+        value = rule.outcome.returns
+        if value is None:
+            return "ack"
+        if value == "exitcode":
+            return repr(system.procs[action.pid].exitcode)
+        if value == "int":
+            return "<int>"
+        return value
+
+    # --- which actions may be taken ------------------------------------------------------
+
+    def actor(self, system: System, pid: int, by: str) -> bool:
+        """Can process ``pid`` act: its main thread free, or (``by='any'``) some thread runnable."""
+        if by == "none":
+            return True
+        proc = system.procs[pid]
+        if proc.life == "running.runnable":
+            return True
+        if by == "main" or proc.terminated or proc.life == "new":
+            return False
+        return any(t.life == "running.runnable" for t in proc.threads)
+
+    def candidates(self, system: System, bounds: Bounds | None = None) -> Iterator[Action]:
+        """Every action of a non-internal event, with every argument from its domain."""
+        bounds = bounds or Bounds()
+        for event in self.spec.events:
+            if event.actor == "internal":
+                continue
+            args: Iterable[object] = event.domains[0] if event.domains else (NO_ARG,)
+            for pid, proc in enumerate(system.procs):
+                if event.machine == "handle":
+                    if pid == MAIN or proc.orphan or proc.parent is None:
+                        continue
+                    if not self.actor(system, proc.parent, event.by):
+                        continue
+                    targets: Iterable[int | None] = (None,)
+                elif event.machine == "process":
+                    if not self._may_grow(system, pid, event.name, bounds):
+                        continue
+                    if not self.actor(system, pid, event.by):
+                        continue
+                    targets = (None,)
+                else:
+                    if event.by != "none" and not self.actor(system, pid, event.by):
+                        continue
+                    targets = range(len(proc.threads))
+                for thread, arg in product(targets, args):
+                    yield Action(event.name, pid, thread, arg)
+
+    def _may_grow(self, system: System, pid: int, event: str, bounds: Bounds) -> bool:
+        if event == "create_child":
+            depth = 0
+            parent: int | None = pid
+            while parent is not None:
+                depth += 1
+                parent = system.procs[parent].parent
+            return len(system.procs) - 1 < bounds.procs and depth <= bounds.depth
+        if event == "create_thread":
+            return len(system.procs[pid].threads) < bounds.threads
+        return True
+
+    def enabled(self, system: System, bounds: Bounds | None = None) -> list[tuple[Action, tuple[Transition, ...]]]:
+        """The actions some rule allows here, each with its outcomes (before settling)."""
+        out = []
+        for action in self.candidates(system, bounds):
+            transitions = self.fire(system, action)
+            if transitions:
+                out.append((action, transitions))
+        return out
+
+    # --- what happens by itself -----------------------------------------------------
+
+    def internal_steps(self, system: System) -> list[tuple[Action, Transition]]:
+        out = []
+        for event in self.spec.events:
+            if event.actor != "internal" or event.name == "launch":
+                continue
+            for pid in range(len(system.procs)):
+                action = Action(event.name, pid)
+                for t in self.fire(system, action):
+                    out.append((action, t))
+        return out
+
+    def settle(self, system: System) -> dict[System, tuple[str, ...]]:
+        """Every quiescent system the internal events can reach, with the rules on the way."""
+        done: dict[System, tuple[str, ...]] = {}
+        seen = {system}
+        todo = [(system, ())]  # type: list[tuple[System, tuple[str, ...]]]
+        while todo:
+            current, rules = todo.pop()
+            steps = self.internal_steps(current)
+            if not steps:
+                done.setdefault(current, rules)
+            for _action, t in steps:
+                if t.system not in seen:
+                    seen.add(t.system)
+                    todo.append((t.system, rules + t.rules))
+        return done
+
+    def predict(self, system: System, action: Action) -> list[Transition]:
+        """The allowed outcomes of an action once everything it sets off has happened."""
+        out = []
+        for t in self.fire(system, action):
+            for settled, more in self.settle(t.system).items():
+                out.append(Transition(t.rules + more, t.observed, settled))
+        return out

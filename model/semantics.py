@@ -1,0 +1,299 @@
+"""What the rules mean: the guards and effects they name, over a whole ``System``.
+
+Rules refer to guards and effects by name, so a spec stays data and an extension can add
+its own names. Each function here is small and says in its docstring which CPython
+behaviour it stands for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Callable
+
+from model.system import MAIN, Config, ProcState, System, ThreadState
+
+if TYPE_CHECKING:
+    from model.engine import Engine
+
+NO_ARG: object = type("NoArg", (), {"__repr__": lambda self: "-"})()
+
+
+@dataclass(frozen=True)
+class Action:
+    """One event aimed at one component: process ``pid`` (and thread ``thread``), with its argument."""
+
+    event: str
+    pid: int
+    thread: int | None = None
+    arg: object = NO_ARG
+
+    def describe(self) -> str:
+        where = f"P{self.pid}" + (f".T{self.thread}" if self.thread is not None else "")
+        arg = "" if self.arg is NO_ARG else f"({self.arg!r})"
+        return f"{self.event}{arg} @ {where}"
+
+    def as_json(self) -> dict[str, object]:
+        out: dict[str, object] = {"event": self.event, "pid": self.pid}
+        if self.thread is not None:
+            out["thread"] = self.thread
+        if self.arg is not NO_ARG:
+            out["arg"] = self.arg
+        return out
+
+    @staticmethod
+    def from_json(data: dict[str, object]) -> Action:
+        thread = data.get("thread")
+        return Action(
+            event=str(data["event"]),
+            pid=int(data["pid"]),  # type: ignore[call-overload]
+            thread=None if thread is None else int(thread),  # type: ignore[call-overload]
+            arg=data["arg"] if "arg" in data else NO_ARG,
+        )
+
+
+@dataclass(frozen=True)
+class Ctx:
+    """What a guard or an effect may look at besides the system."""
+
+    config: Config
+    action: Action
+    engine: Engine
+
+
+Guard = Callable[[System, Ctx], bool]
+Branches = list[tuple[System, tuple[str, ...]]]
+Effect = Callable[[System, Ctx, str | None], Branches]
+
+
+@dataclass
+class Semantics:
+    """The named guards and effects rules may use."""
+
+    guards: dict[str, Guard] = field(default_factory=dict)
+    effects: dict[str, Effect] = field(default_factory=dict)
+
+    def merged(self, other: Semantics) -> Semantics:
+        return Semantics({**self.guards, **other.guards}, {**self.effects, **other.effects})
+
+
+# --- guards ---------------------------------------------------------------------------
+
+
+def _proc(system: System, ctx: Ctx) -> ProcState:
+    return system.procs[ctx.action.pid]
+
+
+def is_main(system: System, ctx: Ctx) -> bool:
+    """The main program, whose exit sequence the interpreter runs (not _bootstrap)."""
+    return ctx.action.pid == MAIN
+
+
+def is_child(system: System, ctx: Ctx) -> bool:
+    """A process started by multiprocessing: _bootstrap runs its exit sequence."""
+    return ctx.action.pid != MAIN
+
+
+def parent_daemonic(system: System, ctx: Ctx) -> bool:
+    """start() asserts that the calling process is not daemonic."""
+    parent = _proc(system, ctx).parent
+    return parent is not None and system.procs[parent].daemon
+
+
+def proc_terminated(system: System, ctx: Ctx) -> bool:
+    """The OS process has ended (a zombie or reaped); the handle learns it only by polling."""
+    return _proc(system, ctx).terminated
+
+
+def sentinel_lag(system: System, ctx: Ctx) -> bool:
+    """Under fork, a live descendant inherited the write end of the sentinel pipe."""
+    if ctx.config.start_method != "fork":
+        return False
+    return any(not system.procs[d].terminated for d in system.descendants(ctx.action.pid))
+
+
+def sigterm_is(disposition: str) -> Guard:
+    def guard(system: System, ctx: Ctx) -> bool:
+        return _proc(system, ctx).sigterm == disposition
+
+    guard.__doc__ = f"The process's SIGTERM disposition is {disposition!r}."
+    return guard
+
+
+def children_done(system: System, ctx: Ctx) -> bool:
+    """Every child the exit sequence awaits has ended (join() returns for each)."""
+    return all(
+        system.procs[c].terminated for c in system.children(ctx.action.pid) if system.procs[c].awaited
+    )
+
+
+def threads_done(system: System, ctx: Ctx) -> bool:
+    """threading._shutdown() returns once every started non-daemon thread has ended."""
+    return all(t.daemon or t.life in ("new", "terminated") for t in _proc(system, ctx).threads)
+
+
+def spawned(system: System, ctx: Ctx) -> bool:
+    """The process runs in an interpreter of its own (spawn): it ends through sys.exit()."""
+    return ctx.config.start_method == "spawn" and ctx.action.pid != MAIN
+
+
+def reaped_by_other(system: System, ctx: Ctx) -> bool:
+    """The forkserver reaps its children at once; a subreaper its orphans; a shell the main program."""
+    proc = _proc(system, ctx)
+    if proc.parent is None or proc.orphan:
+        return True
+    return ctx.config.start_method == "forkserver"
+
+
+# --- effects --------------------------------------------------------------------------
+
+
+def one(system: System) -> Branches:
+    return [(system, ())]
+
+
+def send(system: System, ctx: Ctx, event: str | None) -> Branches:
+    """Fire a process event on the same process (start() launches, terminate() signals)."""
+    assert event is not None
+    action = Action(event, ctx.action.pid)
+    # No rule for the event there means the model does not say: the caller is not enabled.
+    return [(t.system, t.rules) for t in ctx.engine.fire(system, action)]
+
+
+def new_child(system: System, ctx: Ctx, _: str | None) -> Branches:
+    """Process(daemon=...) in the acting process: a handle in 'initial', a process in 'new'."""
+    daemon = bool(ctx.action.arg)
+    system, _pid = system.add(ProcState(parent=ctx.action.pid, daemon=daemon))
+    return one(system)
+
+
+def new_thread(system: System, ctx: Ctx, _: str | None) -> Branches:
+    proc = _proc(system, ctx)
+    thread = ThreadState(daemon=bool(ctx.action.arg))
+    return one(system.update(ctx.action.pid, threads=proc.threads + (thread,)))
+
+
+def set_daemon(system: System, ctx: Ctx, _: str | None) -> Branches:
+    return one(system.update(ctx.action.pid, daemon=bool(ctx.action.arg)))
+
+
+def set_handler(system: System, ctx: Ctx, _: str | None) -> Branches:
+    return one(system.update(ctx.action.pid, sigterm=ctx.action.arg))
+
+
+def reap(system: System, ctx: Ctx, _: str | None) -> Branches:
+    """The poll collected the exit status: the zombie is gone."""
+    return one(_reap(system, ctx.action.pid))
+
+
+def _reap(system: System, pid: int) -> System:
+    if system.procs[pid].life == "terminated.zombie":
+        system = system.update(pid, life="terminated.reaped")
+    return system
+
+
+def poll_siblings(system: System, ctx: Ctx, _: str | None) -> Branches:
+    """start() calls _cleanup(): every started sibling that has ended is polled (handle -> stopped)."""
+    parent = _proc(system, ctx).parent
+    for sib in system.children(parent) if parent is not None else ():
+        p = system.procs[sib]
+        if sib != ctx.action.pid and p.handle == "started" and p.terminated:
+            system = _reap(system.update(sib, handle="stopped"), sib)
+    return one(system)
+
+
+def code(system: System, ctx: Ctx, how: str | None) -> Branches:
+    """Record the exit code the process will end with."""
+    arg = ctx.action.arg
+    if how == "sys_exit":
+        value = _sys_exit_code(arg)
+    elif how == "low_byte":
+        value = int(arg) & 0xFF  # type: ignore[call-overload]
+    else:
+        value = int(str(how))
+    return one(system.update(ctx.action.pid, code=value))
+
+
+def _sys_exit_code(arg: object) -> int:
+    """_bootstrap: None -> 0, an int (bool too) -> its low byte once os._exit has it, else 1."""
+    if arg is None:
+        return 0
+    if isinstance(arg, int):
+        return int(arg) & 0xFF
+    return 1
+
+
+def die(system: System, ctx: Ctx, _: str | None) -> Branches:
+    """The OS process ends: every thread with it; live children are orphaned."""
+    pid = ctx.action.pid
+    proc = system.procs[pid]
+    threads = tuple(replace(t, life="terminated") for t in proc.threads)
+    system = system.update(pid, exitcode=proc.code, threads=threads)
+    for child in system.children(pid):
+        c = system.procs[child]
+        if c.life != "new" and not c.terminated:
+            system = system.update(child, orphan=True)
+    return one(system)
+
+
+def await_children(system: System, ctx: Ctx, _: str | None) -> Branches:
+    """active_children() is read once: only children started by now are joined."""
+    for child in system.children(ctx.action.pid):
+        c = system.procs[child]
+        if c.handle == "started" and not c.orphan:
+            system = system.update(child, awaited=True)
+    return one(system)
+
+
+def reap_children(system: System, ctx: Ctx, _: str | None) -> Branches:
+    """join() of each awaited child polls it: its handle is stopped, its status collected."""
+    for child in system.children(ctx.action.pid):
+        if system.procs[child].awaited:
+            system = _reap(system.update(child, handle="stopped"), child)
+    return one(system)
+
+
+def sigterm_daemon_children(system: System, ctx: Ctx, _: str | None) -> Branches:
+    """_exit_function: p._popen.terminate() for every live daemonic child, in order."""
+    branches: Branches = [(system, ())]
+    for child in system.children(ctx.action.pid):
+        c = system.procs[child]
+        if not (c.daemon and c.handle == "started" and not c.terminated):
+            continue
+        nxt: Branches = []
+        for sys_, rules in branches:
+            for t in ctx.engine.fire(sys_, Action("sigterm", child)):
+                nxt.append((t.system, rules + t.rules))
+        branches = nxt
+    return branches
+
+
+def base_semantics() -> Semantics:
+    guards: dict[str, Guard] = {
+        "is_main": is_main,
+        "is_child": is_child,
+        "parent_daemonic": parent_daemonic,
+        "proc_terminated": proc_terminated,
+        "sentinel_lag": sentinel_lag,
+        "sigterm_default": sigterm_is("default"),
+        "sigterm_ignore": sigterm_is("ignore"),
+        "sigterm_exit": sigterm_is("exit"),
+        "children_done": children_done,
+        "threads_done": threads_done,
+        "reaped_by_other": reaped_by_other,
+        "spawned": spawned,
+    }
+    effects: dict[str, Effect] = {
+        "send": send,
+        "new_child": new_child,
+        "new_thread": new_thread,
+        "set_daemon": set_daemon,
+        "set_handler": set_handler,
+        "reap": reap,
+        "poll_siblings": poll_siblings,
+        "code": code,
+        "die": die,
+        "await_children": await_children,
+        "reap_children": reap_children,
+        "sigterm_daemon_children": sigterm_daemon_children,
+    }
+    return Semantics(guards, effects)

@@ -1,0 +1,115 @@
+"""The state of a whole system: a tree of processes, each with its handle and its threads.
+
+Values are immutable and hashable so that the explorer can store millions of them and the
+conformance machine can compare prediction and observation by equality.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+StartMethod = Literal["fork", "spawn", "forkserver"]
+START_METHODS: tuple[str, ...] = ("fork", "spawn", "forkserver")
+MAIN = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadState:
+    """A ``threading.Thread`` other than the main thread."""
+
+    daemon: bool
+    life: str = "new"
+
+
+@dataclass(frozen=True, slots=True)
+class ProcState:
+    """One process: its life as the kernel sees it, and its handle as its parent sees it.
+
+    ``handle`` is ``None`` for the main program, which has no Process object. ``code`` is the
+    exit code the exit sequence will end with; ``exitcode`` the one the process did end with
+    (negative for a signal). ``awaited`` marks a child its parent's exit sequence joins.
+    """
+
+    parent: int | None
+    daemon: bool
+    life: str = "new"
+    handle: str | None = "initial"
+    threads: tuple[ThreadState, ...] = ()
+    code: int | None = None
+    exitcode: int | None = None
+    sigterm: Literal["default", "ignore", "exit"] = "default"
+    orphan: bool = False
+    awaited: bool = False
+
+    @property
+    def terminated(self) -> bool:
+        return self.life.startswith("terminated")
+
+    @property
+    def exiting(self) -> bool:
+        return self.life.startswith("exiting")
+
+    @property
+    def running(self) -> bool:
+        return self.life.startswith("running")
+
+
+@dataclass(frozen=True)
+class Config:
+    """What is fixed for a whole run: the start method and the interpreter's traits."""
+
+    start_method: StartMethod = "fork"
+    python: tuple[int, int] = (3, 11)
+    optimize: bool = False
+    profile: str = "cpython"
+    extra: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True, slots=True)
+class System:
+    """Every process the run has made; index 0 is the main program."""
+
+    procs: tuple[ProcState, ...]
+
+    @staticmethod
+    def initial() -> System:
+        return System((ProcState(parent=None, daemon=False, life="running.runnable", handle=None),))
+
+    def put(self, pid: int, proc: ProcState) -> System:
+        procs = list(self.procs)
+        procs[pid] = proc
+        return System(tuple(procs))
+
+    def update(self, pid: int, **changes: object) -> System:
+        return self.put(pid, replace(self.procs[pid], **changes))  # type: ignore[arg-type]
+
+    def add(self, proc: ProcState) -> tuple[System, int]:
+        return System(self.procs + (proc,)), len(self.procs)
+
+    def children(self, pid: int) -> tuple[int, ...]:
+        return tuple(i for i, p in enumerate(self.procs) if p.parent == pid)
+
+    def descendants(self, pid: int) -> tuple[int, ...]:
+        out: list[int] = []
+        todo = list(self.children(pid))
+        while todo:
+            child = todo.pop()
+            out.append(child)
+            todo.extend(self.children(child))
+        return tuple(sorted(out))
+
+    def describe(self) -> str:
+        """One line per process, for traces and error messages."""
+        lines = []
+        for i, p in enumerate(self.procs):
+            who = "main" if p.parent is None else f"P{i}(parent P{p.parent}{', daemon' if p.daemon else ''})"
+            threads = ",".join(
+                f"{'d' if t.daemon else 'n'}:{t.life}" for t in p.threads
+            )
+            extra = f" handle={p.handle}" if p.handle else ""
+            extra += f" exitcode={p.exitcode}" if p.exitcode is not None else ""
+            extra += " orphan" if p.orphan else ""
+            extra += f" sigterm={p.sigterm}" if p.sigterm != "default" else ""
+            lines.append(f"{who}: {p.life}{extra}" + (f" threads=[{threads}]" if threads else ""))
+        return "\n".join(lines)
