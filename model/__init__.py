@@ -12,3 +12,7 @@ __all__ = [
     "ModelError", "Outcome", "ProcState", "Rule", "Semantics", "Source", "Spec", "StateDef",
     "System", "ThreadState", "Transition", "UnknownActionError", "base_semantics",
 ]
+
+from model.extend import DRIVES, Extension, Model, apply, base_model, load, validate  # noqa: E402
+
+__all__ += ["DRIVES", "Extension", "Model", "apply", "base_model", "load", "validate"]

@@ -1,0 +1,171 @@
+"""The one way to change the model without editing it: an ``Extension``.
+
+Researchers add states, events and rules; implementation profiles remove or replace rules.
+Both are merged here and validated before anything runs, so a typo fails at load time with
+a message that names the fault and its fix, not as a silent gap in a diagram.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from model.base import BASE
+from model.errors import ExtensionError
+from model.semantics import Effect, Guard, Semantics, base_semantics
+from model.spec import MACHINES, EventDef, Rule, Source, Spec, StateDef
+
+# What the runtime knows how to do; an event with another ``drive`` must be model-only (None).
+DRIVES: frozenset[str] = frozenset({
+    "call", "create_child", "create_thread", "block", "release", "install_sigterm", "end",
+    "join_current", "signal", "thread_start", "thread_block", "thread_release", "thread_finish",
+})
+
+
+@dataclass(frozen=True)
+class Extension:
+    """A change to a model: what it adds, what it replaces (same rule id), what it removes."""
+
+    name: str
+    doc: str
+    states: tuple[StateDef, ...] = ()
+    events: tuple[EventDef, ...] = ()
+    rules: tuple[Rule, ...] = ()
+    remove: tuple[str, ...] = ()
+    guards: dict[str, Guard] = field(default_factory=dict)
+    effects: dict[str, Effect] = field(default_factory=dict)
+    source: Source | None = None
+
+
+@dataclass(frozen=True)
+class Model:
+    """A spec with the guards and effects its rules name: what every other part consumes."""
+
+    spec: Spec
+    semantics: Semantics
+    extensions: tuple[str, ...] = ()
+
+
+def base_model() -> Model:
+    return Model(BASE, base_semantics())
+
+
+def apply(model: Model, ext: Extension) -> Model:
+    """Merge ``ext`` into ``model`` and validate the result."""
+    spec = model.spec
+    known_ids = {r.id for r in spec.rules}
+    for rid in ext.remove:
+        if rid not in known_ids:
+            raise ExtensionError(
+                f"extension {ext.name!r} removes rule {rid!r}, which the model does not have; "
+                f"`proclife model` lists the rule ids"
+            )
+    replaced = {r.id: r for r in ext.rules if r.id in known_ids}
+    rules = [replaced.get(r.id, r) for r in spec.rules if r.id not in ext.remove]
+    rules += [r for r in ext.rules if r.id not in known_ids]
+    merged = Spec(
+        name=f"{spec.name}+{ext.name}",
+        version=spec.version,
+        states=spec.states + ext.states,
+        events=spec.events + ext.events,
+        rules=tuple(rules),
+        initial=spec.initial,
+        notes=spec.notes + ((f"{ext.name}: {ext.doc}",) if ext.doc else ()),
+    )
+    semantics = model.semantics.merged(Semantics(dict(ext.guards), dict(ext.effects)))
+    validate(merged, semantics, blame=ext.name)
+    return Model(merged, semantics, model.extensions + (ext.name,))
+
+
+def validate(spec: Spec, semantics: Semantics, blame: str = "the base model") -> None:
+    """Refuse a model with a dangling name anywhere; each message says what to fix."""
+
+    def fail(msg: str) -> None:
+        raise ExtensionError(f"{blame}: {msg}")
+
+    seen_states: set[tuple[str, str]] = set()
+    for s in spec.states:
+        if s.machine not in MACHINES:
+            fail(f"state {s.name!r} is in machine {s.machine!r}; use one of {', '.join(MACHINES)}")
+        if (s.machine, s.name) in seen_states:
+            fail(f"state {s.machine}.{s.name} is declared twice; declare it once")
+        if s.parent and (s.machine, s.parent) not in seen_states:
+            fail(f"state {s.name!r} nests in {s.parent!r}, which is not declared before it; declare the parent first")
+        seen_states.add((s.machine, s.name))
+    events: dict[str, EventDef] = {}
+    for e in spec.events:
+        if e.name in events:
+            fail(f"event {e.name!r} is declared twice; give the new event another name")
+        if e.machine not in MACHINES:
+            fail(f"event {e.name!r} is in machine {e.machine!r}; use one of {', '.join(MACHINES)}")
+        if e.drive is not None and e.drive not in DRIVES:
+            fail(
+                f"event {e.name!r} is driven by {e.drive!r}, which the runtime cannot do; "
+                f"use one of {', '.join(sorted(DRIVES))}, or drive=None to mark it model-only"
+            )
+        if len(e.domains) != len(e.params):
+            fail(f"event {e.name!r} has {len(e.params)} parameters but {len(e.domains)} domains; give one domain each")
+        events[e.name] = e
+    ids: set[str] = set()
+    for r in spec.rules:
+        if r.id in ids:
+            fail(f"rule id {r.id!r} is used twice; rule ids must be unique")
+        ids.add(r.id)
+        if r.event not in events:
+            fail(f"rule {r.id!r} is triggered by event {r.event!r}, which nobody declares; add an EventDef")
+        if events[r.event].machine != r.machine:
+            fail(f"rule {r.id!r} is in machine {r.machine!r} but event {r.event!r} belongs to {events[r.event].machine!r}")
+        for name in (*r.src, *((r.dst,) if r.dst else ())):
+            if (r.machine, name) not in seen_states:
+                fail(f"rule {r.id!r} names state {name!r}, which machine {r.machine!r} does not have; declare it with StateDef")
+        if r.dst and spec.expand(r.machine, r.dst) != (r.dst,):
+            fail(f"rule {r.id!r} goes to compound state {r.dst!r}; name one of its sub-states: {', '.join(spec.expand(r.machine, r.dst))}")
+        for g in r.when:
+            if g.lstrip("!") not in semantics.guards:
+                fail(f"rule {r.id!r} has guard {g!r}, which names nothing; add it to the extension's guards")
+        for eff in r.effects:
+            name, _, arg = eff.partition(":")
+            if name not in semantics.effects:
+                fail(f"rule {r.id!r} has effect {eff!r}, which names nothing; add it to the extension's effects")
+            if name == "send" and arg not in events:
+                fail(f"rule {r.id!r} sends event {arg!r}, which nobody declares")
+
+
+def resolve(target: str) -> Extension:
+    """Import ``module:attribute`` (the current folder is importable) and return its Extension."""
+    module_name, sep, attr = target.partition(":")
+    if not sep or not module_name or not attr:
+        raise ExtensionError(f"--extend {target!r}: write it as module:attribute, e.g. examples.zombie:EXTENSION")
+    cwd = str(Path.cwd())
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # an extension's own import error must not read as a crash of ours
+        raise ExtensionError(f"--extend {target!r}: cannot import {module_name!r}: {exc}") from exc
+    try:
+        obj: object = getattr(module, attr)
+    except AttributeError:
+        raise ExtensionError(f"--extend {target!r}: module {module_name!r} has no attribute {attr!r}") from None
+    if callable(obj) and not isinstance(obj, Extension):
+        obj = obj()
+    if not isinstance(obj, Extension):
+        raise ExtensionError(
+            f"--extend {target!r} is a {type(obj).__name__}, not a model.extend.Extension; "
+            f"build one with Extension(name=..., doc=..., rules=(...))"
+        )
+    return obj
+
+
+def load(extensions: Sequence[str | Extension] = (), base: Model | None = None) -> Model:
+    """The base model with each extension applied in order."""
+    model = base or base_model()
+    for ext in extensions:
+        model = apply(model, resolve(ext) if isinstance(ext, str) else ext)
+    return model
+
+
+ExtensionFactory = Callable[[], Extension]

@@ -1,0 +1,1 @@
+"""proclife's runtime: drives and observes real processes on behalf of the model."""
