@@ -1,0 +1,345 @@
+"""The program inside every real process of a run: it performs the driver's commands.
+
+Each agent holds its own connection to the driver. A daemonic control thread reads the
+commands and hands each to the thread that must perform it (the main thread, or worker
+thread j), so the model's "which thread acts" is real; the performing thread acknowledges.
+The connection is also the lifeline: when the driver goes away, the agent ``os._exit``s.
+
+Version fact: Python 3.12 and later emit a DeprecationWarning when ``os.fork()`` runs in a
+process with more than one thread, which every agent is (its control thread). The agent
+forks only while the control thread waits in ``recv`` holding no lock, so the warning is
+filtered here on purpose; ``hello`` reports the Python version so a run records it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import queue
+import signal
+import socket
+import sys
+import threading
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from runtime.impls import resolve_impl
+from runtime.protocol import (
+    ACK,
+    LIFELINE_EXIT,
+    LineBuffer,
+    Message,
+    canonical_exception,
+    canonical_value,
+    encode,
+)
+
+warnings.filterwarnings(
+    "ignore",
+    message=r"This process \(pid=\d+\) is multi-threaded, use of fork\(\) may lead to deadlocks",
+    category=DeprecationWarning,
+)
+
+END_EVENTS = frozenset({"target_return", "target_raise", "sys_exit", "os_exit"})
+SIGTERM_HANDLERS = frozenset({"ignore", "exit", "default"})
+CALLS = frozenset({
+    "start", "join", "join_timeout", "is_alive", "exitcode", "pid", "sentinel",
+    "set_daemon", "terminate", "kill", "close",
+})
+
+_AGENT: Agent | None = None
+
+
+class CommandError(Exception):
+    """A command the agent cannot perform: a harness fault, reported to the driver."""
+
+
+@dataclass(frozen=True)
+class Ending:
+    """How the main thread leaves its target once it has acknowledged ``end``."""
+
+    event: str
+    arg: Any
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    """The "exit" SIGTERM handler: a full, orderly exit with status 3."""
+    sys.exit(3)
+
+
+class Worker:
+    """Thread j of the model: a thread that performs commands from its own queue."""
+
+    def __init__(self, agent: Agent, index: int, daemon: bool) -> None:
+        self.queue: queue.SimpleQueue[Message] = queue.SimpleQueue()
+        self.block: threading.Event | None = None
+        self.thread = threading.Thread(
+            target=agent.worker_loop, args=(index,), daemon=daemon, name=f"proclife-T{index}"
+        )
+
+
+class Agent:
+    """One process's side of the protocol: the handles it owns and the threads it runs."""
+
+    def __init__(self, spec: str, address: str, ident: int) -> None:
+        self.spec = spec
+        self.address = address
+        self.ident = ident
+        self.ctx = resolve_impl(spec).context()
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(address)
+        self.send_lock = threading.Lock()
+        self.main_queue: queue.SimpleQueue[Message] = queue.SimpleQueue()
+        self.handles: dict[int, Any] = {}
+        self.workers: list[Worker] = []
+        self.main_block: threading.Event | None = None
+        self.send({"type": "hello", "id": ident, "pid": os.getpid(), "python": platform.python_version()})
+        self.control = threading.Thread(target=self.control_loop, daemon=True, name="proclife-control")
+        self.control.start()
+
+    # --- the wire --------------------------------------------------------------------
+
+    def send(self, message: Message) -> None:
+        data = encode(message)
+        try:
+            with self.send_lock:
+                self.sock.sendall(data)
+        except OSError:
+            os._exit(LIFELINE_EXIT)
+
+    def ack(self, cmd: Message, observed: str, **extra: Any) -> None:
+        self.send({"type": "ack", "seq": cmd["seq"], "observed": observed, **extra})
+
+    def fail(self, cmd: Message, exc: BaseException) -> None:
+        self.send({"type": "ack", "seq": cmd["seq"], "observed": "", "error": canonical_exception(exc)})
+
+    def abandon(self) -> None:
+        """Close a connection inherited through fork, so the parent's death stays visible."""
+        self.sock.close()
+
+    # --- the control thread ------------------------------------------------------------
+
+    def control_loop(self) -> None:
+        buffer = LineBuffer()
+        while True:
+            try:
+                data = self.sock.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                os._exit(LIFELINE_EXIT)  # the driver is gone: leave nothing running
+            for cmd in buffer.feed(data):
+                try:
+                    self.route(cmd)
+                except Exception as exc:
+                    self.fail(cmd, exc)
+
+    def route(self, cmd: Message) -> None:
+        where = cmd["thread"]
+        if where == "control":
+            self.control_op(cmd)
+        elif where == "main":
+            self.main_queue.put(cmd)
+        else:
+            self.worker(int(where)).queue.put(cmd)
+
+    def worker(self, index: int) -> Worker:
+        if not 0 <= index < len(self.workers):
+            raise CommandError(f"P{self.ident} has no thread T{index} (it has {len(self.workers)})")
+        return self.workers[index]
+
+    def control_op(self, cmd: Message) -> None:
+        """Releases come from another thread; joining a finished thread is bounded."""
+        op = cmd["op"]
+        if op == "release":
+            if self.main_block is None:
+                raise CommandError(f"P{self.ident}'s main thread is not blocked")
+            self.main_block.set()
+            self.main_block = None
+        elif op == "thread_release":
+            worker = self.worker(cmd["worker"])
+            if worker.block is None:
+                raise CommandError(f"P{self.ident}.T{cmd['worker']} is not blocked")
+            worker.block.set()
+            worker.block = None
+        elif op == "thread_finish":
+            worker = self.worker(cmd["worker"])
+            worker.queue.put({"op": "finish"})
+            worker.thread.join(cmd["timeout"])
+            if worker.thread.is_alive():
+                raise CommandError(
+                    f"P{self.ident}.T{cmd['worker']} did not return within {cmd['timeout']}s of finish"
+                )
+        else:
+            raise CommandError(f"the control thread does not perform {op!r}")
+        self.ack(cmd, ACK)
+
+    # --- performing threads ------------------------------------------------------------
+
+    def serve(self) -> Ending:
+        """The main thread's loop: perform commands until one ends the target."""
+        while True:
+            cmd = self.main_queue.get()
+            if cmd["op"] == "block":
+                event = threading.Event()
+                self.main_block = event
+                self.ack(cmd, ACK, note="about to block")
+                event.wait()
+                continue
+            ending = self.perform(cmd)
+            if ending is not None:
+                return ending
+
+    def worker_loop(self, index: int) -> None:
+        worker = self.workers[index]
+        while True:
+            cmd = worker.queue.get()
+            if cmd["op"] == "finish":
+                return
+            if cmd["op"] == "thread_block":
+                event = threading.Event()
+                worker.block = event
+                self.ack(cmd, ACK, note="about to block")
+                event.wait()
+                continue
+            if self.perform(cmd) is not None:
+                return
+
+    def perform(self, cmd: Message) -> Ending | None:
+        op = cmd["op"]
+        handler = self.OPS.get(op)
+        try:
+            if op == "end":
+                if cmd["event"] not in END_EVENTS:
+                    raise CommandError(f"cannot end a target by {cmd['event']!r}")
+                if threading.current_thread() is not threading.main_thread():
+                    raise CommandError("only the main thread ends the target")
+                self.ack(cmd, ACK)  # before ending: afterwards the agent may be gone
+                return Ending(cmd["event"], cmd.get("arg"))
+            if handler is None:
+                raise CommandError(f"P{self.ident} does not know the command {op!r}")
+            observed, extra = handler(self, cmd)
+        except Exception as exc:
+            self.fail(cmd, exc)
+            return None
+        self.ack(cmd, observed, **extra)
+        return None
+
+    # --- the commands ------------------------------------------------------------------
+
+    def op_call(self, cmd: Message) -> tuple[str, dict[str, Any]]:
+        """A Process API call on a child's handle; its result or exception is the observation."""
+        method, target = cmd["method"], cmd["target"]
+        if method not in CALLS:
+            raise CommandError(f"no Process API call is named {method!r}")
+        if target not in self.handles:
+            raise CommandError(f"P{self.ident} holds no handle of P{target}")
+        p = self.handles[target]
+        try:
+            value = self._invoke(p, method, cmd)
+        except Exception as exc:
+            return canonical_exception(exc), {}
+        extra = {"pid": p.pid} if method == "start" else {}
+        return canonical_value(method, value), extra
+
+    @staticmethod
+    def _invoke(p: Any, method: str, cmd: Message) -> object:
+        if method == "join_timeout":
+            return p.join(timeout=cmd["timeout"])
+        if method == "set_daemon":
+            p.daemon = cmd["arg"]
+            return None
+        if method in ("exitcode", "pid", "sentinel"):
+            return getattr(p, method)
+        return getattr(p, method)()
+
+    def op_create_child(self, cmd: Message) -> tuple[str, dict[str, Any]]:
+        ident = int(cmd["child"])
+        self.handles[ident] = self.ctx.Process(
+            target=child_main, args=(self.spec, self.address, ident), daemon=bool(cmd["arg"])
+        )
+        return ACK, {}
+
+    def op_create_thread(self, cmd: Message) -> tuple[str, dict[str, Any]]:
+        if int(cmd["worker"]) != len(self.workers):
+            raise CommandError(f"P{self.ident} would create T{len(self.workers)}, not T{cmd['worker']}")
+        self.workers.append(Worker(self, len(self.workers), bool(cmd["arg"])))
+        return ACK, {}
+
+    def op_thread_start(self, cmd: Message) -> tuple[str, dict[str, Any]]:
+        self.worker(int(cmd["worker"])).thread.start()
+        return ACK, {}
+
+    def op_install_sigterm(self, cmd: Message) -> tuple[str, dict[str, Any]]:
+        handler = cmd["arg"]
+        if handler not in SIGTERM_HANDLERS:
+            raise CommandError(f"unknown SIGTERM handler {handler!r}; known: {sorted(SIGTERM_HANDLERS)}")
+        actions: dict[str, Any] = {
+            "ignore": signal.SIG_IGN, "exit": _exit_on_sigterm, "default": signal.SIG_DFL,
+        }
+        signal.signal(signal.SIGTERM, actions[handler])
+        return ACK, {}
+
+    def op_join_current(self, cmd: Message) -> tuple[str, dict[str, Any]]:
+        current = getattr(self.ctx, "current_process", None)
+        if current is None:
+            import multiprocessing
+
+            current = multiprocessing.current_process
+        try:
+            value = current().join()
+        except Exception as exc:
+            return canonical_exception(exc), {}
+        return repr(value), {}
+
+    OPS: ClassVar[dict[str, Callable[[Agent, Message], tuple[str, dict[str, Any]]]]] = {
+        "call": op_call,
+        "create_child": op_create_child,
+        "create_thread": op_create_thread,
+        "thread_start": op_thread_start,
+        "install_sigterm": op_install_sigterm,
+        "join_current": op_join_current,
+    }
+
+
+def finish(ending: Ending) -> None:
+    """Leave the target the way the model's end event says."""
+    if ending.event == "target_raise":
+        raise RuntimeError("the target raised, as the driver asked")
+    if ending.event == "sys_exit":
+        sys.exit(ending.arg)
+    if ending.event == "os_exit":
+        os._exit(int(ending.arg))
+
+
+def _become(spec: str, address: str, ident: int) -> Agent:
+    global _AGENT
+    inherited, _AGENT = _AGENT, None
+    if inherited is not None:
+        inherited.abandon()
+    _AGENT = Agent(spec, address, ident)
+    return _AGENT
+
+
+def child_main(spec: str, address: str, ident: int) -> None:
+    """The target of every Process the run creates: model process ``ident``."""
+    finish(_become(spec, address, ident).serve())
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The main program of a fresh interpreter: model process 0."""
+    parser = argparse.ArgumentParser(prog="python -m runtime.agent")
+    parser.add_argument("--impl", required=True)
+    parser.add_argument("--address", required=True)
+    parser.add_argument("--id", type=int, default=0)
+    args = parser.parse_args(argv)
+    finish(_become(args.impl, args.address, args.id).serve())
+
+
+if __name__ == "__main__":
+    from runtime.agent import main as _main  # the importable copy, so children pickle by name
+
+    _main()

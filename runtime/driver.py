@@ -1,0 +1,447 @@
+"""The test process's side of a run: performs model actions on real processes and watches them.
+
+The driver is never the parent of a Process under test. Model process 0 is the main program
+of a fresh interpreter (an agent); every other model process is created by its parent
+agent through the implementation under test. The driver makes itself a child subreaper,
+so the orphans of that tree come to it, and it reaps them by pid, never with
+``waitpid(-1)``. ``close()`` (also on ``with``, at interpreter exit, and with SIGINT and
+SIGTERM held off while it runs) kills and reaps everything the run started; a SIGKILL of
+the driver is covered by the agents' lifeline.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import itertools
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from types import TracebackType
+
+import psutil
+
+from model.base import BASE
+from model.semantics import NO_ARG, Action
+from model.spec import Spec
+from model.system import System
+from runtime.errors import AgentGoneError, HarnessError
+from runtime.hub import Hub
+from runtime.impls import Implementation
+from runtime.observe import Snapshot, expected_adopted, expected_os
+from runtime.osproc import (
+    GONE,
+    NONE,
+    ZOMBIE,
+    Known,
+    make_subreaper,
+    pid_alive,
+    reap,
+    remaining,
+    wait_exit,
+    wait_fd,
+    wait_gone,
+)
+from runtime.protocol import ACK, Message
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN_VAR = "PROCLIFE_RUN"
+SIGNALS = {"sigterm": signal.SIGTERM, "sigkill": signal.SIGKILL, "sigint": signal.SIGINT}
+# Commands another thread performs (a release comes from outside the released thread).
+BY_CONTROL = frozenset({"release", "thread_release", "thread_finish"})
+BY_MAIN = frozenset({"block", "install_sigterm", "join_current", "end"})
+
+
+class Driver:
+    """Runs one model run's processes: ``perform`` a step, ``await_settled``, ``observe``."""
+
+    def __init__(
+        self,
+        impl: Implementation,
+        *,
+        join_timeout: float = 0.05,
+        bound: float = 10.0,
+        spec: Spec = BASE,
+    ) -> None:
+        self.impl = impl
+        self.join_timeout = join_timeout
+        self.bound = bound
+        self.spec = spec
+        self.token = uuid.uuid4().hex
+        self.python: str | None = None
+        self.known: dict[int, Known] = {}
+        self.helpers: dict[int, Known] = {}
+        self.exitcodes: dict[int, int] = {}
+        self.count = 1
+        self.p0: subprocess.Popen[bytes] | None = None
+        self.hub: Hub | None = None
+        self._seq = itertools.count(1)
+        self._closed = False
+        self._dir = tempfile.mkdtemp(prefix="proclife-")
+        self.address = os.path.join(self._dir, "agents.sock")
+        self.log_path = os.path.join(self._dir, "agents.log")
+        atexit.register(self.close)
+        try:
+            make_subreaper()
+            self.hub = Hub(self.address)
+            self._start_main()
+        except BaseException:
+            self.close()
+            raise
+
+    # --- context manager -------------------------------------------------------------
+
+    def __enter__(self) -> Driver:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # --- starting ------------------------------------------------------------------------
+
+    def _start_main(self) -> None:
+        env = dict(os.environ)
+        env[TOKEN_VAR] = self.token
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+        argv = [sys.executable, "-m", "runtime.agent", "--impl", self.impl.spec,
+                "--address", self.address, "--id", "0"]
+        with open(self.log_path, "ab") as log:
+            self.p0 = subprocess.Popen(
+                argv, cwd=os.getcwd(), env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                start_new_session=True,  # a terminal's Ctrl-C reaches the driver, not the agents
+            )
+        hello = self._await_hello(0, self.p0.pid)
+        self.python = str(hello["python"])
+
+    def _await_hello(self, ident: int, pid: int) -> Message:
+        hub = self._hub()
+        deadline = time.monotonic() + self.bound
+        try:
+            fd: int | None = os.pidfd_open(pid)
+        except ProcessLookupError:
+            fd = None
+        try:
+            hub.wait(lambda: ident in hub.hellos, deadline, extra=() if fd is None else (fd,))
+        finally:
+            if fd is not None:
+                os.close(fd)
+        hello = hub.hellos.get(ident)
+        if hello is None:
+            why = f"not within {self.bound}s" if pid_alive(pid) else "it ended first"
+            raise HarnessError(
+                f"P{ident} (pid {pid}) did not connect to the driver: {why}. {self._log_tail()}"
+            )
+        if int(hello["pid"]) != pid:
+            raise HarnessError(f"P{ident} was started as pid {pid} but its agent says pid {hello['pid']}")
+        self.known[ident] = Known.of(pid) or Known(pid, -1.0)
+        return hello
+
+    # --- one step ------------------------------------------------------------------------
+
+    def perform(self, action: Action, before: System) -> str:
+        """Execute one model action; the canonical observation (``"ack"`` if it has no value)."""
+        if self._closed:
+            raise HarnessError(f"{action.describe()}: the driver is closed; start a new Driver")
+        try:
+            event = self.spec.event(action.event)
+        except KeyError:
+            raise HarnessError(f"{action.describe()}: the spec has no event {action.event!r}") from None
+        if event.drive is None:
+            raise HarnessError(f"{action.describe()}: the event is model-only (drive=None); it cannot be run")
+        if event.drive == "signal":
+            return self._signal(action)
+        agent, cmd = self._command(event.drive, event.by, action, before)
+        reply = self._roundtrip(agent, cmd, action)
+        if event.drive == "create_child":
+            self.count = max(self.count, int(cmd["child"]) + 1)
+        fresh = action.event == "start" and action.pid not in self.known
+        if cmd["op"] == "call" and fresh and reply.get("pid") is not None:
+            self._started(action.pid, int(reply["pid"]), agent)
+        return str(reply["observed"])
+
+    def _command(self, drive: str, by: str, action: Action, before: System) -> tuple[int, Message]:
+        if not 0 <= action.pid < len(before.procs):
+            raise HarnessError(f"{action.describe()}: the model system has no P{action.pid}")
+        proc = before.procs[action.pid]
+        arg = None if action.arg is NO_ARG else action.arg
+        cmd: Message = {"op": drive, "arg": arg, "worker": action.thread, "timeout": self.join_timeout}
+        if drive == "call":
+            if proc.parent is None:
+                raise HarnessError(f"{action.describe()}: P{action.pid} has no handle (it is the main program)")
+            cmd.update(method=action.event, target=action.pid,
+                       thread=self._actor(before, proc.parent, by, action))
+            return proc.parent, cmd
+        if drive == "end":
+            cmd["event"] = action.event
+        if drive in BY_CONTROL:
+            cmd["thread"] = "control"
+            cmd["timeout"] = self.bound / 2
+        elif drive == "thread_block":
+            cmd["thread"] = action.thread
+        else:
+            cmd["thread"] = self._actor(before, action.pid, "main" if drive in BY_MAIN else by, action)
+        if drive == "create_child":
+            cmd["child"] = len(before.procs)
+        elif drive == "create_thread":
+            cmd["worker"] = len(proc.threads)
+        return action.pid, cmd
+
+    @staticmethod
+    def _actor(before: System, pid: int, by: str, action: Action) -> str | int:
+        """The thread that acts, as ``Engine.actor`` decides: main if runnable, else a runnable worker."""
+        proc = before.procs[pid]
+        if proc.life == "running.runnable":
+            return "main"
+        if by != "main":
+            for index, thread in enumerate(proc.threads):
+                if thread.life == "running.runnable":
+                    return index
+        raise HarnessError(
+            f"{action.describe()}: no thread of P{pid} can act (P{pid} is {proc.life}, threads "
+            f"{[t.life for t in proc.threads]}); the action is not enabled in this model state"
+        )
+
+    def _roundtrip(self, ident: int, cmd: Message, action: Action) -> Message:
+        hub = self._hub()
+        seq = next(self._seq)
+        cmd["seq"] = seq
+        pid = self.known[ident].pid if ident in self.known else None
+        if ident not in hub.conns:
+            raise HarnessError(f"{action.describe()}: P{ident} has no agent (was it started?)")
+        if not hub.send(ident, cmd):
+            raise AgentGoneError(
+                f"{action.describe()}: P{ident} (pid {pid}) had ended before the command reached it",
+                model_pid=ident,
+            )
+        deadline = time.monotonic() + self.bound
+        hub.wait(lambda: seq in hub.acks or ident in hub.ended, deadline)
+        reply = hub.acks.pop(seq, None)
+        if reply is None:
+            if ident in hub.ended:
+                raise AgentGoneError(
+                    f"{action.describe()}: P{ident} (pid {pid}) ended before acknowledging it",
+                    model_pid=ident,
+                )
+            raise HarnessError(
+                f"{action.describe()}: no acknowledgement from P{ident} (pid {pid}) within "
+                f"{self.bound}s. {self._log_tail()}"
+            )
+        if "error" in reply:
+            raise HarnessError(f"{action.describe()}: P{ident} could not perform it: {reply['error']}")
+        return reply
+
+    def _started(self, ident: int, pid: int, parent: int) -> None:
+        self._await_hello(ident, pid)
+        if self.impl.start_method != "fork":
+            self._learn_helpers(parent)
+
+    def _learn_helpers(self, agent: int) -> None:
+        """Remember the forkserver and resource tracker a start() launched, to reap them later."""
+        proc = self.known[agent].process()
+        if proc is None:
+            return
+        agents = {k.pid for k in self.known.values()}
+        with contextlib.suppress(psutil.Error):
+            for child in proc.children():
+                if child.pid not in agents and child.pid not in self.helpers:
+                    with contextlib.suppress(psutil.Error):
+                        self.helpers[child.pid] = Known(child.pid, child.create_time())
+
+    def _signal(self, action: Action) -> str:
+        known = self.known.get(action.pid)
+        if known is None:
+            raise HarnessError(f"{action.describe()}: P{action.pid} has no OS process to signal")
+        try:
+            number = SIGNALS[action.event]
+        except KeyError:
+            raise HarnessError(f"{action.describe()}: no signal is named {action.event!r}") from None
+        try:
+            fd = os.pidfd_open(known.pid)
+        except ProcessLookupError:
+            return ACK  # reaped already: kill(2) would find nothing
+        try:
+            if known.process() is not None:  # the pidfd names our process, not a reused pid
+                with contextlib.suppress(ProcessLookupError):
+                    signal.pidfd_send_signal(fd, number)
+        finally:
+            os.close(fd)
+        return ACK
+
+    # --- watching ------------------------------------------------------------------------
+
+    def observe(self) -> Snapshot:
+        """The OS view of every model process (see ``runtime.observe`` for how deep it goes)."""
+        me = os.getpid()
+        states: dict[int, str] = {}
+        adopted: dict[int, bool] = {}
+        pids: dict[int, int | None] = {}
+        for ident in range(self.count):
+            known = self.known.get(ident)
+            if known is None:
+                states[ident], adopted[ident], pids[ident] = NONE, False, None
+                continue
+            state = known.state()
+            states[ident], pids[ident] = state, known.pid
+            adopted[ident] = ident != 0 and state != GONE and known.ppid() == me
+        return Snapshot(states, adopted, pids, dict(self.exitcodes))
+
+    def await_settled(self, expected: System) -> None:
+        """Wait, bounded, until every process the model says has ended has ended as it says.
+
+        Waits are event-driven: the agent's connection closing (its descriptors are gone),
+        a pidfd turning readable (it has exited), ``Popen.wait`` for P0, then psutil for a
+        zombie collected by someone else. Live processes are left alone: the caller compares
+        ``observe()`` with the model. A bound that expires is not an error here; the
+        comparison that follows shows what did not happen.
+        """
+        hub = self._hub()
+        deadline = time.monotonic() + self.bound
+        want = expected_os(expected)
+        for ident, state in want.items():
+            known = self.known.get(ident)
+            if state in (ZOMBIE, GONE) and known is not None:
+                hub.wait(lambda i=ident: i in hub.ended or i not in hub.conns, deadline)  # type: ignore[misc]
+                wait_exit(known, deadline)
+        for ident, state in want.items():
+            if state == GONE and ident in self.known:
+                self._await_gone(ident, deadline)
+        for ident, orphan in expected_adopted(expected).items():
+            if orphan and ident in self.known:
+                self._await_adopted(self.known[ident], deadline)
+        self._reap_adopted()
+
+    def _await_gone(self, ident: int, deadline: float) -> None:
+        known = self.known[ident]
+        if ident == 0:
+            assert self.p0 is not None
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.exitcodes[0] = self.p0.wait(timeout=remaining(deadline))
+            return
+        if known.ppid() == os.getpid():
+            code = reap(known)
+            if code is not None:
+                self.exitcodes[ident] = code
+            return
+        wait_gone(known, deadline)
+
+    @staticmethod
+    def _await_adopted(known: Known, deadline: float) -> None:
+        """An orphan is re-parented when its OS parent exits: wait on that parent's pidfd."""
+        me = os.getpid()
+        while remaining(deadline) > 0:
+            parent = known.ppid()
+            if parent is None or parent == me:
+                return
+            try:
+                fd = os.pidfd_open(parent)
+            except ProcessLookupError:
+                continue
+            try:
+                if not wait_fd(fd, deadline):
+                    return
+            finally:
+                os.close(fd)
+
+    def _reap_adopted(self) -> None:
+        """The subreaper collects its orphans at once, as the model's reaped_by_other says."""
+        me = os.getpid()
+        for ident, known in self.known.items():
+            if ident != 0 and known.state() == ZOMBIE and known.ppid() == me:
+                code = reap(known)
+                if code is not None:
+                    self.exitcodes[ident] = code
+        for known in self.helpers.values():
+            if known.state() == ZOMBIE and known.ppid() == me:
+                reap(known)
+
+    # --- the end -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Kill and reap every process the run started; remove the socket. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            survivors = self._kill_everything()
+        finally:
+            if self.hub is not None:
+                self.hub.close()
+            shutil.rmtree(self._dir, ignore_errors=True)
+            atexit.unregister(self.close)
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        if survivors:
+            raise HarnessError(
+                f"after SIGKILL and {self.bound}s, still not gone: {survivors}; kill them by hand"
+            )
+
+    def _ours(self) -> dict[int, psutil.Process]:
+        """Every live process of this run: known ones, their descendants, token-marked adoptees."""
+        found: dict[int, psutil.Process] = {}
+        roots = list(self.known.values()) + list(self.helpers.values())
+        if self.p0 is not None and self.p0.returncode is None and 0 not in self.known:
+            roots.append(Known.of(self.p0.pid) or Known(self.p0.pid, -1.0))
+        for known in roots:
+            proc = known.process()
+            if proc is None:
+                continue
+            found[proc.pid] = proc
+            with contextlib.suppress(psutil.Error):
+                found.update((c.pid, c) for c in proc.children(recursive=True))
+        with contextlib.suppress(psutil.Error):
+            for proc in psutil.Process().children(recursive=True):
+                if proc.pid in found:
+                    continue
+                with contextlib.suppress(psutil.Error):
+                    if proc.environ().get(TOKEN_VAR) == self.token:
+                        found[proc.pid] = proc
+        return found
+
+    def _kill_everything(self) -> list[int]:
+        victims: dict[int, psutil.Process] = {}
+        for _round in range(3):
+            fresh = {pid: p for pid, p in self._ours().items() if pid not in victims}
+            if not fresh:
+                break
+            for proc in fresh.values():
+                with contextlib.suppress(psutil.Error):
+                    proc.kill()
+            victims.update(fresh)
+        deadline = time.monotonic() + self.bound
+        p0_pid = None if self.p0 is None else self.p0.pid
+        if self.p0 is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.p0.wait(timeout=remaining(deadline))
+        others = [p for pid, p in victims.items() if pid != p0_pid]
+        # Our own children are reaped by psutil's waitpid(pid); the rest are awaited.
+        _, alive = psutil.wait_procs(others, timeout=remaining(deadline))
+        self._reap_adopted()
+        survivors = [p.pid for p in alive]
+        if self.p0 is not None and self.p0.poll() is None:
+            survivors.append(self.p0.pid)
+        return survivors
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _hub(self) -> Hub:
+        if self.hub is None:
+            raise HarnessError("the driver has no listening socket; it failed to start")
+        return self.hub
+
+    def _log_tail(self, size: int = 2000) -> str:
+        try:
+            with open(self.log_path, "rb") as log:
+                log.seek(0, os.SEEK_END)
+                log.seek(max(0, log.tell() - size))
+                text = log.read().decode(errors="replace").strip()
+        except OSError:
+            return "(no agent log)"
+        return f"agent log ({self.log_path}) ends with:\n{text}" if text else "(the agent log is empty)"

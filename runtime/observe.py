@@ -1,0 +1,72 @@
+"""What the OS shows of each model process, and what the model says it should show.
+
+How deep each observation goes:
+- ``os``: the kernel's view of the real pid (psutil, by pid and start time so a reused pid
+  is never mistaken for ours). "none" means start() never gave the process a pid. "alive"
+  cannot tell running from exiting (that shows only through the Process API); "zombie" vs
+  "gone" is exact once ``Driver.await_settled`` has returned.
+- ``adopted``: the real parent is the driver (a child subreaper), so the process is an
+  orphan of the run's tree. Under forkserver a child's OS parent is the forkserver, so the
+  OS parent is never compared with the model's parent, only adoption.
+- ``exitcodes``: only the statuses the driver collected itself (P0, and adopted orphans);
+  every other exit code is observed through the parent's ``Process.exitcode``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from model.system import System
+from runtime.osproc import ALIVE, GONE, NONE, ZOMBIE
+
+
+def expected_os(system: System) -> dict[int, str]:
+    """The kernel state each model process implies: new, running/exiting, zombie, reaped."""
+    out: dict[int, str] = {}
+    for pid, proc in enumerate(system.procs):
+        if proc.life == "new":
+            out[pid] = NONE
+        elif proc.life == "terminated.reaped":
+            out[pid] = GONE
+        elif proc.terminated:
+            out[pid] = ZOMBIE
+        else:
+            out[pid] = ALIVE
+    return out
+
+
+def expected_adopted(system: System) -> dict[int, bool]:
+    """An orphan still running belongs to the subreaper; every other process does not."""
+    return {
+        pid: bool(proc.orphan and not proc.terminated and proc.life != "new")
+        for pid, proc in enumerate(system.procs)
+    }
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The OS view of every model process the run has made, keyed by model pid."""
+
+    os: dict[int, str]
+    adopted: dict[int, bool]
+    pids: dict[int, int | None]
+    exitcodes: dict[int, int] = field(default_factory=dict)
+
+    def mismatches(self, system: System) -> list[str]:
+        """Each difference from the model, as one line; empty when they agree."""
+        out = []
+        for pid, want in expected_os(system).items():
+            got = self.os.get(pid, NONE)
+            if got != want:
+                out.append(f"P{pid} (pid {self.pids.get(pid)}): model says {want}, the OS shows {got}")
+        for pid, want_adopted in expected_adopted(system).items():
+            got_adopted = self.adopted.get(pid, False)
+            if got_adopted != want_adopted:
+                which = "an orphan adopted by the driver" if want_adopted else "not adopted"
+                out.append(f"P{pid} (pid {self.pids.get(pid)}): model says {which}, the OS disagrees")
+        for pid, code in self.exitcodes.items():
+            model_code = system.procs[pid].exitcode if pid < len(system.procs) else None
+            if model_code is not None and model_code != code:
+                out.append(f"P{pid} (pid {self.pids.get(pid)}): model says exit code {model_code}, "
+                           f"the driver collected {code}")
+        return out
