@@ -101,5 +101,5 @@ def lifecycle(model: Model, machine: str) -> Chart:
         edges=edges,
         clusters=clusters,
         rankdir="TB" if compound or len(states) > 3 else "LR",
-        legend_lines=tuple(Line(f"note: {n}", "note") for n in spec.notes),
+        legend_lines=tuple(Line(f"note: {n}", "note") for n in spec.notes if machine in n.lower()),
     )

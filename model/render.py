@@ -39,8 +39,9 @@ TONES = ("#eef4fb", "#fdf3e4", "#f0f0f0", "#eef7ee", "#f6eefa")
 LINE_COLOR = {"ok": INK, "error": ERROR, "note": MUTED}
 
 
-def wrapped(text: str, width: int = WRAP) -> list[str]:
-    return textwrap.wrap(text, width, subsequent_indent="    ", break_on_hyphens=False) or [""]
+def wrapped(text: str, width: int = WRAP, indent: str = "    ") -> list[str]:
+    """Wrap a long line; continuation lines of a rule are indented so rules stay apart."""
+    return textwrap.wrap(text, width, subsequent_indent=indent, break_on_hyphens=False) or [""]
 
 
 def html_lines(lines: tuple[Line, ...], size: int = 10) -> str:
@@ -54,11 +55,12 @@ def html_lines(lines: tuple[Line, ...], size: int = 10) -> str:
     return "".join(rows)
 
 
-def title_rows(title: str, doc: str) -> str:
-    rows = f"<tr><td><b>{escape(title)}</b></td></tr>" if title else ""
+def title_rows(title: str, doc: str, align: str = "center") -> str:
+    rows = f'<tr><td align="{align}"><b>{escape(title)}</b></td></tr>' if title else ""
     if doc:
-        body = "<br/>".join(escape(p) for p in wrapped(doc, 40))
-        rows += f'<tr><td><font point-size="9" color="{MUTED}">{body}</font></td></tr>'
+        body = f'<br align="{align}"/>'.join(escape(p) for p in wrapped(doc, 40, indent=""))
+        rows += (f'<tr><td align="{align}" balign="{align}">'
+                 f'<font point-size="9" color="{MUTED}">{body}</font></td></tr>')
     return rows
 
 
@@ -82,7 +84,7 @@ def draw_node(graph: graphviz.Digraph, node: Node) -> None:
 
 def draw_cluster(graph: graphviz.Digraph, cluster: Cluster, nodes: dict[str, Node], depth: int) -> None:
     with graph.subgraph(name=cluster.id) as sub:
-        rows = title_rows(cluster.title, cluster.doc)
+        rows = title_rows(cluster.title, cluster.doc, align="left")
         if cluster.lines:
             rows += "<hr/>" + html_lines(cluster.lines, size=9)
         sub.attr(
@@ -140,14 +142,12 @@ def legend_label(chart: Chart) -> str:
             continue
         rows += (f'<tr><td align="left"><font color="{color}">{escape(sample)}</font></td>'
                  f'<td align="left">{escape(meaning)}</td></tr>')
+    for item in chart.legend_lines:
+        body = '<br align="left"/>'.join(escape(p) for p in wrapped(item.text, 64, indent=""))
+        rows += (f'<tr><td></td><td align="left" balign="left">'
+                 f'<font color="{LINE_COLOR[item.kind]}">{body}</font></td></tr>')
     table = f'<table border="0" cellborder="0" cellspacing="0" cellpadding="2">{rows}</table>'
-    notes = "".join(
-        f'<tr><td align="left" balign="left"><font color="{LINE_COLOR[item.kind]}">'
-        f'{"<br/>".join(escape(p) for p in wrapped(item.text, 80))}</font></td></tr>'
-        for item in chart.legend_lines
-    )
-    outer = f'<table border="0" cellborder="0" cellspacing="0" cellpadding="0"><tr><td>{table}</td></tr>{notes}</table>'
-    return f'<<font point-size="9">{outer}</font>>'
+    return f'<<font point-size="9">{table}</font>>'
 
 
 def to_graphviz(chart: Chart) -> graphviz.Digraph:
