@@ -278,7 +278,7 @@ def process_rules() -> list[Rule]:
             when=when + ("is_child", "!spawned"), effects=("code:1", "die"),
             doc="raised out of _bootstrap: os._exit(1) at once, threads not joined")
         add(f"{event}_in_thread_shutdown_spawned", event, "exiting.join_threads", None, src(late),
-            when=when + ("spawned",), effects=(spawn_code,),
+            when=when + ("is_child", "spawned"), effects=(spawn_code,),
             doc="raised out of spawn_main: the interpreter joins the threads again, then exits")
     for event in ("sigterm", "sigkill", "sigint"):
         add(f"{event}_ended", event, "terminated.zombie", None, Source("kill(2) on a zombie or a gone pid", "kernel"))

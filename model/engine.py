@@ -8,10 +8,10 @@ with real processes after each step.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import product
-from typing import Iterable, Iterator
 
 from model.errors import UnknownActionError
 from model.semantics import NO_ARG, Action, Ctx, Semantics, base_semantics
@@ -46,10 +46,12 @@ class Engine:
     def __post_init__(self) -> None:
         self._index: dict[tuple[str, str], list[tuple[Rule, frozenset[str]]]] = {}
         for rule in self.spec.rules:
-            leaves = frozenset(l for s in rule.src for l in self.spec.expand(rule.machine, s))
+            leaves = frozenset(leaf for s in rule.src for leaf in self.spec.expand(rule.machine, s))
             self._index.setdefault((rule.machine, rule.event), []).append((rule, leaves))
         self._events = {e.name: e for e in self.spec.events}
-        self.fire = lru_cache(maxsize=200_000)(self._fire)  # type: ignore[method-assign]
+        self.fire = lru_cache(maxsize=500_000)(self._fire)  # type: ignore[method-assign]
+        self.settle = lru_cache(maxsize=200_000)(self._settle)  # type: ignore[method-assign]
+        self._internal = [e.name for e in self.spec.events if e.actor == "internal" and e.name != "launch"]
 
     # --- one event -----------------------------------------------------------------
 
@@ -92,7 +94,7 @@ class Engine:
         out: list[Transition] = []
         ctx = Ctx(self.config, action, self)
         for rule in self.matching(system, action):
-            branches = [(self._move(system, rule, action), (rule.id,))]
+            branches: list[tuple[System, tuple[str, ...]]] = [(self._move(system, rule, action), (rule.id,))]
             for effect in rule.effects:
                 name, _, arg = effect.partition(":")
                 fn = self.semantics.effects[name]
@@ -113,7 +115,7 @@ class Engine:
         proc = system.procs[action.pid]
         assert action.thread is not None
         threads = list(proc.threads)
-        threads[action.thread] = type(threads[action.thread])(threads[action.thread].daemon, rule.dst)
+        threads[action.thread] = threads[action.thread]._replace(life=rule.dst)
         return system.update(action.pid, threads=tuple(threads))
 
     def _observe(self, rule: Rule, system: System, action: Action) -> str:
@@ -194,17 +196,18 @@ class Engine:
     # --- what happens by itself -----------------------------------------------------
 
     def internal_steps(self, system: System) -> list[tuple[Action, Transition]]:
+        """Internal events that can happen now (only a process that is exiting or a zombie has any)."""
         out = []
-        for event in self.spec.events:
-            if event.actor != "internal" or event.name == "launch":
+        for pid, proc in enumerate(system.procs):
+            if proc.life.startswith(("running", "new", "terminated.reaped")):
                 continue
-            for pid in range(len(system.procs)):
-                action = Action(event.name, pid)
+            for event in self._internal:
+                action = Action(event, pid)
                 for t in self.fire(system, action):
                     out.append((action, t))
         return out
 
-    def settle(self, system: System) -> dict[System, tuple[str, ...]]:
+    def _settle(self, system: System) -> dict[System, tuple[str, ...]]:
         """Every quiescent system the internal events can reach, with the rules on the way."""
         done: dict[System, tuple[str, ...]] = {}
         seen = {system}

@@ -7,8 +7,9 @@ behaviour it stands for.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, NamedTuple
 
 from model.system import MAIN, Config, ProcState, System, ThreadState
 
@@ -18,8 +19,7 @@ if TYPE_CHECKING:
 NO_ARG: object = type("NoArg", (), {"__repr__": lambda self: "-"})()
 
 
-@dataclass(frozen=True)
-class Action:
+class Action(NamedTuple):
     """One event aimed at one component: process ``pid`` (and thread ``thread``), with its argument."""
 
     event: str
@@ -47,7 +47,7 @@ class Action:
             event=str(data["event"]),
             pid=int(data["pid"]),  # type: ignore[call-overload]
             thread=None if thread is None else int(thread),  # type: ignore[call-overload]
-            arg=data["arg"] if "arg" in data else NO_ARG,
+            arg=data.get("arg", NO_ARG),
         )
 
 
@@ -226,7 +226,7 @@ def die(system: System, ctx: Ctx, _: str | None) -> Branches:
     """The OS process ends: every thread with it; live children are orphaned."""
     pid = ctx.action.pid
     proc = system.procs[pid]
-    threads = tuple(replace(t, life="terminated") for t in proc.threads)
+    threads = tuple(t._replace(life="terminated") for t in proc.threads)
     system = system.update(pid, exitcode=proc.code, threads=threads)
     for child in system.children(pid):
         c = system.procs[child]

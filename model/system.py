@@ -6,24 +6,22 @@ conformance machine can compare prediction and observation by equality.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Literal, NamedTuple
 
 StartMethod = Literal["fork", "spawn", "forkserver"]
 START_METHODS: tuple[str, ...] = ("fork", "spawn", "forkserver")
 MAIN = 0
 
 
-@dataclass(frozen=True, slots=True)
-class ThreadState:
-    """A ``threading.Thread`` other than the main thread."""
+class ThreadState(NamedTuple):
+    """A ``threading.Thread`` other than the main thread (a tuple: hashed in C, the explorer stores many)."""
 
     daemon: bool
     life: str = "new"
 
 
-@dataclass(frozen=True, slots=True)
-class ProcState:
+class ProcState(NamedTuple):
     """One process: its life as the kernel sees it, and its handle as its parent sees it.
 
     ``handle`` is ``None`` for the main program, which has no Process object. ``code`` is the
@@ -38,7 +36,7 @@ class ProcState:
     threads: tuple[ThreadState, ...] = ()
     code: int | None = None
     exitcode: int | None = None
-    sigterm: Literal["default", "ignore", "exit"] = "default"
+    sigterm: str = "default"  # "default" | "ignore" | "exit"
     orphan: bool = False
     awaited: bool = False
 
@@ -66,8 +64,7 @@ class Config:
     extra: frozenset[str] = field(default_factory=frozenset)
 
 
-@dataclass(frozen=True, slots=True)
-class System:
+class System(NamedTuple):
     """Every process the run has made; index 0 is the main program."""
 
     procs: tuple[ProcState, ...]
@@ -82,7 +79,7 @@ class System:
         return System(tuple(procs))
 
     def update(self, pid: int, **changes: object) -> System:
-        return self.put(pid, replace(self.procs[pid], **changes))  # type: ignore[arg-type]
+        return self.put(pid, self.procs[pid]._replace(**changes))  # type: ignore[arg-type]
 
     def add(self, proc: ProcState) -> tuple[System, int]:
         return System(self.procs + (proc,)), len(self.procs)
