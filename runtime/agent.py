@@ -166,13 +166,16 @@ class Agent:
             worker.block.set()
             worker.block = None
         elif op == "thread_finish":
+            # The worker acknowledges as its last act: once it returns, the process may end
+            # at once (it may have been the last non-daemon thread), so no later ack is sure
+            # to leave. Joining it here keeps later commands behind its real end.
             worker = self.worker(cmd["worker"])
-            worker.queue.put({"op": "finish"})
+            worker.queue.put(cmd)
             worker.thread.join(cmd["timeout"])
             if worker.thread.is_alive():
-                raise CommandError(
-                    f"P{self.ident}.T{cmd['worker']} did not return within {cmd['timeout']}s of finish"
-                )
+                self.send({"type": "fault", "error": f"P{self.ident}.T{cmd['worker']} did not "
+                           f"return within {cmd['timeout']}s of thread_finish"})
+            return
         else:
             raise CommandError(f"the control thread does not perform {op!r}")
         self.ack(cmd, ACK)
@@ -197,7 +200,8 @@ class Agent:
         worker = self.workers[index]
         while True:
             cmd = worker.queue.get()
-            if cmd["op"] == "finish":
+            if cmd["op"] == "thread_finish":
+                self.ack(cmd, ACK)
                 return
             if cmd["op"] == "thread_block":
                 event = threading.Event()

@@ -45,8 +45,7 @@ from runtime.osproc import (
     reap,
     remaining,
     wait_exit,
-    wait_fd,
-    wait_gone,
+    wait_pid_or,
 )
 from runtime.protocol import ACK, Message
 
@@ -55,6 +54,7 @@ TOKEN_VAR = "PROCLIFE_RUN"
 SIGNALS = {"sigterm": signal.SIGTERM, "sigkill": signal.SIGKILL, "sigint": signal.SIGINT}
 # Commands another thread performs (a release comes from outside the released thread).
 BY_CONTROL = frozenset({"release", "thread_release", "thread_finish"})
+REAP_SLICE = 0.02  # how often to look whether a zombie's living parent has collected it
 BY_MAIN = frozenset({"block", "install_sigterm", "join_current", "end"})
 
 
@@ -236,6 +236,8 @@ class Driver:
             )
         if "error" in reply:
             raise HarnessError(f"{action.describe()}: P{ident} could not perform it: {reply['error']}")
+        if hub.faults:
+            raise HarnessError(f"{action.describe()}: an agent reported a fault: {'; '.join(hub.faults)}")
         return reply
 
     def _started(self, ident: int, pid: int, parent: int) -> None:
@@ -291,7 +293,7 @@ class Driver:
             state = known.state()
             states[ident], pids[ident] = state, known.pid
             adopted[ident] = ident != 0 and state != GONE and known.ppid() == me
-        return Snapshot(states, adopted, pids, dict(self.exitcodes))
+        return Snapshot(states, adopted, pids, dict(self.exitcodes), self.impl.start_method)
 
     def await_settled(self, expected: System) -> None:
         """Wait, bounded, until every process the model says has ended has ended as it says.
@@ -313,7 +315,7 @@ class Driver:
         for ident, state in want.items():
             if state == GONE and ident in self.known:
                 self._await_gone(ident, deadline)
-        for ident, orphan in expected_adopted(expected).items():
+        for ident, orphan in expected_adopted(expected, self.impl.start_method).items():
             if orphan and ident in self.known:
                 self._await_adopted(self.known[ident], deadline)
         self._reap_adopted()
@@ -325,12 +327,17 @@ class Driver:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.exitcodes[0] = self.p0.wait(timeout=remaining(deadline))
             return
-        if known.ppid() == os.getpid():
-            code = reap(known)
-            if code is not None:
-                self.exitcodes[ident] = code
-            return
-        wait_gone(known, deadline)
+        me = os.getpid()
+        while remaining(deadline) > 0 and known.state() != GONE:
+            parent = known.ppid()
+            if parent == me:
+                code = reap(known)
+                if code is not None:
+                    self.exitcodes[ident] = code
+                return
+            # Reaping by a living parent gives no event; the parent's own exit does (then the
+            # zombie comes to the subreaper): wake on that, and look again every slice.
+            wait_pid_or(parent, min(deadline, time.monotonic() + REAP_SLICE))
 
     @staticmethod
     def _await_adopted(known: Known, deadline: float) -> None:
@@ -340,15 +347,7 @@ class Driver:
             parent = known.ppid()
             if parent is None or parent == me:
                 return
-            try:
-                fd = os.pidfd_open(parent)
-            except ProcessLookupError:
-                continue
-            try:
-                if not wait_fd(fd, deadline):
-                    return
-            finally:
-                os.close(fd)
+            wait_pid_or(parent, deadline)
 
     def _reap_adopted(self) -> None:
         """The subreaper collects its orphans at once, as the model's reaped_by_other says."""

@@ -40,6 +40,7 @@ class Hub:
         self.hellos: dict[int, Message] = {}
         self.acks: dict[int, Message] = {}
         self.ended: set[int] = set()
+        self.faults: list[str] = []
 
     def send(self, ident: int, message: Message) -> bool:
         """False if the agent's connection is already gone."""
@@ -113,6 +114,8 @@ class Hub:
                 self.hellos[ident] = message
             elif message.get("type") == "ack":
                 self.acks[int(message["seq"])] = message
+            elif message.get("type") == "fault":
+                self.faults.append(f"P{conn.ident}: {message['error']}")
 
     def _drop(self, conn: Conn) -> None:
         self.selector.unregister(conn.sock)

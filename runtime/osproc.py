@@ -115,15 +115,15 @@ def reap(known: Known) -> int | None:
     return os.waitstatus_to_exitcode(status) if pid == known.pid else None
 
 
-def wait_gone(known: Known, deadline: float) -> bool:
-    """Wait until someone else has collected the process (its pid disappears), bounded."""
-    proc = known.process()
-    if proc is None:
-        return True
+def wait_pid_or(pid: int | None, deadline: float) -> None:
+    """Wait until process ``pid`` exits or the deadline comes, whichever is first."""
+    if pid is None:
+        return
     try:
-        proc.wait(timeout=remaining(deadline))
-    except psutil.TimeoutExpired:
-        return False
-    except psutil.Error:
-        pass
-    return True
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        wait_fd(fd, deadline)
+    finally:
+        os.close(fd)
