@@ -108,7 +108,10 @@ def sentinel_lag(system: System, ctx: Ctx) -> bool:
     """Under fork, a live descendant inherited the write end of the sentinel pipe."""
     if ctx.config.start_method != "fork":
         return False
-    return any(not system.procs[d].terminated for d in system.descendants(ctx.action.pid))
+    return any(
+        system.procs[d].life != "new" and not system.procs[d].terminated
+        for d in system.descendants(ctx.action.pid)
+    )
 
 
 def sigterm_is(disposition: str) -> Guard:

@@ -1,0 +1,1 @@
+"""Examples: model extensions and deliberately wrong implementations."""

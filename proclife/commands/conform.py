@@ -1,0 +1,83 @@
+"""``proclife conform``: hold the model against real processes, one implementation at a time."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from model.engine import Bounds
+from model.extend import load
+from proclife.conformance.check import Budget, check
+from proclife.conformance.report import Report
+from proclife.conformance.repro import write_reproducer
+from proclife.conformance.runner import Timing
+from proclife.exits import DISAGREE, OK
+from runtime.impls import resolve_impl
+
+
+def render(report: Report, console: Console, total_rules: int) -> None:
+    """The human summary: verdict, figures, coverage, each disagreement with its trace."""
+    verdict = "[green]agrees with the model[/]" if report.ok else "[red]DISAGREES with the model[/]"
+    rate = f"{report.steps / report.seconds:.0f}" if report.seconds else "-"
+    console.print(f"[bold]{report.impl}[/] (start method {report.start_method}, Python {report.python}): {verdict}")
+    covered = len(report.coverage)
+    console.print(
+        f"  {report.steps} steps in {report.runs} runs, {report.seconds:.1f}s ({rate} steps/s); "
+        f"rules covered {covered}/{total_rules}"
+    )
+    for rule, why in sorted(report.unreached.items()):
+        console.print(f"  [dim]not covered: {rule}: {why}[/]", highlight=False)
+    for found, script in zip(report.disagreements, report.reproducers, strict=False):
+        console.print()
+        console.print(found.explain(), highlight=False, markup=False)
+        console.print(f"  reproduce with: python {script}", highlight=False)
+
+
+@click.command("conform")
+@click.option("--impl", "impls", multiple=True, metavar="SPEC",
+              help="fork | spawn | forkserver | billiard[/method] | multiprocess[/method] | module:attr; repeatable.")
+@click.option("--examples", default=20, show_default=True, type=click.IntRange(0, 100_000),
+              help="Random examples after the directed phase.")
+@click.option("--steps", default=20, show_default=True, type=click.IntRange(1, 1000), help="Steps per random example.")
+@click.option("--max-seconds", default=120.0, show_default=True, type=click.FloatRange(1, 86_400),
+              help="Wall-clock budget per implementation.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the random phase.")
+@click.option("--procs", default=2, show_default=True, type=click.IntRange(1, 4), help="Processes besides the main program.")
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(0, 3), help="Threads per process.")
+@click.option("--depth", default=2, show_default=True, type=click.IntRange(1, 4), help="Depth of the process tree.")
+@click.option("--no-directed", is_flag=True, help="Skip the directed phase (shortest paths to every rule).")
+@click.option("--extend", "extend", multiple=True, metavar="MODULE:ATTR", help="Apply an extension to the model.")
+@click.option("--json", "json_out", type=click.Path(path_type=Path, dir_okay=False), help="Write the full report as JSON.")
+@click.option("--repro-dir", type=click.Path(path_type=Path, file_okay=False), default=Path("proclife-out"),
+              show_default=True, help="Where reproducing scripts are written.")
+def command(
+    impls: tuple[str, ...], examples: int, steps: int, max_seconds: float, seed: int, procs: int,
+    threads: int, depth: int, no_directed: bool, extend: tuple[str, ...], json_out: Path | None, repro_dir: Path,
+) -> None:
+    """Check real Process objects against the model; exit 1 on the first disagreement found."""
+    resolved = [resolve_impl(spec) for spec in (impls or ("fork", "spawn", "forkserver"))]
+    model = load(extend)
+    bounds = Bounds(procs, threads, depth)
+    budget = Budget(examples, steps, max_seconds, seed, not no_directed)
+    console = Console(stderr=False, highlight=False, soft_wrap=True)
+    status = Console(stderr=True)
+    reports = []
+    for impl in resolved:
+        with status.status(f"{impl.spec}: planning") as spinner:
+            report = check(model, impl, bounds, budget, Timing(), progress=spinner.update)
+        report.reproducers = [str(write_reproducer(found, repro_dir)) for found in report.disagreements]
+        render(report, console, len(model.spec.rules))
+        reports.append(report)
+    if json_out is not None:
+        json_out.write_text(json.dumps({"schema": "proclife.conform/1", "reports": [r.as_json() for r in reports]}, indent=2))
+    failed = [r.impl for r in reports if not r.ok]
+    console.print()
+    if failed:
+        console.print(f"[red]disagreement[/] in: {', '.join(failed)}")
+        sys.exit(DISAGREE)
+    console.print(f"[green]all {len(reports)} implementation(s) agree with the model[/]")
+    sys.exit(OK)

@@ -1,0 +1,132 @@
+"""What a conformance run found: the steps it took and, if any, where model and reality parted."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from model.engine import Transition
+from model.semantics import Action
+from model.system import System
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One step as it happened: the action, what the caller saw, the rules the model took."""
+
+    action: Action
+    observed: str
+    rules: tuple[str, ...]
+
+    def line(self, index: int) -> str:
+        return f"{index:3}. {self.action.describe():32} -> {self.observed}"
+
+
+class Disagreement(AssertionError):
+    """The first step where the real processes did something the model does not allow."""
+
+    exit_status = 1
+
+    def __init__(
+        self,
+        impl: str,
+        trace: list[StepRecord],
+        action: Action,
+        before: System,
+        predicted: list[Transition],
+        observed: str,
+        mismatches: list[str],
+        systems: list[System] | None = None,
+    ) -> None:
+        self.impl = impl
+        self.systems = systems or []  # the model's system before each step of the trace, and before this one
+        self.trace = list(trace)
+        self.action = action
+        self.before = before
+        self.predicted = predicted
+        self.observed = observed
+        self.mismatches = mismatches
+        super().__init__(self.headline())
+
+    @property
+    def actions(self) -> list[Action]:
+        return [s.action for s in self.trace] + [self.action]
+
+    def broken_rules(self) -> list[str]:
+        """The rules the model expected this step to take: the ones reality broke."""
+        seen: list[str] = []
+        for t in self.predicted:
+            for rule in t.rules:
+                if rule not in seen:
+                    seen.append(rule)
+        return seen
+
+    def headline(self) -> str:
+        step = len(self.trace) + 1
+        what = "the OS view" if self.mismatches and self.observed in self._allowed() else "the result"
+        return f"{self.impl}: step {step}, {self.action.describe()}: {what} differs from the model"
+
+    def _allowed(self) -> list[str]:
+        return sorted({t.observed for t in self.predicted})
+
+    def explain(self) -> str:
+        """The shrunk trace, the step, what the model predicted, what was observed."""
+        lines = [self.headline(), "", "trace (each step agreed with the model):"]
+        lines += [s.line(i + 1) for i, s in enumerate(self.trace)] or ["  (none: the first step)"]
+        lines += [
+            "",
+            f"step {len(self.trace) + 1}: {self.action.describe()}",
+            f"  the model allows: {' | '.join(self._allowed())}",
+            f"  observed:         {self.observed}",
+        ]
+        lines += [f"  {m}" for m in self.mismatches]
+        lines += [f"  rules expected: {', '.join(self.broken_rules())}", "", "the system before that step:"]
+        lines += ["  " + line for line in self.before.describe().splitlines()]
+        return "\n".join(lines)
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "impl": self.impl,
+            "step": len(self.trace) + 1,
+            "trace": [{**s.action.as_json(), "observed": s.observed} for s in self.trace],
+            "action": self.action.as_json(),
+            "allowed": self._allowed(),
+            "observed": self.observed,
+            "mismatches": self.mismatches,
+            "rules": self.broken_rules(),
+        }
+
+
+@dataclass
+class Report:
+    """One implementation's conformance run."""
+
+    impl: str
+    start_method: str
+    python: str
+    steps: int = 0
+    runs: int = 0
+    seconds: float = 0.0
+    coverage: dict[str, int] = field(default_factory=dict)
+    unreached: dict[str, str] = field(default_factory=dict)
+    disagreements: list[Disagreement] = field(default_factory=list)
+    reproducers: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.disagreements
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "impl": self.impl,
+            "start_method": self.start_method,
+            "python": self.python,
+            "ok": self.ok,
+            "steps": self.steps,
+            "runs": self.runs,
+            "seconds": round(self.seconds, 3),
+            "steps_per_second": round(self.steps / self.seconds, 1) if self.seconds else None,
+            "coverage": dict(sorted(self.coverage.items())),
+            "unreached": dict(sorted(self.unreached.items())),
+            "disagreements": [d.as_json() for d in self.disagreements],
+            "reproducers": self.reproducers,
+        }

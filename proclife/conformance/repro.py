@@ -1,0 +1,65 @@
+"""Write a standalone script that replays a disagreement with only the implementation under test.
+
+The script embeds the agent (``runtime/agent.py`` and the stdlib-only modules it imports)
+and the exact commands the driver sent, so a maintainer can run it without proclife.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+from model.system import System
+from proclife.conformance.report import Disagreement
+from runtime import driver as driver_module
+from runtime.observe import expected_os
+
+AGENT_MODULES = ("__init__.py", "agent.py", "impls.py", "protocol.py", "errors.py")
+TEMPLATE = Path(__file__).with_name("repro_template.py")
+
+
+def steps_for(found: Disagreement, engine_systems: list[System], join_timeout: float, bound: float) -> list[dict[str, object]]:
+    """The driver's exact commands for each step, with what the model allows after it."""
+    fake = SimpleNamespace(join_timeout=join_timeout, bound=bound, _actor=driver_module.Driver._actor)
+    out: list[dict[str, object]] = []
+    records = [*found.trace, None]
+    for seq, (record, before) in enumerate(zip(records, engine_systems, strict=True), 1):
+        action = record.action if record else found.action
+        event = driver_module.BASE.event(action.event) if action.event in {e.name for e in driver_module.BASE.events} else None
+        drive = event.drive if event else None
+        step: dict[str, object] = {"describe": action.describe(), "signal": None, "target": action.pid}
+        if drive == "signal":
+            step["signal"] = action.event
+        else:
+            agent, cmd = driver_module.Driver._command(fake, drive, event.by if event else "any", action, before)  # type: ignore[arg-type]
+            cmd["seq"] = seq
+            step.update(agent=agent, cmd=cmd)
+            if action.event == "start":
+                step["starts"] = action.pid
+        if record is not None:
+            step["allowed"] = [record.observed]
+            step["os"] = {str(k): v for k, v in expected_os(engine_systems[seq]).items()}
+        else:
+            step["allowed"] = sorted({t.observed for t in found.predicted})
+            step["os"] = {str(k): v for k, v in expected_os(found.predicted[0].system).items()} if found.predicted else {}
+        out.append(step)
+    return out
+
+
+def write_reproducer(found: Disagreement, folder: Path, join_timeout: float = 0.05, bound: float = 10.0) -> Path:
+    """Write the script into ``folder``; its name is stable for the same disagreement."""
+    steps = steps_for(found, found.systems, join_timeout, bound)
+    root = Path(driver_module.__file__).parent
+    sources = {f"runtime/{name}": (root / name).read_text() for name in AGENT_MODULES}
+    text = TEMPLATE.read_text()
+    text = text.replace('IMPL = "fork"', f"IMPL = {found.impl!r}", 1)
+    text = text.replace("STEPS: list[dict[str, Any]] = []  # filled in by proclife", f"STEPS: list[dict[str, Any]] = json.loads({json.dumps(json.dumps(steps))})", 1)
+    text = text.replace("SOURCES: dict[str, str] = {}  # filled in by proclife", f"SOURCES: dict[str, str] = {sources!r}", 1)
+    digest = hashlib.sha256(json.dumps(found.as_json(), sort_keys=True).encode()).hexdigest()[:10]
+    safe = found.impl.replace("/", "-").replace(":", "-")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"reproduce-{safe}-{digest}.py"
+    path.write_text(text)
+    return path

@@ -1,0 +1,193 @@
+"""Reproduce a disagreement between proclife's model and a multiprocessing implementation.
+
+Standalone: needs Python and the implementation under test, nothing else. The agent that
+runs inside every process is embedded below and written to a temporary folder; this script
+starts the main program, replays the steps, waits for the processes the model says have
+ended, and compares. Exit status 1: the disagreement reproduced; 0: everything agreed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import select
+import selectors
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+IMPL = "fork"
+STEPS: list[dict[str, Any]] = []  # filled in by proclife
+SOURCES: dict[str, str] = {}  # filled in by proclife
+BOUND = 10.0
+SIGNALS = {"sigterm": signal.SIGTERM, "sigkill": signal.SIGKILL, "sigint": signal.SIGINT}
+
+
+def os_state(pid: int | None) -> str:
+    """What the kernel shows: none, alive, zombie or gone."""
+    if pid is None:
+        return "none"
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return "gone"
+    return "zombie" if state in ("Z", "X") else "alive"
+
+
+def wait_dead(pid: int, deadline: float) -> None:
+    """Wait for ``pid`` to exit (its pidfd turns readable), reaping it if it is ours."""
+    with contextlib.suppress(ProcessLookupError, OSError):
+        fd = os.pidfd_open(pid)
+        try:
+            select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        finally:
+            os.close(fd)
+
+
+class HarnessFailed(Exception):
+    """The replay itself could not go on: not a finding about the implementation."""
+
+
+class Run:
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.address = os.path.join(folder, "agents.sock")
+        self.listener.bind(self.address)
+        self.listener.listen(64)
+        self.sel = selectors.DefaultSelector()
+        self.sel.register(self.listener, selectors.EVENT_READ)
+        self.conns: dict[int, socket.socket] = {}
+        self.pids: dict[int, int] = {}
+        self.acks: dict[int, dict[str, Any]] = {}
+        self.buffers: dict[socket.socket, bytes] = {}
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join((folder, os.getcwd())))
+        argv = [sys.executable, "-m", "runtime.agent", "--impl", IMPL, "--address", self.address, "--id", "0"]
+        self.p0 = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
+        self.wait(lambda: 0 in self.pids, "the main program's hello")
+
+    def wait(self, done: Any, what: str) -> None:
+        deadline = time.monotonic() + BOUND
+        while not done():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise HarnessFailed(f"gave up waiting for {what} after {BOUND}s")
+            if self.p0.poll() is not None and not self.pids:
+                raise HarnessFailed(f"the main program exited ({self.p0.returncode}) before {what}")
+            for key, _ in self.sel.select(min(left, 0.5)):
+                sock: socket.socket = key.fileobj  # type: ignore[assignment]
+                if sock is self.listener:
+                    conn, _ = self.listener.accept()
+                    self.sel.register(conn, selectors.EVENT_READ)
+                    self.buffers[conn] = b""
+                    continue
+                data = sock.recv(65536)
+                if not data:
+                    self.sel.unregister(sock)
+                    continue
+                self.buffers[sock] += data
+                while b"\n" in self.buffers[sock]:
+                    line, self.buffers[sock] = self.buffers[sock].split(b"\n", 1)
+                    msg = json.loads(line)
+                    if msg.get("type") == "hello":
+                        self.conns[int(msg["id"])] = sock
+                        self.pids[int(msg["id"])] = int(msg["pid"])
+                    else:
+                        self.acks[int(msg["seq"])] = msg
+
+    def perform(self, step: dict[str, Any]) -> str:
+        if step["signal"]:
+            os.kill(self.pids[step["target"]], SIGNALS[step["signal"]])
+            return "ack"
+        cmd = step["cmd"]
+        self.conns[step["agent"]].sendall(json.dumps(cmd).encode() + b"\n")
+        self.wait(lambda: cmd["seq"] in self.acks, f"the answer to {step['describe']}")
+        reply = self.acks.pop(cmd["seq"])
+        if step.get("starts") is not None and reply.get("pid") is not None:
+            self.wait(lambda: step["starts"] in self.pids, f"P{step['starts']}'s hello")
+        return str(reply["observed"])
+
+    def settle(self, expected: dict[str, str]) -> list[str]:
+        deadline = time.monotonic() + BOUND
+        me = os.getpid()
+        for ident, want in expected.items():
+            pid = self.pids.get(int(ident))
+            if pid is None or want == "alive":
+                continue
+            wait_dead(pid, deadline)
+            if want == "gone" and int(ident) == 0:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.p0.wait(max(0.0, deadline - time.monotonic()))
+            elif want == "gone":
+                with contextlib.suppress(ChildProcessError, OSError):
+                    if _ppid(pid) == me:
+                        os.waitpid(pid, 0)
+        return [
+            f"P{i}: the model says {w}, the OS shows {os_state(self.pids.get(int(i)))}"
+            for i, w in expected.items()
+            if os_state(self.pids.get(int(i))) != w and not (w == "gone" and os_state(self.pids.get(int(i))) == "none")
+        ]
+
+    def close(self) -> None:
+        for pid in self.pids.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.p0.wait(BOUND)
+        me = os.getpid()
+        for pid in self.pids.values():
+            with contextlib.suppress(ChildProcessError, OSError):
+                if _ppid(pid) == me:
+                    os.waitpid(pid, 0)
+
+
+def _ppid(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError):
+        return None
+
+
+def main() -> int:
+    ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # child subreaper: orphans come here
+    folder = tempfile.mkdtemp(prefix="proclife-repro-")
+    for name, text in SOURCES.items():
+        os.makedirs(os.path.join(folder, os.path.dirname(name)), exist_ok=True)
+        with open(os.path.join(folder, name), "w") as f:
+            f.write(text)
+    status = 0
+    run = None
+    try:
+        run = Run(folder)
+        for number, step in enumerate(STEPS, 1):
+            observed = run.perform(step)
+            problems = [] if observed in step["allowed"] else [f"result {observed!r}, the model allows {step['allowed']}"]
+            problems += run.settle(step["os"])
+            print(f"{number:3}. {step['describe']:32} -> {observed}")
+            for problem in problems:
+                print(f"     DISAGREES: {problem}")
+            if problems:
+                status = 1
+                break
+        print("reproduced" if status else "did not reproduce this time: every step agreed")
+    except HarnessFailed as failed:
+        print(f"the replay itself failed: {failed}", file=sys.stderr)
+        status = 3
+    finally:
+        if run is not None:
+            run.close()
+        shutil.rmtree(folder, ignore_errors=True)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

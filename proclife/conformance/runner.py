@@ -1,0 +1,119 @@
+"""One real system beside the model: perform an action on both, compare, keep going.
+
+Immediate observations (a call's result or exception) are compared at once; eventual
+ones (processes that may now end) are awaited on events by the driver, then the OS view is
+compared. Where the model allows several outcomes, the step agrees if reality matches any
+one of them, and the run continues from that one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from model.engine import Engine, Transition
+from model.semantics import Action
+from model.system import System
+from proclife.conformance.report import Disagreement, StepRecord
+from runtime.driver import Driver
+from runtime.errors import AgentGoneError
+from runtime.impls import Implementation
+from runtime.observe import expected_os
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How long a join(timeout) waits, and the bound on every wait for an eventual outcome."""
+
+    join_timeout: float = 0.05
+    bound: float = 10.0
+
+
+def drivable(engine: Engine) -> Callable[[Action], bool]:
+    """The actions the runtime can perform: events with a ``drive``."""
+
+    def check(action: Action) -> bool:
+        return engine.event(action.event).drive is not None
+
+    return check
+
+
+@dataclass
+class Runner:
+    """A fresh real system (a Driver) and the model's view of it, advanced together."""
+
+    engine: Engine
+    impl: Implementation
+    timing: Timing = field(default_factory=Timing)
+
+    def __post_init__(self) -> None:
+        self.system = System.initial()
+        self.trace: list[StepRecord] = []
+        self.history: list[System] = []  # the system before each step of the trace
+        self.driver = Driver(
+            self.impl, join_timeout=self.timing.join_timeout, bound=self.timing.bound, spec=self.engine.spec
+        )
+
+    def close(self) -> None:
+        self.driver.close()
+
+    def __enter__(self) -> Runner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def step(self, action: Action) -> StepRecord:
+        """Perform ``action`` on reality and model; raise ``Disagreement`` where they part."""
+        before = self.system
+        predicted = self.engine.predict(before, action)
+        try:
+            observed = self.driver.perform(action, before)
+        except AgentGoneError as gone:
+            observed = f"<P{gone.model_pid} ended before it answered>"
+        candidates = [t for t in predicted if t.observed == observed]
+        if not candidates:
+            raise self._parted(action, before, predicted, observed, [])
+        chosen, mismatches = self._settle(candidates)
+        if chosen is None:
+            raise self._parted(action, before, predicted, observed, mismatches)
+        record = StepRecord(action, observed, chosen.rules)
+        self.trace.append(record)
+        self.history.append(before)
+        self.system = chosen.system
+        return record
+
+    def _parted(
+        self, action: Action, before: System, predicted: list[Transition], observed: str, mismatches: list[str]
+    ) -> Disagreement:
+        return Disagreement(
+            self.impl.spec, self.trace, action, before, predicted, observed, mismatches, [*self.history, before]
+        )
+
+    def recheck(self) -> None:
+        """Compare the OS view with the model again, with no action: a late death shows here."""
+        mismatches = self.driver.observe().mismatches(self.system)
+        if mismatches and self.trace:
+            last = self.trace.pop()
+            before = self.history.pop()
+            predicted = [Transition(last.rules, last.observed, self.system)]
+            raise self._parted(last.action, before, predicted, last.observed, mismatches)
+
+    def _settle(self, candidates: list[Transition]) -> tuple[Transition | None, list[str]]:
+        """Wait for each candidate's eventual outcome (fewest endings first); the first that matches."""
+        ordered = sorted(candidates, key=lambda t: sum(s != "alive" for s in expected_os(t.system).values()))
+        mismatches: list[str] = []
+        for t in ordered:
+            self.driver.await_settled(t.system)
+            mismatches = self.driver.observe().mismatches(t.system)
+            if not mismatches:
+                return t, []
+        return None, mismatches
+
+
+def run_trace(engine: Engine, impl: Implementation, actions: list[Action], timing: Timing | None = None) -> list[StepRecord]:
+    """Run ``actions`` from a fresh system; the steps taken, or ``Disagreement`` at the first parting."""
+    with Runner(engine, impl, timing or Timing()) as runner:
+        for action in actions:
+            runner.step(action)
+        return runner.trace
