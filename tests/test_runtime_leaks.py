@@ -1,0 +1,119 @@
+"""After any run (closed, failed, interrupted, the driver SIGKILLed) nothing it started lives on."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import psutil
+import pytest
+
+from model import Action, Config, Engine, System
+from model.base import BASE
+from runtime.driver import Driver
+from runtime.impls import resolve_impl
+from runtime.osproc import make_subreaper
+
+ROOT = Path(__file__).resolve().parent.parent
+BOUND = 10.0
+
+# P0 -> P1 (with a non-daemon thread) -> P2: a small tree, every process busy.
+SCRIPT = [
+    Action("create_child", 0, arg=False), Action("start", 1),
+    Action("create_thread", 1, arg=False), Action("thread_start", 1, thread=0),
+    Action("create_child", 1, arg=True), Action("start", 2),
+]
+
+
+def build_tree(driver: Driver, method: str) -> list[int]:
+    """Run SCRIPT; every pid of the run's tree (agents, forkserver, resource tracker)."""
+    engine = Engine(BASE, config=Config(start_method=method))  # type: ignore[arg-type]
+    system = System.initial()
+    for action in SCRIPT:
+        driver.perform(action, system)
+        system = engine.predict(system, action)[0].system
+    assert driver.p0 is not None
+    tree = psutil.Process(driver.p0.pid).children(recursive=True)
+    return [driver.p0.pid] + [p.pid for p in tree]
+
+
+def assert_all_gone(pids: list[int]) -> None:
+    procs = []
+    for pid in pids:
+        try:
+            procs.append(psutil.Process(pid))
+        except psutil.NoSuchProcess:
+            continue
+    _, alive = psutil.wait_procs(procs, timeout=BOUND)
+    left = [(p.pid, p.status()) for p in alive if p.is_running()]
+    assert left == [], f"still there after {BOUND}s: {left}"
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+def test_nothing_left_after_close(method: str) -> None:
+    with Driver(resolve_impl(method)) as driver:
+        pids = build_tree(driver, method)
+        assert len(pids) >= 3
+        folder = os.path.dirname(driver.address)
+    assert_all_gone(pids)
+    assert not os.path.exists(folder)
+    # close() reaped what it adopted: no zombie child of ours is left from the run
+    assert [c.pid for c in psutil.Process().children() if c.pid in pids] == []
+
+
+def test_nothing_left_after_an_exception_inside_with() -> None:
+    pids: list[int] = []
+    with pytest.raises(ZeroDivisionError), Driver(resolve_impl("fork")) as driver:
+        pids = build_tree(driver, "fork")
+        1 / 0  # noqa: B018
+    assert_all_gone(pids)
+
+
+def _driver_script(method: str, *, wait_for_stdin: bool) -> str:
+    return textwrap.dedent(f"""
+        import json, sys
+        import psutil
+        from model import Config, Engine, System
+        from runtime.driver import Driver
+        from runtime.impls import resolve_impl
+        sys.path.insert(0, {str(ROOT / "tests")!r})
+        from test_runtime_leaks import build_tree
+        driver = Driver(resolve_impl({method!r}))
+        print(json.dumps(build_tree(driver, {method!r})), flush=True)
+        if {wait_for_stdin!r}:
+            sys.stdin.read()
+    """)
+
+
+def _start_script(method: str, *, wait_for_stdin: bool) -> tuple[subprocess.Popen[str], list[int]]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _driver_script(method, wait_for_stdin=wait_for_stdin)],
+        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()  # bounded by the script's own driver bound (P0's hello)
+    assert line, f"the driver script printed nothing (status {proc.wait(BOUND)})"
+    return proc, json.loads(line)
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+def test_nothing_left_after_the_driver_is_sigkilled(method: str) -> None:
+    make_subreaper()  # the killed driver's orphans come here, to be reaped by wait_procs
+    proc, pids = _start_script(method, wait_for_stdin=True)
+    descendants = [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
+    assert set(pids) <= set(descendants)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(BOUND) == -signal.SIGKILL
+    assert_all_gone(descendants)
+
+
+def test_nothing_left_when_the_driver_exits_without_close() -> None:
+    """The atexit path: a driver never closed is closed as its interpreter exits."""
+    proc, pids = _start_script("fork", wait_for_stdin=False)
+    assert proc.wait(BOUND) == 0
+    assert_all_gone(pids)
