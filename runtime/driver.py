@@ -40,6 +40,7 @@ from runtime.osproc import (
     NONE,
     ZOMBIE,
     Known,
+    main_thread_asleep,
     make_subreaper,
     pid_alive,
     reap,
@@ -78,6 +79,7 @@ class Driver:
         self.known: dict[int, Known] = {}
         self.helpers: dict[int, Known] = {}
         self.exitcodes: dict[int, int] = {}
+        self.gone: set[int] = set()  # model pids seen gone: a pid never comes back, skip the kernel
         self.count = 1
         self.p0: subprocess.Popen[bytes] | None = None
         self.hub: Hub | None = None
@@ -157,7 +159,7 @@ class Driver:
         if event.drive is None:
             raise HarnessError(f"{action.describe()}: the event is model-only (drive=None); it cannot be run")
         if event.drive == "signal":
-            return self._signal(action)
+            return self._signal(action, before)
         agent, cmd = self._command(event.drive, event.by, action, before)
         reply = self._roundtrip(agent, cmd, action)
         if event.drive == "create_child":
@@ -257,10 +259,13 @@ class Driver:
                     with contextlib.suppress(psutil.Error):
                         self.helpers[child.pid] = Known(child.pid, child.create_time())
 
-    def _signal(self, action: Action) -> str:
+    def _signal(self, action: Action, before: System) -> str:
         known = self.known.get(action.pid)
         if known is None:
             raise HarnessError(f"{action.describe()}: P{action.pid} has no OS process to signal")
+        if before.procs[action.pid].exiting:
+            # Land where the model's settled phase is: its main thread blocked in the exit sequence.
+            main_thread_asleep(known.pid, time.monotonic() + self.bound)
         try:
             number = SIGNALS[action.event]
         except KeyError:
@@ -290,7 +295,7 @@ class Driver:
             if known is None:
                 states[ident], adopted[ident], pids[ident] = NONE, False, None
                 continue
-            state = known.state()
+            state = self._state(ident)
             states[ident], pids[ident] = state, known.pid
             adopted[ident] = ident != 0 and state != GONE and known.ppid() == me
         return Snapshot(states, adopted, pids, dict(self.exitcodes), self.impl.start_method)
@@ -309,7 +314,7 @@ class Driver:
         want = expected_os(expected)
         for ident, state in want.items():
             known = self.known.get(ident)
-            if state in (ZOMBIE, GONE) and known is not None:
+            if state in (ZOMBIE, GONE) and known is not None and ident not in self.gone:
                 hub.wait(lambda i=ident: i in hub.ended or i not in hub.conns, deadline)  # type: ignore[misc]
                 wait_exit(known, deadline)
         for ident, state in want.items():
@@ -328,7 +333,7 @@ class Driver:
                 self.exitcodes[0] = self.p0.wait(timeout=remaining(deadline))
             return
         me = os.getpid()
-        while remaining(deadline) > 0 and known.state() != GONE:
+        while remaining(deadline) > 0 and self._state(ident) != GONE:
             parent = known.ppid()
             if parent == me:
                 code = reap(known)
@@ -353,13 +358,21 @@ class Driver:
         """The subreaper collects its orphans at once, as the model's reaped_by_other says."""
         me = os.getpid()
         for ident, known in self.known.items():
-            if ident != 0 and known.state() == ZOMBIE and known.ppid() == me:
+            if ident != 0 and self._state(ident) == ZOMBIE and known.ppid() == me:
                 code = reap(known)
                 if code is not None:
                     self.exitcodes[ident] = code
         for known in self.helpers.values():
             if known.state() == ZOMBIE and known.ppid() == me:
                 reap(known)
+
+    def _state(self, ident: int) -> str:
+        if ident in self.gone:
+            return GONE
+        state = self.known[ident].state()
+        if state == GONE:
+            self.gone.add(ident)
+        return state
 
     # --- the end -------------------------------------------------------------------------
 

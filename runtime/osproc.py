@@ -127,3 +127,38 @@ def wait_pid_or(pid: int | None, deadline: float) -> None:
         wait_fd(fd, deadline)
     finally:
         os.close(fd)
+
+
+def main_thread_asleep(pid: int, deadline: float, quiet: float = 0.02) -> bool:
+    """Wait until the main thread of ``pid`` sleeps in the kernel and stays asleep for ``quiet``.
+
+    A signal for a process in its exit sequence must land where the model says it is: in
+    the ``waitpid`` of ``join()`` or the lock of ``threading._shutdown``, not in the few
+    hundred microseconds of Python before them. Nothing in the process can acknowledge
+    that point, so the kernel is asked (/proc/PID/task/PID: the main thread's tid is the
+    pid). A thread that only waits for the GIL gets it within the switch interval (5 ms),
+    so sleeping in the same kernel function for ``quiet`` seconds means really blocked.
+    False if the bound expired or the process is gone.
+    """
+    stat_path = f"/proc/{pid}/task/{pid}/stat"
+    wchan_path = f"/proc/{pid}/task/{pid}/wchan"
+    since: float | None = None
+    last = ""
+    while remaining(deadline) > 0:
+        try:
+            with open(stat_path) as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+            with open(wchan_path) as f:
+                where = f.read()
+        except OSError:
+            return False
+        now = time.monotonic()
+        if state in ("S", "D") and where == last:
+            since = since if since is not None else now
+            if now - since >= quiet:
+                return True
+        else:
+            since = None
+        last = where
+        time.sleep(0.001)  # sleep-ok: sampling the kernel's view of another process; no event exists
+    return False

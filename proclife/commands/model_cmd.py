@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -10,6 +11,7 @@ from model.export import model_data
 from model.extend import Model, load
 from model.labels import rule_text
 from model.spec import MACHINES, Spec
+from proclife.readme import rules_markdown, update
 
 
 def state_lines(spec: Spec, machine: str) -> list[str]:
@@ -53,12 +55,21 @@ def listing(model: Model) -> str:
 
 @click.command("model")
 @click.option("--json", "as_json", is_flag=True, help="Print the model as JSON (schema proclife.model/1).")
+@click.option("--markdown", "as_markdown", is_flag=True,
+              help="Print the rules as Markdown tables (the block README.md embeds).")
+@click.option("--update-readme", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="Rewrite the generated rules block of this README file.")
 @click.option("--extend", "extend", multiple=True, metavar="MODULE:ATTR",
               help="Apply an extension before printing; repeat to apply several in order.")
-def command(as_json: bool, extend: tuple[str, ...]) -> None:
+def command(as_json: bool, as_markdown: bool, update_readme: Path | None, extend: tuple[str, ...]) -> None:
     """List the model's states, events and rules, each rule with its source."""
     model = load(extend)
-    if as_json:
+    if update_readme is not None:
+        changed = update(update_readme, model)
+        click.echo(f"{update_readme}: {'updated' if changed else 'already up to date'}")
+    elif as_markdown:
+        click.echo(rules_markdown(model))
+    elif as_json:
         click.echo(json.dumps(model_data(model), indent=2, ensure_ascii=False))
     else:
         click.echo(listing(model))
