@@ -32,6 +32,7 @@ class Budget:
     max_seconds: float = 60.0
     seed: int = 0
     directed: bool = True
+    first_only: bool = False  # stop at the first disagreement (tests); otherwise collect each distinct one
 
 
 Progress = Callable[[str], None]
@@ -82,6 +83,8 @@ def check(
                 if key not in seen:
                     seen.add(key)
                     report.disagreements.append(found)
+                if budget.first_only:
+                    break
     if not report.disagreements:
         _explore(engine, impl, bounds, budget, timing, deadline, report, count, say)
     report.seconds = time.monotonic() - started

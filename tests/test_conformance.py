@@ -1,0 +1,111 @@
+"""Conformance end to end: the standard library agrees; deliberately broken implementations do not."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+from model.engine import Bounds
+from model.extend import load
+from proclife.conformance.check import Budget, check
+from proclife.conformance.repro import write_reproducer
+from runtime.impls import resolve_impl
+
+ROOT = Path(__file__).resolve().parent.parent
+PROCLIFE = [sys.executable, "-m", "proclife"]
+QUICK = Budget(examples=3, steps=10, max_seconds=120, first_only=True)
+
+BROKEN = {
+    # implementation -> the rule its breakage must be reported against
+    "examples.broken_impls:START_TWICE": "handle.start_twice",
+    "examples.broken_impls:SIGNAL_EXITCODE": "handle.exitcode_",
+    "examples.broken_impls:CLOSE_RUNNING": "handle.close_running",
+}
+
+
+@pytest.fixture(autouse=True)
+def _in_project(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+def test_standard_library_agrees_and_covers_the_reachable_rules(method: str) -> None:
+    model = load()
+    report = check(model, resolve_impl(method), Bounds(), Budget(examples=2, steps=10, max_seconds=240))
+    assert report.ok, "\n\n".join(d.explain() for d in report.disagreements)
+    assert report.steps > 100
+    # Each rule left uncovered says why; the big majority is covered.
+    assert all(report.unreached.values())
+    assert len(report.coverage) >= len(model.spec.rules) - 10
+
+
+@pytest.mark.parametrize(("impl", "rule"), sorted(BROKEN.items()))
+def test_each_broken_implementation_is_caught_with_a_trace_and_a_reproducer(
+    impl: str, rule: str, tmp_path: Path
+) -> None:
+    report = check(load(), resolve_impl(impl), Bounds(), QUICK)
+    assert not report.ok
+    found = report.disagreements[0]
+    assert any(r.startswith(rule) for r in found.broken_rules()), found.explain()
+    assert found.observed not in {t.observed for t in found.predicted}
+    text = found.explain()
+    assert "trace" in text and found.action.describe() in text
+    script = write_reproducer(found, tmp_path)
+    replay = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                            env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    assert replay.returncode == 1, replay.stdout + replay.stderr
+    assert "reproduced" in replay.stdout
+
+
+def test_cli_exit_status_is_1_for_a_broken_implementation(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [*PROCLIFE, "conform", "--impl", "examples.broken_impls:CLOSE_RUNNING", "--examples", "0",
+         "--repro-dir", str(tmp_path), "--json", str(tmp_path / "r.json")],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "handle.close_running" in out.stdout
+    assert list(tmp_path.glob("reproduce-*.py"))
+    assert '"ok": false' in (tmp_path / "r.json").read_text()
+
+
+@pytest.mark.parametrize("spec", ["nope", "billiard/teleport", "no_such_module:thing"])
+def test_cli_unknown_implementation_is_a_usage_error(spec: str) -> None:
+    out = subprocess.run([*PROCLIFE, "conform", "--impl", spec], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert spec in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_ctrl_c_leaves_no_process_behind() -> None:
+    """Interrupt a long run mid-flight: exit status 3, and every process it had started is gone."""
+    proc = subprocess.Popen(
+        [*PROCLIFE, "conform", "--impl", "fork", "--no-directed", "--examples", "100000", "--max-seconds", "600"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+    )
+    me = psutil.Process(proc.pid)
+    seen: set[psutil.Process] = set()
+    try:
+        # The run is under way once agents exist below it; wait for that (bounded by the deadline).
+        with pytest.raises(psutil.TimeoutExpired):
+            me.wait(timeout=0.5)  # it must still be running
+        for _ in range(200):
+            seen.update(me.children(recursive=True))
+            if len(seen) >= 2:
+                break
+            with pytest.raises(psutil.TimeoutExpired):
+                me.wait(timeout=0.05)
+        assert seen, "the run never started a process"
+        os.kill(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=60) == 3
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+    _gone, alive = psutil.wait_procs(list(seen), timeout=30)
+    assert not alive, f"left behind: {alive}"
