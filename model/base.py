@@ -277,9 +277,11 @@ def process_rules() -> list[Rule]:
         add(f"{event}_in_thread_shutdown", event, "exiting.join_threads", "terminated.zombie", src(late),
             when=when + ("is_child", "!spawned"), effects=("code:1", "die"),
             doc="raised out of _bootstrap: os._exit(1) at once, threads not joined")
-        add(f"{event}_in_thread_shutdown_spawned", event, "exiting.join_threads", None, src(late),
-            when=when + ("is_child", "spawned"), effects=(spawn_code,),
-            doc="raised out of spawn_main: the interpreter joins the threads again, then exits")
+        add(f"{event}_in_thread_shutdown_spawned", event, "exiting.join_threads", "terminated.zombie",
+            src(late + "; " + TH + " _shutdown: returns at once once the main thread is stopped"),
+            when=when + ("is_child", "spawned"), effects=(spawn_code, "die"),
+            doc="raised out of spawn_main: the interpreter exits at once (its own threading._shutdown()"
+            " returns at once), threads not joined; seen: docs/semantics.md E5")
     for event in ("sigterm", "sigkill", "sigint"):
         add(f"{event}_ended", event, "terminated.zombie", None, Source("kill(2) on a zombie or a gone pid", "kernel"))
     add("reap", "reap", "terminated.zombie", "terminated.reaped",
