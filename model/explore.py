@@ -1,0 +1,327 @@
+"""Breadth-first exploration of the composite model within bounds, with invariants and liveness.
+
+States are whole ``System`` values (optionally reduced by symmetry); edges are program and
+environment actions (``Engine.enabled``, narrowed by a ``Profile``) and internal steps
+(``Engine.internal_steps``), both explored because their interleavings matter. BFS parent
+pointers give the shortest path to any violation.
+"""
+
+from __future__ import annotations
+
+import time
+from array import array
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from model.engine import Bounds, Engine, Transition
+from model.errors import ModelError
+from model.extend import Model
+from model.invariants import (
+    FINDINGS,
+    LIVENESS,
+    STATE_INVARIANTS,
+    STEP_INVARIANTS,
+    Finding,
+    Liveness,
+    StateInvariant,
+    StepInvariant,
+    closed_rules_ok,
+)
+from model.profiles import LIFECYCLE, Profile, actions
+from model.semantics import Action
+from model.symmetry import canonical
+from model.system import Config, System
+
+Progress = Callable[["Stats"], None]
+NO_PARENT = -1
+
+
+@dataclass
+class Stats:
+    states: int = 0
+    transitions: int = 0
+    self_loops: int = 0
+    deadlocks: int = 0
+    final: int = 0
+    depth: int = 0
+    seconds: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.states / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a path: the action, the rules that fired, the system after it."""
+
+    action: Action
+    rules: tuple[str, ...]
+    system: System
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A broken invariant with the shortest path (from ``System.initial()``) that breaks it."""
+
+    invariant: str
+    source: str
+    doc: str
+    path: tuple[Step, ...]
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class FindingHit:
+    finding: Finding
+    count: int
+    path: tuple[Step, ...]
+
+
+@dataclass
+class Result:
+    bounds: Bounds
+    profile: Profile
+    symmetry: bool
+    stats: Stats
+    violations: list[Violation] = field(default_factory=list)
+    findings: list[FindingHit] = field(default_factory=list)
+    checked: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+
+class BoundsError(ModelError):
+    """Bounds the explorer cannot use."""
+
+
+def check_bounds(bounds: Bounds) -> None:
+    if bounds.procs < 0 or bounds.threads < 0 or bounds.depth < 1:
+        raise BoundsError(
+            f"bounds procs={bounds.procs} threads={bounds.threads} depth={bounds.depth}: "
+            "procs and threads must be >= 0 and depth >= 1"
+        )
+
+
+@dataclass
+class Explorer:
+    """One bounded run; ``run()`` fills a ``Result``."""
+
+    model: Model
+    bounds: Bounds = field(default_factory=Bounds)
+    config: Config = field(default_factory=Config)
+    profile: Profile = LIFECYCLE
+    symmetry: bool = True
+    state_invariants: tuple[StateInvariant, ...] = STATE_INVARIANTS
+    step_invariants: tuple[StepInvariant, ...] = STEP_INVARIANTS
+    liveness: tuple[Liveness, ...] = LIVENESS
+    findings: tuple[Finding, ...] = FINDINGS
+    progress: Progress | None = None
+    progress_every: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_bounds(self.bounds)
+        self.engine = Engine(self.model.spec, self.model.semantics, self.config)
+        self._live_events = [
+            frozenset(e.name for e in self.model.spec.events if e.drive in live.drives or e.actor == "internal")
+            for live in self.liveness
+        ]
+        self._norm: Callable[[System], System] = canonical if self.symmetry else _identity
+
+    # --- successors ---------------------------------------------------------------------
+
+    def successors(self, system: System) -> list[tuple[Action, Transition]]:
+        """Every (action, outcome) pair from ``system``: program/environment, then internal."""
+        fire = self.engine.fire
+        out = [(a, t) for a in actions(self.engine, system, self.bounds, self.profile) for t in fire(system, a)]
+        out += self.engine.internal_steps(system)
+        return out
+
+    # --- the run --------------------------------------------------------------------------
+
+    def run(self) -> Result:
+        start = time.perf_counter()
+        stats = Stats()
+        result = Result(self.bounds, self.profile, self.symmetry, stats)
+        result.checked = tuple(
+            [i.name for i in self.state_invariants] + [i.name for i in self.step_invariants]
+            + [i.name for i in self.liveness]
+        )
+        for rid in closed_rules_ok(self.model.spec):
+            rule = self.model.spec.rule(rid)
+            result.violations.append(Violation(
+                "closed_handle_inert", "rule table", "a closed handle accepts no call except close() and daemon=",
+                (), f"rule {rid} ({rule.label()}) changes a closed handle",
+            ))
+        init = self._norm(System.initial())
+        index: dict[System, int] = {init: 0}
+        states: list[System] = [init]
+        pred = array("q", [NO_PARENT])
+        via: list[tuple[Action, tuple[str, ...]] | None] = [None]
+        level = array("l", [0])
+        live_edges: list[list[int]] = [[] for _ in self.liveness]
+        live_heads: list[array[int]] = [array("q") for _ in self.liveness]
+        broken: dict[str, Violation] = {}
+        step_hits: dict[str, list[object]] = {}
+        last = start
+        i = 0
+        while i < len(states):
+            system = states[i]
+            self._check_state(system, i, states, pred, via, broken)
+            moved = False
+            steps = self.successors(system)
+            for action, t in steps:
+                stats.transitions += 1
+                nxt = self._norm(t.system)
+                for inv in self.step_invariants:
+                    if inv.name not in broken and not inv.holds(system, action, t):
+                        self._step_broken(inv, system, action, t, i, states, pred, via, broken, step_hits)
+                j = index.get(nxt)
+                if j is None:
+                    j = len(states)
+                    index[nxt] = j
+                    states.append(nxt)
+                    pred.append(i)
+                    via.append((action, t.rules))
+                    level.append(level[i] + 1)
+                if j == i:
+                    stats.self_loops += 1
+                else:
+                    moved = True
+                for k, events in enumerate(self._live_events):
+                    if j != i and action.event in events:
+                        live_edges[k].append(j)
+                        live_heads[k].append(i)
+            if not moved:
+                if all(live.goal(system) for live in self.liveness) or (not steps and not self.liveness):
+                    stats.final += 1
+                else:
+                    stats.deadlocks += 1
+            i += 1
+            if self.progress and i % 512 == 0:
+                now = time.perf_counter()
+                if now - last >= self.progress_every:
+                    last = now
+                    stats.states, stats.seconds, stats.depth = len(states), now - start, level[i - 1]
+                    self.progress(stats)
+        stats.states = len(states)
+        stats.depth = max(level) if level else 0
+        result.violations += list(broken.values())
+        for f in self.findings:
+            if f.name in step_hits:
+                count, path = step_hits[f.name]
+                result.findings.append(FindingHit(f, int(count), self._replay(path)))  # type: ignore[arg-type,call-overload]
+        for k, live in enumerate(self.liveness):
+            self._check_liveness(live, live_edges[k], live_heads[k], states, pred, via, result)
+        stats.seconds = time.perf_counter() - start
+        return result
+
+    def _step_broken(
+        self, inv: StepInvariant, system: System, action: Action, t: Transition, i: int, states: list[System],
+        pred: array[int], via: list[tuple[Action, tuple[str, ...]] | None], broken: dict[str, Violation],
+        hits: dict[str, list[object]],
+    ) -> None:
+        """A broken step is a finding if one matches the system before it, else a violation."""
+        finding = next((f for f in self.findings if f.invariant == inv.name and f.matches(system)), None)
+        if finding is None:
+            path = self._path(i, states, pred, via) + ((action, t.rules),)
+            broken[inv.name] = Violation(inv.name, inv.source, inv.doc, self._replay(path))
+        elif finding.name in hits:
+            hits[finding.name][0] = int(hits[finding.name][0]) + 1  # type: ignore[call-overload]
+        else:
+            hits[finding.name] = [1, self._path(i, states, pred, via) + ((action, t.rules),)]
+
+    def _check_state(
+        self, system: System, i: int, states: list[System], pred: array[int],
+        via: list[tuple[Action, tuple[str, ...]] | None], broken: dict[str, Violation],
+    ) -> None:
+        for inv in self.state_invariants:
+            if inv.name not in broken and not inv.holds(system):
+                broken[inv.name] = Violation(inv.name, inv.source, inv.doc, self._replay(self._path(i, states, pred, via)))
+
+    def _check_liveness(
+        self, live: Liveness, heads: list[int], tails: array[int], states: list[System],
+        pred: array[int], via: list[tuple[Action, tuple[str, ...]] | None], result: Result,
+    ) -> None:
+        """Backward reachability from the goal over the liveness edges; the rest is stuck."""
+        n = len(states)
+        back: list[list[int]] = [[] for _ in range(n)]
+        for src, dst in zip(tails, heads, strict=True):
+            back[dst].append(src)
+        good = bytearray(n)
+        todo = [k for k in range(n) if live.goal(states[k])]
+        for k in todo:
+            good[k] = 1
+        while todo:
+            k = todo.pop()
+            for m in back[k]:
+                if not good[m]:
+                    good[m] = 1
+                    todo.append(m)
+        hits: dict[str, list[int]] = {}
+        unexplained: int | None = None
+        count = 0
+        for k in range(n):
+            if good[k]:
+                continue
+            finding = next((f for f in self.findings if f.invariant == live.name and f.matches(states[k])), None)
+            if finding is None:
+                count += 1
+                if unexplained is None:
+                    unexplained = k
+            else:
+                hits.setdefault(finding.name, []).append(k)
+        for f in self.findings:
+            if f.name in hits:
+                first = hits[f.name][0]
+                result.findings.append(FindingHit(f, len(hits[f.name]), self._replay(self._path(first, states, pred, via))))
+        if unexplained is not None:
+            result.violations.append(Violation(
+                live.name, live.source, live.doc, self._replay(self._path(unexplained, states, pred, via)),
+                f"{count} reachable states cannot reach the goal; the shallowest is at the path's end",
+            ))
+
+    # --- paths ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _path(
+        i: int, states: list[System], pred: array[int], via: list[tuple[Action, tuple[str, ...]] | None],
+    ) -> tuple[tuple[Action, tuple[str, ...]], ...]:
+        out = []
+        while pred[i] != NO_PARENT:
+            step = via[i]
+            assert step is not None
+            out.append(step)
+            i = pred[i]
+        return tuple(reversed(out))
+
+    def _replay(self, path: tuple[tuple[Action, tuple[str, ...]], ...]) -> tuple[Step, ...]:
+        """Turn a path between representatives into one real Python can follow from the start."""
+        system = System.initial()
+        rep = self._norm(system)
+        out: list[Step] = []
+        for action, rules in path:
+            target = None
+            for t in self.engine.fire(rep, action):
+                if t.rules == rules:
+                    target = self._norm(t.system)
+                    break
+            assert target is not None, "a recorded step no longer fires"
+            chosen = next(
+                (a, t) for a, t in self.successors(system) if t.rules == rules and self._norm(t.system) == target
+            )
+            system = chosen[1].system
+            rep = target
+            out.append(Step(chosen[0], chosen[1].rules, system))
+        return tuple(out)
+
+
+def _identity(system: System) -> System:
+    return system
+
+
+def explore(model: Model, bounds: Bounds, **options: object) -> Result:
+    """Run the explorer once; ``options`` are ``Explorer`` fields."""
+    return Explorer(model, bounds, **options).run()  # type: ignore[arg-type]

@@ -1,0 +1,213 @@
+"""Invariants, bounded liveness and known dead ends, declared as data beside the model.
+
+Each check carries its source (a CPython function or an experiment) so that a violation
+reads as "the model disagrees with X", not as an opaque assertion. Findings are dead ends
+real Python has: the explorer reports a stuck state they match as a finding, not a bug.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from model.engine import Transition
+from model.semantics import Action
+from model.spec import Spec
+from model.system import System
+
+P = "CPython 3.11 Lib/multiprocessing/process.py"
+U = "CPython 3.11 Lib/multiprocessing/util.py"
+
+
+@dataclass(frozen=True)
+class StateInvariant:
+    """A predicate every reachable system satisfies."""
+
+    name: str
+    source: str
+    doc: str
+    holds: Callable[[System], bool]
+
+
+@dataclass(frozen=True)
+class StepInvariant:
+    """A predicate over one transition: the system before, the action, the outcome."""
+
+    name: str
+    source: str
+    doc: str
+    holds: Callable[[System, Action, Transition], bool]
+
+
+@dataclass(frozen=True)
+class Liveness:
+    """From every reachable system, ``goal`` is reachable by the events of ``drives`` and internal steps."""
+
+    name: str
+    source: str
+    doc: str
+    goal: Callable[[System], bool]
+    drives: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A dead end real Python has: matches a stuck system that breaks ``invariant``."""
+
+    name: str
+    invariant: str
+    source: str
+    explanation: str
+    matches: Callable[[System], bool]
+
+
+# --- state invariants ------------------------------------------------------------------
+
+
+def terminated_has_exitcode(system: System) -> bool:
+    return all(p.exitcode is not None for p in system.procs if p.terminated)
+
+
+def orphans_exact(system: System) -> bool:
+    """Orphan <=> a launched, live child whose parent has terminated (the flag stays after it ends)."""
+    for p in system.procs:
+        if p.parent is None:
+            if p.orphan:
+                return False
+            continue
+        parent_dead = system.procs[p.parent].terminated
+        if p.orphan and not parent_dead:
+            return False
+        if parent_dead and p.life != "new" and not p.terminated and not p.orphan:
+            return False
+    return True
+
+
+# --- step invariants -------------------------------------------------------------------
+
+CLOSED_CALLS_ALLOWED = ("close", "set_daemon")
+
+
+def closed_handle_inert(before: System, action: Action, t: Transition) -> bool:
+    """A call on a closed handle raises ValueError or leaves the system as it was (close, set_daemon)."""
+    if action.pid >= len(before.procs) or before.procs[action.pid].handle != "closed":
+        return True
+    if t.observed.startswith("ValueError"):
+        return t.system == before
+    if action.event not in CLOSED_CALLS_ALLOWED:
+        return False
+    after = t.system.procs[action.pid]
+    return t.system == before.update(action.pid, daemon=after.daemon)
+
+
+def exit_sequence_joined(before: System, action: Action, t: Transition) -> bool:
+    """Reaching terminated by the exit sequence: no live non-daemon thread, every awaited child ended."""
+    if action.event != "proceed" or not t.system.procs[action.pid].terminated:
+        return True
+    proc = before.procs[action.pid]
+    if any(not th.daemon and th.life.startswith("running") for th in proc.threads):
+        return False
+    return all(
+        before.procs[c].terminated for c in before.children(action.pid) if before.procs[c].awaited
+    )
+
+
+# --- liveness --------------------------------------------------------------------------
+
+
+def all_started_terminated(system: System) -> bool:
+    return all(p.life == "new" or p.terminated for p in system.procs)
+
+
+# Program actions a process takes by itself: the runtime drives named here (derived from
+# each event's ``drive``), never a call on another process's handle or a signal.
+SELF_DRIVES = frozenset({"end", "release", "thread_release", "thread_finish"})
+
+
+# --- findings --------------------------------------------------------------------------
+
+
+def _daemon_ignoring_sigterm_holds_parent(system: System) -> bool:
+    """Some exiting parent awaits a live daemonic child whose SIGTERM is ignored."""
+    for i, p in enumerate(system.procs):
+        if p.life != "exiting.join_children":
+            continue
+        for c in system.children(i):
+            child = system.procs[c]
+            if child.awaited and child.daemon and child.sigterm == "ignore" and not child.terminated:
+                return True
+    return False
+
+
+def _main_thread_started_after_shutdown(system: System) -> bool:
+    """The main program is past threading._shutdown() and a non-daemon thread of it is alive."""
+    main = system.procs[0]
+    past = main.life in ("exiting.terminate_daemon_children", "exiting.join_children")
+    return past and any(not t.daemon and t.life.startswith("running") for t in main.threads)
+
+
+STATE_INVARIANTS: tuple[StateInvariant, ...] = (
+    StateInvariant(
+        "terminated_has_exitcode", f"{P} BaseProcess.exitcode; Popen.poll",
+        "a terminated process has an exit code", terminated_has_exitcode,
+    ),
+    StateInvariant(
+        "orphans_exact", "kernel: re-parenting on exit (design.md 2.3, 2.4)",
+        "orphans are exactly the live children of a terminated parent", orphans_exact,
+    ),
+)
+
+STEP_INVARIANTS: tuple[StepInvariant, ...] = (
+    StepInvariant(
+        "closed_handle_inert", f"{P} BaseProcess._check_closed, BaseProcess.close",
+        "a closed handle accepts no call except close() and daemon=", closed_handle_inert,
+    ),
+    StepInvariant(
+        "exit_sequence_joined", f"{P} BaseProcess._bootstrap; {U} _exit_function; threading._shutdown",
+        "a process ending through its exit sequence had no live non-daemon thread and its awaited "
+        "children had ended", exit_sequence_joined,
+    ),
+)
+
+LIVENESS: tuple[Liveness, ...] = (
+    Liveness(
+        "everything_can_end", f"{P} BaseProcess._bootstrap; {U} _exit_function",
+        "from every reachable system, every started process can terminate by program actions alone "
+        "(targets end, threads finish, blocks are released) and internal steps",
+        all_started_terminated, SELF_DRIVES,
+    ),
+)
+
+FINDINGS: tuple[Finding, ...] = (
+    Finding(
+        "daemon_ignores_sigterm", "everything_can_end",
+        f"experiment (design.md 2.2 step 3); {U} _exit_function joins daemonic children too",
+        "a daemonic child that ignores SIGTERM and never ends its target holds its parent's exit "
+        "sequence forever: _exit_function terminates it, then joins it",
+        _daemon_ignoring_sigterm_holds_parent,
+    ),
+    Finding(
+        "thread_started_after_shutdown", "exit_sequence_joined",
+        "CPython 3.11 Lib/threading.py _shutdown joins the threads alive when it runs; Py_FinalizeEx "
+        "does not join again (3.12 refuses new threads at shutdown); source-read, not yet an experiment",
+        "a daemon thread of the main program starts a non-daemon thread after threading._shutdown(): "
+        "nobody joins it, it dies with the interpreter",
+        _main_thread_started_after_shutdown,
+    ),
+)
+
+
+def closed_rules_ok(spec: Spec) -> list[str]:
+    """Rule-level form of closed_handle_inert: every rule from 'closed' raises ValueError or is a no-op."""
+    bad = []
+    for rule in spec.rules_of("handle"):
+        if "closed" not in {leaf for s in rule.src for leaf in spec.expand("handle", s)}:
+            continue
+        raises = rule.outcome.raises
+        if raises and raises[0] == "ValueError" and rule.dst is None and not rule.effects:
+            continue
+        allowed = rule.event in CLOSED_CALLS_ALLOWED and rule.dst in (None, "closed") and not raises
+        if allowed and set(rule.effects) <= {"set_daemon"}:
+            continue
+        bad.append(rule.id)
+    return bad

@@ -1,0 +1,427 @@
+"""Promela for SPIN, generated from the same spec, bounds and profile the explorer uses.
+
+The state encoding (one byte per process life, handle and thread; the exit codes; the flags)
+and the transition structure (one ``d_step`` per event, component, argument and rule) are
+derived from the rules. Guards and effects are Python functions, so each base name has a
+Promela counterpart in ``GUARDS``/``EFFECTS``; a name without one is refused. Unrolled for
+the bounds: no loop counters, no bookkeeping in the state vector, so that with ``-DNOREDUCE``
+SPIN stores exactly the systems the explorer reaches without symmetry reduction.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from model.engine import Bounds
+from model.errors import ModelError
+from model.extend import Model
+from model.profiles import Profile
+from model.semantics import NO_ARG, Action, _sys_exit_code
+from model.spec import Rule
+from model.system import Config
+
+NONE = 255  # an absent parent
+NOCODE = -1000  # an exit code that is None
+
+
+class SpinError(RuntimeError):
+    """SPIN, gcc or pan failed; the message carries their output."""
+
+    exit_status = 3
+
+
+@dataclass(frozen=True)
+class Where:
+    """The component a snippet is generated for."""
+
+    pid: int
+    thread: int | None
+    arg: object
+
+
+@dataclass
+class Gen:
+    """Generation context: the model, the bounds and the encodings of the state names."""
+
+    model: Model
+    bounds: Bounds
+    config: Config
+
+    def __post_init__(self) -> None:
+        spec = self.model.spec
+        self.n = self.bounds.procs + 1
+        self.t = self.bounds.threads
+        self.code = {m: {leaf: k + 1 for k, leaf in enumerate(spec.leaves(m))} for m in ("process", "handle", "thread")}
+
+    # --- encodings ------------------------------------------------------------------------
+
+    def const(self, machine: str, leaf: str) -> str:
+        return f"{machine[0].upper()}_{leaf.replace('.', '_')}"
+
+    def is_in(self, var: str, machine: str, states: tuple[str, ...]) -> str:
+        leaves = [leaf for s in states for leaf in self.model.spec.expand(machine, s)]
+        if not leaves:
+            return "false"
+        return "(" + " || ".join(f"{var} == {self.const(machine, leaf)}" for leaf in leaves) + ")"
+
+    def term(self, p: int) -> str:
+        return self.is_in(f"life[{p}]", "process", ("terminated",))
+
+    def exists(self, p: int) -> str:
+        return f"(life[{p}] != 0)"
+
+    def child(self, c: int, p: int) -> str:
+        return f"({self.exists(c)} && parent[{c}] == {p})"
+
+    def tl(self, p: int, k: int) -> str:
+        return f"tlife[{p * max(self.t, 1) + k}]"
+
+    def td(self, p: int, k: int) -> str:
+        return f"tdaemon[{p * max(self.t, 1) + k}]"
+
+    def desc(self, c: int, p: int) -> str:
+        """c descends from p (parents have smaller indices than children)."""
+        if c <= p:
+            return "false"
+        alts = [f"parent[{c}] == {p}"] + [f"(parent[{c}] == {q} && {self.desc(q, p)})" for q in range(p + 1, c)]
+        return "(" + " || ".join(alts) + ")"
+
+    def depth_le(self, p: int, k: int) -> str:
+        """p and its ancestors number at most k."""
+        if k < 1:
+            return "false"
+        if p == 0:
+            return "true"
+        alts = [f"(parent[{p}] == {q} && {self.depth_le(q, k - 1)})" for q in range(p)]
+        return "(" + " || ".join(alts) + ")"
+
+    def actor(self, p: int, by: str) -> str:
+        """Engine.actor: the main thread is free, or (by='any') some thread is runnable."""
+        if by == "none":
+            return "true"
+        runnable = f"life[{p}] == {self.const('process', 'running.runnable')}"
+        if by == "main":
+            return f"({runnable})"
+        threads = [f"{self.tl(p, k)} == {self.const('thread', 'running.runnable')}" for k in range(self.t)]
+        others = f"(!{self.term(p)} && life[{p}] != {self.const('process', 'new')} && ({' || '.join(threads) or 'false'}))"
+        return f"({runnable} || {others})"
+
+
+# --- guards and effects: the Promela counterpart of each base name ----------------------
+
+GuardGen = Callable[[Gen, Where], str]
+EffectGen = Callable[[Gen, Where, "str | None"], str]
+
+
+def _sigterm(disposition: str) -> GuardGen:
+    return lambda g, w: f"(sigterm[{w.pid}] == {SIGTERM[disposition]})"
+
+
+SIGTERM = {"default": 0, "ignore": 1, "exit": 2}
+
+GUARDS: dict[str, GuardGen] = {
+    "is_main": lambda g, w: "true" if w.pid == 0 else "false",
+    "is_child": lambda g, w: "false" if w.pid == 0 else "true",
+    "parent_daemonic": lambda g, w: "(" + " || ".join(
+        [f"(parent[{w.pid}] == {q} && pdaemon[{q}])" for q in range(w.pid)] or ["false"]) + ")",
+    "proc_terminated": lambda g, w: g.term(w.pid),
+    "sentinel_lag": lambda g, w: "false" if g.config.start_method != "fork" else "(" + " || ".join(
+        [f"({g.exists(c)} && {g.desc(c, w.pid)} && !{g.term(c)})" for c in range(w.pid + 1, g.n)] or ["false"]) + ")",
+    "sigterm_default": _sigterm("default"),
+    "sigterm_ignore": _sigterm("ignore"),
+    "sigterm_exit": _sigterm("exit"),
+    "children_done": lambda g, w: "(" + " && ".join(
+        [f"(!({g.child(c, w.pid)} && awaited[{c}]) || {g.term(c)})" for c in range(w.pid + 1, g.n)] or ["true"]) + ")",
+    "threads_done": lambda g, w: "(" + " && ".join(
+        [f"({g.td(w.pid, k)} || !{g.is_in(g.tl(w.pid, k), 'thread', ('running',))})" for k in range(g.t)]
+        or ["true"]) + ")",
+    "reaped_by_other": lambda g, w: "true" if w.pid == 0 or g.config.start_method == "forkserver"
+    else f"orphan[{w.pid}]",
+    "spawned": lambda g, w: "true" if g.config.start_method == "spawn" and w.pid != 0 else "false",
+}
+
+
+def _reap(g: Gen, p: int) -> str:
+    z, r = g.const("process", "terminated.zombie"), g.const("process", "terminated.reaped")
+    return f"if :: life[{p}] == {z} -> life[{p}] = {r} :: else -> skip fi;"
+
+
+def _each_child(g: Gen, p: int, cond: Callable[[int], str], body: Callable[[int], str]) -> str:
+    return " ".join(f"if :: ({g.child(c, p)} && {cond(c)}) -> {body(c)} :: else -> skip fi;"
+                    for c in range(p + 1, g.n))
+
+
+def _new_child(g: Gen, w: Where, _: str | None) -> str:
+    daemon = 1 if w.arg else 0
+    out = "skip;"
+    for c in range(g.n - 1, 0, -1):
+        init = (f"life[{c}] = {g.const('process', 'new')}; handle[{c}] = {g.const('handle', 'initial')}; "
+                f"parent[{c}] = {w.pid}; pdaemon[{c}] = {daemon};")
+        out = f"if :: life[{c}] == 0 -> {init} :: else -> {out} fi;"
+    return out
+
+
+def _new_thread(g: Gen, w: Where, _: str | None) -> str:
+    out = "skip;"
+    for k in range(g.t - 1, -1, -1):
+        init = f"{g.tl(w.pid, k)} = {g.const('thread', 'new')}; {g.td(w.pid, k)} = {1 if w.arg else 0};"
+        out = f"if :: {g.tl(w.pid, k)} == 0 -> {init} :: else -> {out} fi;"
+    return out
+
+
+def _poll_siblings(g: Gen, w: Where, _: str | None) -> str:
+    started, stopped = g.const("handle", "started"), g.const("handle", "stopped")
+    return " ".join(
+        f"if :: ({g.exists(s)} && parent[{s}] == parent[{w.pid}] && handle[{s}] == {started} && {g.term(s)}) -> "
+        f"handle[{s}] = {stopped}; {_reap(g, s)} :: else -> skip fi;"
+        for s in range(1, g.n) if s != w.pid
+    )
+
+
+def _code(g: Gen, w: Where, how: str | None) -> str:
+    if how == "sys_exit":
+        value = _sys_exit_code(w.arg)
+    elif how == "low_byte":
+        value = int(w.arg) & 0xFF  # type: ignore[call-overload]
+    else:
+        value = int(str(how))
+    return f"code[{w.pid}] = {value};"
+
+
+def _die(g: Gen, w: Where, _: str | None) -> str:
+    p = w.pid
+    threads = " ".join(f"if :: {g.tl(p, k)} != 0 -> {g.tl(p, k)} = {g.const('thread', 'terminated')} "
+                       f":: else -> skip fi;" for k in range(g.t))
+    orphans = _each_child(g, p, lambda c: f"life[{c}] != {g.const('process', 'new')} && !{g.term(c)}",
+                          lambda c: f"orphan[{c}] = 1;")
+    return f"exitcode[{p}] = code[{p}]; {threads} {orphans}"
+
+
+def _await(g: Gen, w: Where, _: str | None) -> str:
+    return _each_child(g, w.pid, lambda c: f"handle[{c}] == {g.const('handle', 'started')} && !orphan[{c}]",
+                       lambda c: f"awaited[{c}] = 1;")
+
+
+def _reap_children(g: Gen, w: Where, _: str | None) -> str:
+    return _each_child(g, w.pid, lambda c: f"awaited[{c}]",
+                       lambda c: f"handle[{c}] = {g.const('handle', 'stopped')}; {_reap(g, c)}")
+
+
+def _daemon_target(g: Gen, c: int) -> str:
+    return f"pdaemon[{c}] && handle[{c}] == {g.const('handle', 'started')} && !{g.term(c)}"
+
+
+def _sigterm_daemons(g: Gen, w: Where, _: str | None) -> str:
+    return _each_child(g, w.pid, lambda c: _daemon_target(g, c), lambda c: fire(g, "sigterm", Where(c, None, NO_ARG)))
+
+
+EFFECTS: dict[str, EffectGen] = {
+    "send": lambda g, w, event: fire(g, str(event), Where(w.pid, None, NO_ARG)),
+    "new_child": _new_child,
+    "new_thread": _new_thread,
+    "set_daemon": lambda g, w, _: f"pdaemon[{w.pid}] = {1 if w.arg else 0};",
+    "set_handler": lambda g, w, _: f"sigterm[{w.pid}] = {SIGTERM[str(w.arg)]};",
+    "reap": lambda g, w, _: _reap(g, w.pid),
+    "poll_siblings": _poll_siblings,
+    "code": _code,
+    "die": _die,
+    "await_children": _await,
+    "reap_children": _reap_children,
+    "sigterm_daemon_children": _sigterm_daemons,
+}
+
+# Effects that fire another event: the transition is enabled only if some rule of it matches.
+NEEDS = {
+    "send": lambda g, w, event: enabled(g, str(event), Where(w.pid, None, NO_ARG)),
+    "sigterm_daemon_children": lambda g, w, _: "(" + " && ".join(
+        [f"(!({g.child(c, w.pid)} && {_daemon_target(g, c)}) || {enabled(g, 'sigterm', Where(c, None, NO_ARG))})"
+         for c in range(w.pid + 1, g.n)] or ["true"]) + ")",
+}
+
+
+# --- rules to Promela ---------------------------------------------------------------------
+
+
+def _var(g: Gen, rule: Rule, w: Where) -> str:
+    if rule.machine == "handle":
+        return f"handle[{w.pid}]"
+    if rule.machine == "process":
+        return f"life[{w.pid}]"
+    assert w.thread is not None
+    return g.tl(w.pid, w.thread)
+
+
+def condition(g: Gen, rule: Rule, w: Where) -> str:
+    """The rule's source states and guards, and that every event it fires can fire."""
+    parts = [g.is_in(_var(g, rule, w), rule.machine, rule.src)]
+    for name in rule.when:
+        gen = GUARDS.get(name.lstrip("!"))
+        if gen is None:
+            raise ModelError(
+                f"rule {rule.id!r} has guard {name.lstrip('!')!r}, which has no Promela counterpart; "
+                f"add one to model.promela.GUARDS, or check this model with the explorer only"
+            )
+        text = gen(g, w)
+        parts.append(f"!{text}" if name.startswith("!") else text)
+    for eff in rule.effects:
+        name, _, arg = eff.partition(":")
+        if name in NEEDS:
+            parts.append(NEEDS[name](g, w, arg or None))
+    return "(" + " && ".join(parts) + ")"
+
+
+def body(g: Gen, rule: Rule, w: Where) -> str:
+    out = [] if rule.dst is None else [f"{_var(g, rule, w)} = {g.const(rule.machine, rule.dst)};"]
+    for eff in rule.effects:
+        name, _, arg = eff.partition(":")
+        gen = EFFECTS.get(name)
+        if gen is None:
+            raise ModelError(
+                f"rule {rule.id!r} has effect {name!r}, which has no Promela counterpart; "
+                f"add one to model.promela.EFFECTS, or check this model with the explorer only"
+            )
+        out.append(gen(g, w, arg or None))
+    return " ".join(out)
+
+
+def _rules(g: Gen, event: str) -> list[Rule]:
+    return [r for r in g.model.spec.rules if r.event == event]
+
+
+def enabled(g: Gen, event: str, w: Where) -> str:
+    return "(" + " || ".join([condition(g, r, w) for r in _rules(g, event)] or ["false"]) + ")"
+
+
+def fire(g: Gen, event: str, w: Where) -> str:
+    """An event fired by an effect: the first matching rule (the base rules of one event exclude each other)."""
+    arms = " ".join(f":: {condition(g, r, w)} -> {body(g, r, w)}" for r in _rules(g, event))
+    return f"if {arms} :: else -> skip fi;"
+
+
+def _candidate(g: Gen, event: str, machine: str, by: str, w: Where) -> str | None:
+    """Engine.candidates and Engine._may_grow: who may take the event, within the bounds."""
+    p = w.pid
+    if machine == "handle":
+        if p == 0:
+            return None
+        return f"({g.exists(p)} && !orphan[{p}] && " + " || ".join(
+            f"(parent[{p}] == {q} && {g.actor(q, by)})" for q in range(p)) + ")"
+    if machine == "process":
+        grow = "true"
+        if event == "create_child":
+            grow = f"(life[{g.n - 1}] == 0 && {g.depth_le(p, g.bounds.depth)})" if g.n > 1 else "false"
+        elif event == "create_thread":
+            grow = f"({g.tl(p, g.t - 1)} == 0)" if g.t > 0 else "false"
+        return f"({g.exists(p)} && {grow} && {g.actor(p, by)})"
+    assert w.thread is not None
+    return f"({g.tl(p, w.thread)} != 0 && {g.actor(p, by)})"
+
+
+# State invariants, asserted after every step (assertions add nothing to the state vector).
+INVARIANTS: dict[str, Callable[[Gen], str]] = {
+    "terminated_has_exitcode": lambda g: " && ".join(
+        f"(!{g.term(p)} || exitcode[{p}] != {NOCODE})" for p in range(g.n)),
+    "orphans_exact": lambda g: " && ".join(
+        [f"(!orphan[{c}] || ({g.exists(c)} && " + " || ".join(
+            f"(parent[{c}] == {q} && {g.term(q)})" for q in range(c)) + "))" for c in range(1, g.n)]
+        + [f"(!({g.exists(c)} && parent[{c}] == {q} && {g.term(q)} && life[{c}] != {g.const('process', 'new')} "
+           f"&& !{g.term(c)}) || orphan[{c}])" for c in range(1, g.n) for q in range(c)] or ["true"]),
+}
+
+
+def generate(model: Model, bounds: Bounds, profile: Profile, config: Config | None = None) -> str:
+    """The whole Promela model for these bounds and this profile."""
+    g = Gen(model, bounds, config or Config())
+    spec = model.spec
+    lines = ["/* Generated by model/promela.py from the proclife spec; do not edit. */"]
+    lines += [f"#define {g.const(m, leaf)} {k}" for m, table in g.code.items() for leaf, k in table.items()]
+    nt = g.n * max(g.t, 1)
+    main_life = g.const("process", "running.runnable")
+    lines += [
+        f"byte life[{g.n}] = 0; byte handle[{g.n}] = 0; byte parent[{g.n}] = {NONE}; bool pdaemon[{g.n}];",
+        f"short code[{g.n}] = {NOCODE}; short exitcode[{g.n}] = {NOCODE}; byte sigterm[{g.n}];",
+        f"bool orphan[{g.n}]; bool awaited[{g.n}]; byte tlife[{nt}]; bool tdaemon[{nt}];",
+        f"byte life0 = {main_life};  /* the main program's life: initialised here, not by a step */",
+        "", "active proctype system() {", "end: do",
+    ]
+    assertion = " && ".join(f"({INVARIANTS[name](g)})" for name in INVARIANTS)
+    options = []
+    for event in spec.events:
+        args: tuple[object, ...] = event.domains[0] if event.domains else (NO_ARG,)
+        for p in range(g.n):
+            threads: tuple[int | None, ...] = tuple(range(g.t)) if event.machine == "thread" else (None,)
+            for k in threads:
+                for arg in args:
+                    w = Where(p, k, arg)
+                    if event.actor == "internal":
+                        if event.name == "launch":
+                            continue
+                        who: str | None = g.exists(p)
+                    else:
+                        if not profile.allows(Action(event.name, p, k, arg)):
+                            continue
+                        who = _candidate(g, event.name, event.machine, event.by, w)
+                    if who is None:
+                        continue
+                    for rule in _rules(g, event.name):
+                        options.append(
+                            f"  :: d_step {{ ({who} && {condition(g, rule, w)}) -> {body(g, rule, w)} "
+                            f"assert({assertion}) }} /* {rule.id} P{p}{'' if k is None else f'.T{k}'} {arg!r} */"
+                        )
+    if not options:
+        options.append("  :: false")
+    lines += options + ["od", "}"]
+    return re.sub(r"(?<!t)life\[0\]", "life0", "\n".join(lines) + "\n")
+
+
+@dataclass(frozen=True)
+class SpinOutcome:
+    states: int
+    transitions: int
+    errors: int
+    seconds: float
+    output: str
+
+
+def run_spin(model: Model, bounds: Bounds, profile: Profile, config: Config | None = None,
+             workdir: Path | None = None) -> SpinOutcome:
+    """Generate, compile with -DNOREDUCE and run pan; the counts SPIN reports."""
+    for tool in ("spin", "gcc"):
+        if shutil.which(tool) is None:
+            raise SpinError(f"{tool} is not installed; `apt-get install -y spin gcc`")
+    text = generate(model, bounds, profile, config)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = workdir or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "model.pml").write_text(text)
+        _run(["spin", "-a", "model.pml"], folder)
+        _run(["gcc", "-DNOREDUCE", "-DSAFETY", "-DVECTORSZ=4096", "-O2", "-o", "pan", "pan.c"], folder)
+        out = _run(["./pan", "-m10000000", "-w24"], folder)
+    seconds = time.perf_counter() - start
+    return SpinOutcome(_count(out, r"(\d+) states, stored"), _count(out, r"(\d+) transitions"),
+                       _count(out, r"errors: (\d+)"), seconds, out)
+
+
+def _run(cmd: list[str], cwd: Path) -> str:
+    try:
+        done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=900, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SpinError(f"{' '.join(cmd)}: {exc}") from exc
+    if done.returncode != 0:
+        raise SpinError(f"{' '.join(cmd)} exited {done.returncode}: {(done.stdout + done.stderr)[-2000:]}")
+    return done.stdout
+
+
+def _count(text: str, pattern: str) -> int:
+    match = re.search(pattern, text)
+    if match is None:
+        raise SpinError(f"pan's output has no {pattern!r}: {text[-2000:]}")
+    return int(match.group(1))

@@ -1,0 +1,101 @@
+"""The explorer: invariants on the base model, a wrong model caught, symmetry reduction sound."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from examples.early_exit import EXTENSION as EARLY_EXIT
+from examples.excepthook import EXTENSION as ATEXIT
+from model.engine import Bounds
+from model.explore import BoundsError, Explorer
+from model.extend import base_model, load
+from model.invariants import closed_rules_ok
+from model.profiles import FULL, LIFECYCLE, SMALL
+from model.symmetry import canonical
+from model.system import ProcState, System, ThreadState
+
+
+@pytest.mark.parametrize(("bounds", "prof"), [
+    (Bounds(1, 0, 2), LIFECYCLE), (Bounds(0, 2, 1), FULL), (Bounds(1, 1, 2), SMALL), (Bounds(2, 0, 2), SMALL),
+])
+def test_invariants_hold_on_the_base_model(bounds: Bounds, prof: object) -> None:
+    result = Explorer(base_model(), bounds, profile=prof).run()  # type: ignore[arg-type]
+    assert result.ok, [v.invariant for v in result.violations]
+    assert result.stats.states > 1 and result.stats.deadlocks == 0
+
+
+def test_closed_handle_rules_are_inert() -> None:
+    assert closed_rules_ok(base_model().spec) == []
+
+
+def test_early_exit_is_caught_with_the_shortest_path() -> None:
+    result = Explorer(load([EARLY_EXIT]), Bounds(1, 1, 2), profile=SMALL).run()
+    (v,) = result.violations
+    assert v.invariant == "exit_sequence_joined"
+    assert [s.action.event for s in v.path] == [
+        "create_child", "start", "create_thread", "thread_start", "target_return", "proceed", "proceed", "proceed",
+    ]
+    assert v.path[-1].system.procs[1].terminated
+
+
+def test_the_atexit_extension_adds_states_and_keeps_invariants() -> None:
+    base = Explorer(base_model(), Bounds(1, 0, 2), profile=SMALL).run()
+    ext = Explorer(load([ATEXIT]), Bounds(1, 0, 2), profile=SMALL).run()
+    assert ext.ok and ext.stats.states > base.stats.states
+
+
+@pytest.mark.parametrize("model", [base_model(), load([EARLY_EXIT])])
+def test_symmetry_keeps_the_verdict_and_reduces_the_count(model: object) -> None:
+    runs = [Explorer(model, Bounds(2, 0, 2), profile=SMALL, symmetry=s).run() for s in (True, False)]  # type: ignore[arg-type]
+    reduced, full = runs
+    assert reduced.stats.states < full.stats.states
+    assert [v.invariant for v in reduced.violations] == [v.invariant for v in full.violations]
+    assert [len(v.path) for v in reduced.violations] == [len(v.path) for v in full.violations]
+
+
+def test_canonical_renumbers_parents_consistently() -> None:
+    a = System((
+        ProcState(None, False, "running.runnable", None),
+        ProcState(0, False, "running.runnable", "started", (ThreadState(True), ThreadState(False))),
+        ProcState(0, True, "new"),
+        ProcState(1, False, "new"),
+    ))
+    c = canonical(a)
+    assert sorted(c.procs[i].parent or 0 for i in range(4)) == sorted(p.parent or 0 for p in a.procs)
+    grandchild = next(i for i, p in enumerate(c.procs) if p.parent not in (None, 0))
+    assert c.procs[c.procs[grandchild].parent].handle == "started"  # type: ignore[index]
+    assert canonical(c) == c
+
+
+def test_bad_bounds_are_refused() -> None:
+    with pytest.raises(BoundsError, match="depth >= 1"):
+        Explorer(base_model(), Bounds(1, 1, 0))
+
+
+@pytest.mark.parametrize(("args", "status"), [
+    (["--procs", "1", "--threads", "0", "--profile", "small"], 0),
+    (["--procs", "1", "--threads", "1", "--profile", "small", "--extend", "examples.early_exit:EXTENSION"], 1),
+    (["--procs", "-1"], 2),
+    (["--procs", "1", "--extend", "examples.early_exit:NOPE"], 2),
+])
+def test_cli_exit_statuses(args: list[str], status: int) -> None:
+    from proclife.cli import main
+
+    result = CliRunner().invoke(main, ["explore", *args])
+    assert result.exit_code == status, result.output
+    if status == 1:
+        assert "violation of exit_sequence_joined" in result.output and "shortest path, 8 steps" in result.output
+
+
+def test_cli_draws_and_writes_json(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from proclife.cli import main
+
+    out = Path(str(tmp_path))
+    args = ["explore", "--procs", "1", "--threads", "1", "--profile", "small", "--extend",
+            "examples.early_exit:EXTENSION", "--json", str(out / "r.json"), "--draw", str(out / "pics")]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1
+    assert (out / "r.json").exists() and (out / "pics" / "violation-exit_sequence_joined.svg").exists()
