@@ -69,8 +69,10 @@ class Driver:
         join_timeout: float = 0.05,
         bound: float = 10.0,
         spec: Spec = BASE,
+        optimize: bool = False,
     ) -> None:
         self.impl = impl
+        self.optimize = optimize  # agents run under `python -O` (children inherit the flag)
         self.join_timeout = join_timeout
         self.bound = bound
         self.spec = spec
@@ -113,7 +115,7 @@ class Driver:
         env = dict(os.environ)
         env[TOKEN_VAR] = self.token
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-        argv = [sys.executable, "-m", "runtime.agent", "--impl", self.impl.spec,
+        argv = [sys.executable, *(["-O"] if self.optimize else []), "-m", "runtime.agent", "--impl", self.impl.spec,
                 "--address", self.address, "--id", "0"]
         with open(self.log_path, "ab") as log:
             self.p0 = subprocess.Popen(

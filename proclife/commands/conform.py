@@ -11,6 +11,7 @@ from rich.console import Console
 
 from model.engine import Bounds
 from model.extend import load
+from model.profile import default_profile, model_of, resolve_profile
 from proclife.conformance.check import Budget, check
 from proclife.conformance.report import Report
 from proclife.conformance.repro import write_reproducer
@@ -23,7 +24,10 @@ def render(report: Report, console: Console, total_rules: int) -> None:
     """The human summary: verdict, figures, coverage, each disagreement with its trace."""
     verdict = "[green]agrees with the model[/]" if report.ok else "[red]DISAGREES with the model[/]"
     rate = f"{report.steps / report.seconds:.0f}" if report.seconds else "-"
-    console.print(f"[bold]{report.impl}[/] (start method {report.start_method}, Python {report.python}): {verdict}")
+    console.print(
+        f"[bold]{report.impl}[/] (start method {report.start_method}, Python {report.python}, "
+        f"profile {report.profile}): {verdict}"
+    )
     covered = len(report.coverage)
     console.print(
         f"  {report.steps} steps in {report.runs} runs, {report.seconds:.1f}s ({rate} steps/s); "
@@ -50,25 +54,32 @@ def render(report: Report, console: Console, total_rules: int) -> None:
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(0, 3), help="Threads per process.")
 @click.option("--depth", default=2, show_default=True, type=click.IntRange(1, 4), help="Depth of the process tree.")
 @click.option("--no-directed", is_flag=True, help="Skip the directed phase (shortest paths to every rule).")
+@click.option("--profile", "profile_name", metavar="NAME|MODULE:ATTR",
+              help="Check against this profile instead of each implementation's own (cpython, cpython-O, multiprocess, billiard).")
+@click.option("--optimize", is_flag=True, help="Run the agents under `python -O` (default profile cpython-O).")
 @click.option("--extend", "extend", multiple=True, metavar="MODULE:ATTR", help="Apply an extension to the model.")
 @click.option("--json", "json_out", type=click.Path(path_type=Path, dir_okay=False), help="Write the full report as JSON.")
 @click.option("--repro-dir", type=click.Path(path_type=Path, file_okay=False), default=Path("proclife-out"),
               show_default=True, help="Where reproducing scripts are written.")
 def command(
     impls: tuple[str, ...], examples: int, steps: int, max_seconds: float, seed: int, procs: int,
-    threads: int, depth: int, no_directed: bool, extend: tuple[str, ...], json_out: Path | None, repro_dir: Path,
+    threads: int, depth: int, no_directed: bool, profile_name: str | None, optimize: bool, extend: tuple[str, ...],
+    json_out: Path | None, repro_dir: Path,
 ) -> None:
     """Check real Process objects against the model; exit 1 on the first disagreement found."""
     resolved = [resolve_impl(spec) for spec in (impls or ("fork", "spawn", "forkserver"))]
-    model = load(extend)
+    chosen = resolve_profile(profile_name) if profile_name else None
     bounds = Bounds(procs, threads, depth)
     budget = Budget(examples, steps, max_seconds, seed, not no_directed)
     console = Console(stderr=False, highlight=False, soft_wrap=True)
     status = Console(stderr=True)
     reports = []
     for impl in resolved:
+        profile = chosen or default_profile(impl.name, optimize)
+        model = load(extend, base=model_of(profile))
         with status.status(f"{impl.spec}: planning") as spinner:
-            report = check(model, impl, bounds, budget, Timing(), progress=spinner.update)
+            report = check(model, impl, bounds, budget, Timing(optimize=optimize), progress=spinner.update)
+        report.profile = profile.name
         report.reproducers = [str(write_reproducer(found, repro_dir)) for found in report.disagreements]
         render(report, console, len(model.spec.rules))
         reports.append(report)

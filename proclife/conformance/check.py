@@ -54,7 +54,7 @@ def check(
     """Check ``impl`` against ``model``; every disagreement found is in the report."""
     timing = timing or Timing()
     say = progress or (lambda _msg: None)
-    engine = engine_for(model, impl)
+    engine = engine_for(model, impl, timing.optimize)
     report = Report(impl.spec, impl.start_method, ".".join(map(str, sys.version_info[:3])))
     started = time.monotonic()
     deadline = started + budget.max_seconds

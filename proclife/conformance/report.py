@@ -103,6 +103,7 @@ class Report:
     impl: str
     start_method: str
     python: str
+    profile: str = "cpython"
     steps: int = 0
     runs: int = 0
     seconds: float = 0.0
@@ -120,6 +121,7 @@ class Report:
             "impl": self.impl,
             "start_method": self.start_method,
             "python": self.python,
+            "profile": self.profile,
             "ok": self.ok,
             "steps": self.steps,
             "runs": self.runs,

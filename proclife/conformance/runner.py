@@ -27,6 +27,7 @@ class Timing:
 
     join_timeout: float = 0.05
     bound: float = 10.0
+    optimize: bool = False  # run the agents under `python -O`
 
 
 def drivable(engine: Engine) -> Callable[[Action], bool]:
@@ -51,7 +52,8 @@ class Runner:
         self.trace: list[StepRecord] = []
         self.history: list[System] = []  # the system before each step of the trace
         self.driver = Driver(
-            self.impl, join_timeout=self.timing.join_timeout, bound=self.timing.bound, spec=self.engine.spec
+            self.impl, join_timeout=self.timing.join_timeout, bound=self.timing.bound, spec=self.engine.spec,
+            optimize=self.timing.optimize,
         )
 
     def close(self) -> None:
