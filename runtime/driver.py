@@ -46,6 +46,7 @@ from runtime.osproc import (
     reap,
     remaining,
     wait_exit,
+    wait_gone,
     wait_pid_or,
 )
 from runtime.protocol import ACK, Message
@@ -344,7 +345,9 @@ class Driver:
                 return
             # Reaping by a living parent gives no event; the parent's own exit does (then the
             # zombie comes to the subreaper): wake on that, and look again every slice.
-            wait_pid_or(parent, min(deadline, time.monotonic() + REAP_SLICE))
+            slice_end = min(deadline, time.monotonic() + REAP_SLICE)
+            if not wait_pid_or(parent, slice_end):
+                wait_gone(known, slice_end)
 
     @staticmethod
     def _await_adopted(known: Known, deadline: float) -> None:

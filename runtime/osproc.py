@@ -7,6 +7,7 @@ exit statuses that ``Process`` objects are waiting for.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import select
@@ -115,18 +116,28 @@ def reap(known: Known) -> int | None:
     return os.waitstatus_to_exitcode(status) if pid == known.pid else None
 
 
-def wait_pid_or(pid: int | None, deadline: float) -> None:
-    """Wait until process ``pid`` exits or the deadline comes, whichever is first."""
-    if pid is None:
-        return
+def wait_pid_or(pid: int | None, deadline: float) -> bool:
+    """Wait until process ``pid`` exits or the deadline comes; False if there is no such pid."""
+    if pid is None or pid <= 0:
+        return False  # /proc shows ppid 0 while a process is being released
     try:
         fd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return
+    except OSError:
+        return False
     try:
         wait_fd(fd, deadline)
     finally:
         os.close(fd)
+    return True
+
+
+def wait_gone(known: Known, deadline: float) -> None:
+    """Wait until the pid disappears (someone collected it), by psutil's bounded polling."""
+    proc = known.process()
+    if proc is None:
+        return
+    with contextlib.suppress(psutil.Error):
+        proc.wait(timeout=remaining(deadline))
 
 
 def main_thread_asleep(pid: int, deadline: float, quiet: float = 0.02) -> bool:
