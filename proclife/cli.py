@@ -21,6 +21,7 @@ COMMANDS = (
     "proclife.commands.explore",
     "proclife.commands.replay",
     "proclife.commands.demo",
+    "proclife.commands.diff",
 )
 
 

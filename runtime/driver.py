@@ -15,6 +15,7 @@ import atexit
 import contextlib
 import itertools
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -327,6 +328,30 @@ class Driver:
             if orphan and ident in self.known:
                 self._await_adopted(self.known[ident], deadline)
         self._reap_adopted()
+
+    def ended_within(self, idents: list[int], grace: float) -> list[int]:
+        """Which of ``idents`` end within ``grace`` seconds: the check of a "must stay alive" prediction.
+
+        Waits on each process's pidfd (readable once it has exited); the bound expiring with
+        nothing readable is the observation that they stayed alive.
+        """
+        fds: dict[int, int] = {}
+        try:
+            for ident in idents:
+                known = self.known.get(ident)
+                if known is None:
+                    continue
+                try:
+                    fds[os.pidfd_open(known.pid)] = ident
+                except ProcessLookupError:
+                    return [ident]
+            if not fds:
+                return []
+            ready, _, _ = select.select(list(fds), [], [], grace)
+            return sorted(fds[fd] for fd in ready)
+        finally:
+            for fd in fds:
+                os.close(fd)
 
     def _await_gone(self, ident: int, deadline: float) -> None:
         known = self.known[ident]

@@ -28,6 +28,7 @@ class Timing:
     join_timeout: float = 0.05
     bound: float = 10.0
     optimize: bool = False  # run the agents under `python -O`
+    grace: float = 0.3  # how long a process the step could have ended must stay alive
 
 
 def drivable(engine: Engine) -> Callable[[Action], bool]:
@@ -79,11 +80,27 @@ class Runner:
         chosen, mismatches = self._settle(candidates)
         if chosen is None:
             raise self._parted(action, before, predicted, observed, mismatches)
+        mismatches = self._stays_alive(action, before, chosen.system)
+        if mismatches:
+            raise self._parted(action, before, [chosen], observed, mismatches)
         record = StepRecord(action, observed, chosen.rules)
         self.trace.append(record)
         self.history.append(before)
         self.system = chosen.system
         return record
+
+    def _stays_alive(self, action: Action, before: System, after: System) -> list[str]:
+        """Processes the step touched but the model keeps alive must not end within the grace period."""
+        at_risk = [
+            pid for pid, proc in enumerate(after.procs)
+            if proc.life != "new" and not proc.terminated
+            and (pid == action.pid or pid >= len(before.procs) or before.procs[pid].life != proc.life)
+        ]
+        ended = self.driver.ended_within(at_risk, self.timing.grace) if at_risk else []
+        return [
+            f"P{pid}: the model says it stays alive ({after.procs[pid].life}), but it ended within "
+            f"{self.timing.grace}s" for pid in ended
+        ]
 
     def _parted(
         self, action: Action, before: System, predicted: list[Transition], observed: str, mismatches: list[str]

@@ -1,0 +1,85 @@
+"""Profiles: each implementation passes its own; every deviation is needed; billiard is not cpython."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from model.engine import Bounds
+from model.errors import ModelError
+from model.profile import default_profile, model_of, registry, resolve_profile
+from proclife.conformance.necessity import touched, verdict
+from proclife.conformance.runner import Timing
+from runtime.impls import resolve_impl
+
+ROOT = Path(__file__).resolve().parent.parent
+CASES = [
+    (profile, deviation.id, impl, optimize)
+    for profile, impl, optimize in (("billiard", "billiard", False), ("cpython-O", "fork", True))
+    for deviation in registry()[profile].deviations
+]
+
+
+def test_every_profile_builds_a_valid_model_with_and_without_each_deviation() -> None:
+    for profile in registry().values():
+        full = model_of(profile)
+        for d in profile.deviations:
+            assert d.source.ref, f"{d.id} has no source"
+            fewer = model_of(profile, without=d.id)
+            assert fewer.spec.rules != full.spec.rules, f"{d.id} changes no rule"
+
+
+def test_implementations_default_to_their_own_profile() -> None:
+    assert default_profile("billiard/spawn").name == "billiard"
+    assert default_profile("multiprocess").name == "multiprocess"
+    assert default_profile("fork").name == "cpython"
+    assert default_profile("fork", optimize=True).name == "cpython-O"
+    assert default_profile("mymodule:ctx").name == "cpython"
+
+
+def test_unknown_profile_and_deviation_are_named_in_the_error() -> None:
+    with pytest.raises(ModelError, match="unknown profile 'nope'"):
+        resolve_profile("nope")
+    with pytest.raises(ModelError, match="has no deviation 'x'"):
+        model_of(registry()["billiard"], without="x")
+
+
+@pytest.mark.parametrize(("profile", "deviation", "impl", "optimize"), CASES)
+def test_every_deviation_is_needed(profile: str, deviation: str, impl: str, optimize: bool) -> None:
+    """Without the deviation, the implementation disagrees with the profile on a real run."""
+    p = registry()[profile]
+    result = verdict(p, p.deviation(deviation), resolve_impl(impl), Timing(optimize=optimize), Bounds(2, 1, 2))
+    assert result.found is not None, f"{deviation}: the implementation agrees with {profile} minus it"
+    text = result.found.explain()
+    assert "trace" in text
+
+
+def test_billiard_against_cpython_departs_exactly_where_its_profile_says(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "proclife", "conform", "--impl", "billiard", "--profile", "cpython",
+         "--examples", "0", "--json", str(tmp_path / "r.json"), "--repro-dir", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert out.returncode == 1, out.stdout + out.stderr
+    report = json.loads((tmp_path / "r.json").read_text())["reports"][0]
+    assert report["profile"] == "cpython"
+    allowed = set().union(*(touched(d) for d in registry()["billiard"].deviations))
+    for found in report["disagreements"]:
+        assert allowed.intersection(found["rules"]), f"a departure the billiard profile does not list: {found}"
+    assert len(report["disagreements"]) >= 3
+
+
+def test_diff_prints_and_draws_the_differences(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "proclife", "diff", "cpython", "billiard", "--out", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "removed handle.kill" in out.stdout and "changed process.sys_exit_child" in out.stdout
+    assert "billiard.no_kill" in out.stdout
+    svg = (tmp_path / "diff-cpython-billiard.svg").read_text()
+    assert "handle.kill_missing_fork" in svg
