@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -91,3 +92,34 @@ def test_other_libraries_run_a_child(spec: str) -> None:
             system = engine.predict(system, action)[0].system
             driver.await_settled(system)
         assert observed == ["ack", "None", "ack", "0"]
+
+
+def test_an_impl_broken_inside_the_agents_is_a_harness_error_with_the_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It imports in the driver but not in P0: the driver says P0 never connected, and why."""
+    from runtime.errors import HarnessError
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    _write_module(tmp_path, "impl_agent_only_broken", textwrap.dedent("""
+        import os, multiprocessing
+        if "PROCLIFE_RUN" in os.environ:
+            raise ImportError("this impl refuses to load inside an agent")
+        ctx = multiprocessing.get_context("fork")
+    """))
+    with pytest.raises(HarnessError) as caught:
+        Driver(resolve_impl("impl_agent_only_broken:ctx"), bound=5.0)
+    message = str(caught.value)
+    assert "P0" in message and "it ended first" in message
+    assert "refuses to load inside an agent" in message
+    assert caught.value.exit_status == 3
+
+
+def test_a_command_the_agent_cannot_perform_is_a_harness_error() -> None:
+    """The model claims P0 is blocked; the real main thread is not: the agent says so."""
+    from runtime.errors import HarnessError
+
+    blocked = System.initial().update(0, life="running.blocked")
+    with Driver(resolve_impl("fork")) as driver, pytest.raises(HarnessError, match="main thread is not blocked"):
+        driver.perform(Action("release", 0), blocked)
