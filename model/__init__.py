@@ -13,6 +13,6 @@ __all__ = [
     "System", "ThreadState", "Transition", "UnknownActionError", "base_semantics",
 ]
 
-from model.extend import DRIVES, Extension, Model, apply, base_model, load, validate  # noqa: E402
+from model.extend import DRIVES, Extension, Model, apply, base_model, load, validate
 
 __all__ += ["DRIVES", "Extension", "Model", "apply", "base_model", "load", "validate"]

@@ -20,6 +20,11 @@ def src(ref: str) -> Source:
     return Source(f"CPython 3.11 {ref}")
 
 
+def src313(ref: str) -> Source:
+    """A rule that holds from CPython 3.13 on (guard ``atexit_in_child``)."""
+    return Source(f"CPython 3.13 {ref}")
+
+
 def seen(ref: str) -> Source:
     return Source(ref, kind="experiment")
 
@@ -194,7 +199,9 @@ def process_rules() -> list[Rule]:
         r.append(Rule(f"process.{rid}", "process", event, tuple(srcs.split()), dst, source, **kw))  # type: ignore[arg-type]
 
     boot = f"{P} BaseProcess._bootstrap"
-    add("launch", "launch", "new", "running.runnable", src(f"{PF} Popen._launch"))
+    add("launch", "launch", "new", "running.runnable",
+        src(f"{PF} Popen._launch; signal dispositions across fork and exec (POSIX)"), effects=("inherit_sigterm",),
+        doc="the child starts with the parent's SIGTERM disposition as its start method carries it")
     add("create_child", "create_child", "running exiting", None, src(f"{P} BaseProcess.__init__"),
         effects=("new_child",), doc="a Process object is built; no OS process yet")
     add("create_thread", "create_thread", "running exiting", None, src(f"{TH} Thread.__init__"),
@@ -213,9 +220,15 @@ def process_rules() -> list[Rule]:
         ("target_raise", "code:1", src(f"{boot}: except: exitcode = 1")),
         ("sys_exit", "code:sys_exit", src(f"{boot}: except SystemExit")),
     )
+    # From 3.13 on a child has the main program's order too (guard atexit_in_child).
+    atexit313 = f"{P} BaseProcess._bootstrap (no _exit_function); {PF} Popen._launch: atexit"
     for event, code, source in ends:
         add(f"{event}_child", event, "running.runnable", "exiting.terminate_daemon_children", source,
-            when=("is_child",), effects=(code,))
+            when=("is_child", "!atexit_in_child"), effects=(code,))
+        add(f"{event}_child_atexit", event, "running.runnable", "exiting.join_threads",
+            src313(f"{atexit313}; {source.ref.removeprefix('CPython 3.11 ')}"),
+            when=("is_child", "atexit_in_child"), effects=(code,),
+            doc="threads are joined first, daemonic children terminated and children joined after")
         add(f"{event}_main", event, "running.runnable", "exiting.join_threads",
             src("Python/pylifecycle.c Py_FinalizeEx: wait_for_thread_shutdown, then atexit"),
             when=("is_main",), effects=(code,))
@@ -230,11 +243,19 @@ def process_rules() -> list[Rule]:
         when=("is_child",), effects=("sigterm_daemon_children", "await_children"))
     add("child_joins_children", "proceed", "exiting.join_children", "exiting.join_threads",
         src(f"{exitf}: p.join() for active_children()"),
-        when=("is_child", "children_done"), effects=("reap_children",))
+        when=("is_child", "!atexit_in_child", "children_done"), effects=("reap_children",))
+    add("child_joins_children_atexit", "proceed", "exiting.join_children", "terminated.zombie",
+        src313(f"{exitf} (atexit): p.join() for active_children(); {PF} Popen._launch: "
+               "atexit._run_exitfuncs(), os._exit(code)"),
+        when=("is_child", "atexit_in_child", "children_done"), effects=("reap_children", "die"))
     add("child_joins_threads", "proceed", "exiting.join_threads", "terminated.zombie",
         src(f"{boot}: finally threading._shutdown(); {PF} os._exit(code)"),
-        when=("is_child", "threads_done"), effects=("die",),
+        when=("is_child", "!atexit_in_child", "threads_done"), effects=("die",),
         doc="a child started after the join phase is not waited for: it is orphaned")
+    add("child_joins_threads_atexit", "proceed", "exiting.join_threads", "exiting.terminate_daemon_children",
+        src313(f"{boot}: finally threading._shutdown(); then atexit runs {exitf}"),
+        when=("is_child", "atexit_in_child", "threads_done"),
+        doc="a child a thread started while the threads were joined is joined too")
     # The exit sequence of the main program.
     add("main_joins_threads", "proceed", "exiting.join_threads", "exiting.terminate_daemon_children",
         src("Python/pylifecycle.c wait_for_thread_shutdown -> threading._shutdown"),
@@ -257,13 +278,19 @@ def process_rules() -> list[Rule]:
         when=("sigterm_ignore",))
     add("sigterm_handler_exits_child", "sigterm", "running", "exiting.terminate_daemon_children",
         seen("handler calls sys.exit(3): full exit sequence, exitcode 3"),
-        when=("sigterm_exit", "is_child"), effects=("code:3",))
+        when=("sigterm_exit", "is_child", "!atexit_in_child"), effects=("code:3",))
+    add("sigterm_handler_exits_child_atexit", "sigterm", "running", "exiting.join_threads",
+        seen("handler calls sys.exit(3), Python 3.13: threads joined first, exitcode 3"),
+        when=("sigterm_exit", "is_child", "atexit_in_child"), effects=("code:3",))
     add("sigterm_handler_exits_main", "sigterm", "running", "exiting.join_threads",
         seen("handler calls sys.exit(3) in the main program"),
         when=("sigterm_exit", "is_main"), effects=("code:3",))
     add("sigint_child", "sigint", "running", "exiting.terminate_daemon_children",
         src(f"{boot}: KeyboardInterrupt caught by except: -> exitcode 1"),
-        when=("is_child",), effects=("code:1",))
+        when=("is_child", "!atexit_in_child"), effects=("code:1",))
+    add("sigint_child_atexit", "sigint", "running", "exiting.join_threads",
+        src313(f"{boot}: KeyboardInterrupt caught by except: -> exitcode 1; then threading._shutdown()"),
+        when=("is_child", "atexit_in_child"), effects=("code:1",))
     add("sigint_main", "sigint", "running", "exiting.join_threads",
         src("Modules/main.c: unhandled KeyboardInterrupt re-raises SIGINT after finalizing (3.8+)"),
         when=("is_main",), effects=("code:-2",))
@@ -273,15 +300,27 @@ def process_rules() -> list[Rule]:
         when = (guard,) if guard else ()
         add(f"{event}_in_exit_function", event, "exiting.terminate_daemon_children exiting.join_children",
             "exiting.join_threads", src(f"{boot}: raised in _exit_function, caught, then threading._shutdown()"),
-            when=when + ("is_child",), effects=("code:3" if guard else "code:1",))
+            when=when + ("is_child", "!atexit_in_child"), effects=("code:3" if guard else "code:1",))
         add(f"{event}_in_thread_shutdown", event, "exiting.join_threads", "terminated.zombie", src(late),
-            when=when + ("is_child", "!spawned"), effects=("code:1", "die"),
+            when=when + ("is_child", "!atexit_in_child", "!spawned"), effects=("code:1", "die"),
             doc="raised out of _bootstrap: os._exit(1) at once, threads not joined")
         add(f"{event}_in_thread_shutdown_spawned", event, "exiting.join_threads", "terminated.zombie",
             src(late + "; " + TH + " _shutdown: returns at once once the main thread is stopped"),
-            when=when + ("is_child", "spawned"), effects=(spawn_code, "die"),
+            when=when + ("is_child", "!atexit_in_child", "spawned"), effects=(spawn_code, "die"),
             doc="raised out of spawn_main: the interpreter exits at once (its own threading._shutdown()"
             " returns at once), threads not joined; seen: docs/semantics.md E5")
+        # 3.13: the exception never leaves _bootstrap; the exit code stays the one the target gave.
+        add(f"{event}_in_thread_shutdown_atexit", event, "exiting.join_threads", "exiting.terminate_daemon_children",
+            src313("Modules/_threadmodule.c thread_shutdown: an interrupted join is written as unraisable, "
+                   f"and returns; then atexit runs {exitf}"),
+            when=when + ("is_child", "atexit_in_child"),
+            doc="the remaining threads are abandoned, the exit code is unchanged; seen: docs/python-versions.md")
+        add(f"{event}_in_exit_function_atexit", event, "exiting.terminate_daemon_children exiting.join_children",
+            "terminated.zombie",
+            src313(f"Modules/atexitmodule.c atexit_callfuncs: the exception in {exitf} is written as "
+                   f"unraisable; {PF} Popen._launch: os._exit(code)"),
+            when=when + ("is_child", "atexit_in_child"), effects=("die",),
+            doc="children not joined yet are orphaned, the exit code is unchanged; seen: docs/python-versions.md")
     for event in ("sigterm", "sigkill", "sigint"):
         add(f"{event}_ended", event, "terminated.zombie", None, Source("kill(2) on a zombie or a gone pid", "kernel"))
     add("reap", "reap", "terminated.zombie", "terminated.reaped",

@@ -145,6 +145,7 @@ GUARDS: dict[str, GuardGen] = {
     "reaped_by_other": lambda g, w: "true" if w.pid == 0 or g.config.start_method == "forkserver"
     else f"orphan[{w.pid}]",
     "spawned": lambda g, w: "true" if g.config.start_method == "spawn" and w.pid != 0 else "false",
+    "atexit_in_child": lambda g, w: "true" if w.pid != 0 and g.config.python >= (3, 13) else "false",
 }
 
 
@@ -201,7 +202,28 @@ def _die(g: Gen, w: Where, _: str | None) -> str:
                        f":: else -> skip fi;" for k in range(g.t))
     orphans = _each_child(g, p, lambda c: f"life[{c}] != {g.const('process', 'new')} && !{g.term(c)}",
                           lambda c: f"orphan[{c}] = 1;")
-    return f"exitcode[{p}] = code[{p}]; {threads} {orphans}"
+    zombies = _each_child(g, p, lambda c: f"life[{c}] == {g.const('process', 'terminated.zombie')}",
+                          lambda c: f"life[{c}] = {g.const('process', 'terminated.reaped')};")
+    return f"exitcode[{p}] = code[{p}]; {threads} {orphans} {zombies}"
+
+
+def _inherit_sigterm(g: Gen, w: Where, _: str | None) -> str:
+    """semantics.inherit_sigterm: what the child's start method carries of the parent's disposition."""
+    c = w.pid
+    ign, dfl = SIGTERM["ignore"], SIGTERM["default"]
+    out = []
+    for q in range(c):
+        across = f"if :: sigterm[{q}] == {ign} -> sigterm[{c}] = {ign} :: else -> sigterm[{c}] = {dfl} fi;"
+        method = g.config.start_method
+        if method == "fork":
+            body = f"sigterm[{c}] = sigterm[{q}];"
+        elif method == "spawn":
+            body = across
+        else:  # fs_sigterm holds the disposition + 1, 0 meaning no forkserver yet
+            body = (f"if :: fs_sigterm[{q}] == 0 -> {across} fs_sigterm[{q}] = sigterm[{c}] + 1 "
+                    f":: else -> sigterm[{c}] = fs_sigterm[{q}] - 1 fi;")
+        out.append(f"if :: parent[{c}] == {q} -> {body} :: else -> skip fi;")
+    return " ".join(out)
 
 
 def _await(g: Gen, w: Where, _: str | None) -> str:
@@ -235,6 +257,7 @@ EFFECTS: dict[str, EffectGen] = {
     "await_children": _await,
     "reap_children": _reap_children,
     "sigterm_daemon_children": _sigterm_daemons,
+    "inherit_sigterm": _inherit_sigterm,
 }
 
 # Effects that fire another event: the transition is enabled only if some rule of it matches.
@@ -347,7 +370,7 @@ def generate(model: Model, bounds: Bounds, profile: Profile, config: Config | No
     lines += [
         f"byte life[{g.n}] = 0; byte handle[{g.n}] = 0; byte parent[{g.n}] = {NONE}; bool pdaemon[{g.n}];",
         f"short code[{g.n}] = {NOCODE}; short exitcode[{g.n}] = {NOCODE}; byte sigterm[{g.n}];",
-        f"bool orphan[{g.n}]; bool awaited[{g.n}]; byte tlife[{nt}]; bool tdaemon[{nt}];",
+        f"bool orphan[{g.n}]; bool awaited[{g.n}]; byte fs_sigterm[{g.n}]; byte tlife[{nt}]; bool tdaemon[{nt}];",
         f"byte life0 = {main_life};  /* the main program's life: initialised here, not by a step */",
         "", "active proctype system() {", "end: do",
     ]

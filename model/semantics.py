@@ -139,6 +139,19 @@ def spawned(system: System, ctx: Ctx) -> bool:
     return ctx.config.start_method == "spawn" and ctx.action.pid != MAIN
 
 
+def atexit_in_child(system: System, ctx: Ctx) -> bool:
+    """Python 3.13+: a child joins its threads first, then runs _exit_function from atexit.
+
+    CPython 3.13 Lib/multiprocessing/process.py ``_bootstrap`` no longer calls
+    ``util._exit_function()``; ``popen_fork.Popen._launch`` and ``forkserver.main`` register
+    it with ``atexit`` and run ``atexit._run_exitfuncs()`` after ``_bootstrap`` (spawn: the
+    interpreter's own shutdown). So the child's exit sequence has the main program's order.
+    A signal's exception during it is swallowed: ``_thread._shutdown`` (Modules/_threadmodule.c
+    ``thread_shutdown``) and ``atexit`` report it as unraisable. Seen: docs/python-versions.md.
+    """
+    return ctx.action.pid != MAIN and ctx.config.python >= (3, 13)
+
+
 def reaped_by_other(system: System, ctx: Ctx) -> bool:
     """The forkserver reaps its children at once; a subreaper its orphans; a shell the main program."""
     proc = _proc(system, ctx)
@@ -235,7 +248,33 @@ def die(system: System, ctx: Ctx, _: str | None) -> Branches:
         c = system.procs[child]
         if c.life != "new" and not c.terminated:
             system = system.update(child, orphan=True)
+        elif c.life == "terminated.zombie":  # re-parented to the subreaper (or init), which reaps it
+            system = system.update(child, life="terminated.reaped")
     return one(system)
+
+
+def inherit_sigterm(system: System, ctx: Ctx, _: str | None) -> Branches:
+    """A child starts with its parent's SIGTERM disposition, as far as its start method carries it.
+
+    fork copies the handler or SIG_IGN; spawn execs, which keeps SIG_IGN and resets a Python
+    handler to the default; forkserver children get the disposition the forkserver itself
+    was exec'd with at the parent's first start().
+    """
+    pid = ctx.action.pid
+    parent = system.procs[pid].parent
+    if parent is None:
+        return one(system)
+    mine = system.procs[parent].sigterm
+    across_exec = "ignore" if mine == "ignore" else "default"
+    method = ctx.config.start_method
+    if method == "fork":
+        value = mine
+    elif method == "spawn":
+        value = across_exec
+    else:
+        value = system.procs[parent].fs_sigterm or across_exec
+        system = system.update(parent, fs_sigterm=value)
+    return one(system.update(pid, sigterm=value))
 
 
 def await_children(system: System, ctx: Ctx, _: str | None) -> Branches:
@@ -284,6 +323,7 @@ def base_semantics() -> Semantics:
         "threads_done": threads_done,
         "reaped_by_other": reaped_by_other,
         "spawned": spawned,
+        "atexit_in_child": atexit_in_child,
     }
     effects: dict[str, Effect] = {
         "send": send,
@@ -298,5 +338,6 @@ def base_semantics() -> Semantics:
         "await_children": await_children,
         "reap_children": reap_children,
         "sigterm_daemon_children": sigterm_daemon_children,
+        "inherit_sigterm": inherit_sigterm,
     }
     return Semantics(guards, effects)

@@ -39,6 +39,7 @@ class ProcState(NamedTuple):
     sigterm: str = "default"  # "default" | "ignore" | "exit"
     orphan: bool = False
     awaited: bool = False
+    fs_sigterm: str | None = None  # the SIGTERM disposition its forkserver started with (forkserver only)
 
     @property
     def terminated(self) -> bool:
