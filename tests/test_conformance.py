@@ -109,3 +109,16 @@ def test_ctrl_c_leaves_no_process_behind() -> None:
             proc.wait(timeout=30)
     _gone, alive = psutil.wait_procs(list(seen), timeout=30)
     assert not alive, f"left behind: {alive}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spec", ["fork", "spawn", "forkserver", "billiard", "multiprocess", "billiard/spawn",
+                                  "multiprocess/forkserver"])
+def test_thorough_conformance_against_each_implementations_profile(spec: str) -> None:
+    """The long profile (`./run test -m slow`): the directed plan and 60 random examples of 30 steps."""
+    from model.profile import default_profile, model_of
+
+    impl = resolve_impl(spec)
+    model = model_of(default_profile(impl.name))
+    report = check(model, impl, Bounds(), Budget(examples=60, steps=30, max_seconds=900))
+    assert report.ok, "\n\n".join(d.explain() for d in report.disagreements)
