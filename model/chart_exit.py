@@ -2,7 +2,8 @@
 
 Each sequence is the chain of ``proceed`` rules that carry its guard (``is_child`` or
 ``is_main``); around it go the other process rules that apply to that side: the ends of the
-target that enter the chain, and the signals and ``os._exit`` that leave it early.
+target that enter the chain, and the signals and ``os._exit`` that leave it early. A child
+from Python 3.13 on (``atexit_in_child``) has a side of its own: the main program's order.
 """
 
 from __future__ import annotations
@@ -13,13 +14,23 @@ from model.labels import rule_text
 from model.spec import Rule, Spec
 
 MACHINE = "process"
-SIDES = ("is_child", "is_main")
+SIDES = ("is_child", "atexit_in_child", "is_main")
+# A side leaves out the rules that need another side: Python 3.11/3.12 children, 3.13+ children, main.
+EXCLUDES = {
+    "is_child": ("is_main", "atexit_in_child"),
+    "atexit_in_child": ("is_main", "!atexit_in_child"),
+    "is_main": ("is_child", "atexit_in_child"),
+}
+CHAIN_GUARD = {"atexit_in_child": "is_child"}  # the proceed rules a side's chain is made of carry this
+HIDE = {"is_child": ("is_child", "!atexit_in_child"), "atexit_in_child": ("is_child", "atexit_in_child"),
+        "is_main": ("is_main",)}
 STEP = "proceed"
 
 
 def chain(spec: Spec, guard: str) -> tuple[list[str], dict[str, Rule], str]:
     """The phases in order, the proceed rule leaving each, and the state the chain ends in."""
-    steps = {r.src[0]: r for r in spec.rules_of(MACHINE) if r.event == STEP and guard in r.when}
+    steps = {r.src[0]: r for r in spec.rules_of(MACHINE) if r.event == STEP
+             and CHAIN_GUARD.get(guard, guard) in r.when and applies(r, guard)}
     targets = {r.dst for r in steps.values()}
     phase = next(s for s in steps if s not in targets)
     order = []
@@ -31,7 +42,7 @@ def chain(spec: Spec, guard: str) -> tuple[list[str], dict[str, Rule], str]:
 
 def applies(rule: Rule, guard: str) -> bool:
     """A rule belongs to a side unless it requires the other side's guard."""
-    return not any(g in rule.when for g in SIDES if g != guard)
+    return not any(g in rule.when for g in EXCLUDES[guard])
 
 
 def side(model: Model, guard: str) -> tuple[Cluster, list[Node], list[Edge]]:
@@ -46,7 +57,7 @@ def side(model: Model, guard: str) -> tuple[Cluster, list[Node], list[Edge]]:
     for rule in spec.rules_of(MACHINE):
         if not applies(rule, guard):
             continue
-        text = rule_text(rule, spec.event(rule.event).params, hide=(guard,))
+        text = rule_text(rule, spec.event(rule.event).params, hide=HIDE[guard])
         if rule.dst is None:
             for p in phases:
                 if p in rule.src:

@@ -140,15 +140,12 @@ def spawned(system: System, ctx: Ctx) -> bool:
 
 
 def atexit_in_child(system: System, ctx: Ctx) -> bool:
-    """Python 3.13+: a child joins its threads first, then runs _exit_function from atexit.
-
-    CPython 3.13 Lib/multiprocessing/process.py ``_bootstrap`` no longer calls
-    ``util._exit_function()``; ``popen_fork.Popen._launch`` and ``forkserver.main`` register
-    it with ``atexit`` and run ``atexit._run_exitfuncs()`` after ``_bootstrap`` (spawn: the
-    interpreter's own shutdown). So the child's exit sequence has the main program's order.
-    A signal's exception during it is swallowed: ``_thread._shutdown`` (Modules/_threadmodule.c
-    ``thread_shutdown``) and ``atexit`` report it as unraisable. Seen: docs/python-versions.md.
-    """
+    """Python 3.13+: a child joins its threads, then runs _exit_function from atexit."""
+    # CPython 3.13 Lib/multiprocessing/process.py _bootstrap no longer calls _exit_function();
+    # popen_fork.Popen._launch and forkserver.main register it with atexit and run
+    # atexit._run_exitfuncs() after _bootstrap (spawn: the interpreter's own shutdown). A
+    # signal's exception meanwhile is written as unraisable (Modules/_threadmodule.c
+    # thread_shutdown; atexit). Seen: docs/python-versions.md.
     return ctx.action.pid != MAIN and ctx.config.python >= (3, 13)
 
 

@@ -42,7 +42,9 @@ def test_standard_library_agrees_and_covers_the_reachable_rules(method: str) -> 
     assert report.steps > 100
     # Each rule left uncovered says why; the big majority is covered.
     assert all(report.unreached.values())
-    assert len(report.coverage) >= len(model.spec.rules) - 10
+    # Rules of another Python version's child exit order cannot be reached on this one.
+    other = "!atexit_in_child" if sys.version_info >= (3, 13) else "atexit_in_child"
+    assert len(report.coverage) >= len([r for r in model.spec.rules if other not in r.when]) - 10
 
 
 @pytest.mark.parametrize(("impl", "rule"), sorted(BROKEN.items()))
