@@ -68,6 +68,27 @@ def shortest_paths(
     return first, len(paths)
 
 
+def _signature(system: System) -> frozenset[tuple[object, ...]]:
+    """A coarse picture of a system: which kinds of process it holds, not how many or in what order."""
+    return frozenset(
+        (p.life, p.handle, p.sigterm, p.daemon,
+         any(system.procs[c].running or system.procs[c].exiting for c in system.children(i)))
+        for i, p in enumerate(system.procs)
+    )
+
+
+def _wanted_phases(engine: Engine, wanted: set[str]) -> frozenset[str]:
+    """The exit phases that are the source of a process rule still wanted (the deep scenarios)."""
+    return frozenset(
+        leaf
+        for rule in engine.spec.rules
+        if rule.id in wanted and rule.machine == "process"
+        for s in rule.src
+        for leaf in engine.spec.expand("process", s)
+        if leaf.startswith("exiting")
+    )
+
+
 def _replay(engine: Engine, path: Path) -> System:
     system = System.initial()
     for action in path:
@@ -106,7 +127,7 @@ def directed_plan(
     bounds: Bounds,
     drivable: Callable[[Action], bool],
     max_states: int = 8_000,
-    walks: int = 3_000,
+    walks: int = 4_000,
     seed: int = 0,
 ) -> Plan:
     """One run per leaf of the prefix tree of the shortest paths to every rule.
@@ -119,25 +140,31 @@ def directed_plan(
     first, searched = shortest_paths(engine, bounds, drivable, max_states)
     all_rules = {r.id for r in engine.spec.rules}
     rng = random.Random(seed)
-    tried: dict[tuple[str, object], int] = {}
-    prefixes = sorted(set(first.values()), key=lambda p: (len(p), [a.describe() for a in p]))
+    # Coverage-guided search: a corpus of paths, each reaching a system of a new *signature*
+    # (per process: life, handle, SIGTERM disposition, daemon flag, live children); extending
+    # the rare ones reaches deep scenarios a uniform walk almost never does.
+    corpus: list[tuple[Action, ...]] = sorted(set(first.values()), key=lambda p: (len(p), [a.describe() for a in p]))
+    ends = {p: _replay(engine, p) for p in corpus}
+    signatures = {_signature(system) for system in ends.values()}
+    exiting = [p for p in corpus if any(q.exiting for q in ends[p].procs)]
+    phases: frozenset[str] = frozenset()
+    known_wanted = -1
     for _ in range(walks):
         wanted = all_rules - set(first)
-        if not wanted or not prefixes:
+        if not wanted or not corpus:
             break
-        path = rng.choice(prefixes)
-        system = _replay(engine, path)
-        for _step in range(12):
+        if len(wanted) != known_wanted:
+            phases, known_wanted = _wanted_phases(engine, wanted), len(wanted)
+        near = [p for p in exiting if phases.intersection(q.life for q in ends[p].procs)]
+        pool = near if near and rng.random() < 0.6 else corpus[-max(1, len(corpus) // 4):]
+        path = rng.choice(pool) if rng.random() < 0.8 else rng.choice(corpus)
+        system = ends[path]
+        for _step in range(6):
             options = [(a, t) for a, _ in engine.enabled(system, bounds) if drivable(a) for t in engine.predict(system, a)]
             if not options:
                 break
             hits = [o for o in options if wanted.intersection(o[1].rules)]
-            if hits:
-                action, t = rng.choice(hits)
-            else:  # favour what has been tried least: rare events get their turn
-                weights = [1.0 / (1 + tried.get((a.event, a.arg), 0)) ** 2 for a, _ in options]
-                action, t = rng.choices(options, weights)[0]
-            tried[(action.event, action.arg)] = tried.get((action.event, action.arg), 0) + 1
+            action, t = rng.choice(hits or options)
             path = (*path, action)
             system = t.system
             searched += 1
@@ -145,6 +172,13 @@ def directed_plan(
                 for hit in wanted.intersection(t.rules):
                     first[hit] = _shrink(engine, path, hit, bounds)
                 break
+            signature = _signature(system)
+            if signature not in signatures:
+                signatures.add(signature)
+                corpus.append(path)
+                ends[path] = system
+                if any(q.exiting for q in system.procs):
+                    exiting.append(path)
     plan = Plan(covered=set(first), states_searched=searched)
     for rule in engine.spec.rules:
         if rule.id not in first:
