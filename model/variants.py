@@ -97,6 +97,12 @@ def _billiard_sys_exit(system: System, ctx: Ctx, _arg: str | None) -> Branches:
     return one(system.update(ctx.action.pid, code=value))
 
 
+def _billiard_signal_code(system: System, ctx: Ctx, arg: str | None) -> Branches:
+    """Under billiard's forkserver a child killed by a signal reports 255, not minus the signal."""
+    forkserver_child = ctx.config.start_method == "forkserver" and system.procs[ctx.action.pid].parent is not None
+    return one(system.update(ctx.action.pid, code=255 if forkserver_child else int(str(arg))))
+
+
 def _not_joined_after_run(system: System, ctx: Ctx) -> bool:
     """Threads are joined only where the interpreter itself shuts down (spawn)."""
     guard = base_semantics().guards["threads_done"]
@@ -148,6 +154,15 @@ BILLIARD = Profile(
                 _rule("process.main_terminates_daemons", effects=()),
                 _rule("process.main_joins_children", when=("is_main",), effects=("die",)),
             ),
+        ),
+        _deviation(
+            "billiard.forkserver_signal_code", "under forkserver, a child ended by a signal reports exit code 255",
+            Source("proclife conform --impl billiard/forkserver: terminate() then exitcode gives 255", "experiment"),
+            rules=(
+                _rule("process.sigterm_default", effects=("billiard_signal_code:-15", "die")),
+                _rule("process.sigkill", effects=("billiard_signal_code:-9", "die")),
+            ),
+            effects={"billiard_signal_code": _billiard_signal_code},
         ),
         _deviation(
             "billiard.sys_exit_codes", "sys.exit() and sys.exit(None) give exit code 1, sys.exit('text') 0",
