@@ -63,7 +63,7 @@ def test_every_deviation_is_needed(profile: str, deviation: str, impl: str, opti
 def test_billiard_against_cpython_departs_exactly_where_its_profile_says(tmp_path: Path) -> None:
     out = subprocess.run(
         [sys.executable, "-m", "proclife", "conform", "--impl", "billiard", "--profile", "cpython",
-         "--examples", "0", "--json", str(tmp_path / "r.json"), "--repro-dir", str(tmp_path)],
+         "--examples", "0", "--max-seconds", "30", "--json", str(tmp_path / "r.json"), "--repro-dir", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )
     assert out.returncode == 1, out.stdout + out.stderr

@@ -20,6 +20,12 @@ from runtime.errors import AgentGoneError
 from runtime.impls import Implementation
 from runtime.observe import expected_os
 
+# Events after which the process they aim at could end, whatever the model says.
+ENDING = frozenset({
+    "sigterm", "sigkill", "sigint", "terminate", "kill", "release", "thread_release", "thread_finish",
+    "target_return", "target_raise", "sys_exit", "os_exit", "install_sigterm",
+})
+
 
 @dataclass(frozen=True)
 class Timing:
@@ -28,7 +34,7 @@ class Timing:
     join_timeout: float = 0.05
     bound: float = 10.0
     optimize: bool = False  # run the agents under `python -O`
-    grace: float = 0.3  # how long a process the step could have ended must stay alive
+    grace: float = 0.2  # how long a process the step could have ended must stay alive
 
 
 def drivable(engine: Engine) -> Callable[[Action], bool]:
@@ -90,13 +96,21 @@ class Runner:
         return record
 
     def _stays_alive(self, action: Action, before: System, after: System) -> list[str]:
-        """Processes the step touched but the model keeps alive must not end within the grace period."""
-        at_risk = [
-            pid for pid, proc in enumerate(after.procs)
-            if proc.life != "new" and not proc.terminated
-            and (pid == action.pid or pid >= len(before.procs) or before.procs[pid].life != proc.life)
-        ]
-        ended = self.driver.ended_within(at_risk, self.timing.grace) if at_risk else []
+        """Processes the step could have ended but the model keeps alive must not end within the grace period.
+
+        At risk: a process whose life the step changed (it began exiting, say), and the target
+        of a step that can end a process (a signal, a release, a thread finishing, an end).
+        A call that only asks (is_alive, pid, ...) puts nothing at risk.
+        """
+        def at_risk(pid: int) -> bool:
+            proc = after.procs[pid]
+            if proc.life == "new" or proc.terminated:
+                return False
+            changed = pid >= len(before.procs) or before.procs[pid].life != proc.life
+            return changed or (pid == action.pid and action.event in ENDING)
+
+        risky = [pid for pid in range(len(after.procs)) if at_risk(pid)]
+        ended = self.driver.ended_within(risky, self.timing.grace) if risky else []
         return [
             f"P{pid}: the model says it stays alive ({after.procs[pid].life}), but it ended within "
             f"{self.timing.grace}s" for pid in ended
