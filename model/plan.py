@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from model.engine import Bounds, Engine
-from model.semantics import Action
-from model.system import System
+from model.semantics import CONFIG_ONLY, Action, Ctx
+from model.system import ProcState, System
 
 Path = tuple[Action, ...]
 
@@ -138,7 +138,7 @@ def directed_plan(
     dropping every action the rule does not need.
     """
     first, searched = shortest_paths(engine, bounds, drivable, max_states)
-    all_rules = {r.id for r in engine.spec.rules}
+    all_rules = {r.id for r in engine.spec.rules if not excluded_by_config(engine, r.id)}
     rng = random.Random(seed)
     # Coverage-guided search: a corpus of paths, each reaching a system of a new *signature*
     # (per process: life, handle, SIGTERM disposition, daemon flag, live children); extending
@@ -189,11 +189,29 @@ def directed_plan(
     return plan
 
 
+def excluded_by_config(engine: Engine, rule_id: str) -> str | None:
+    """The configuration-only guard that rules ``rule_id`` out for every process, if there is one."""
+    rule = engine.spec.rule(rule_id)
+    static = [g for g in rule.when if g.lstrip("!") in CONFIG_ONLY]
+    if not static:
+        return None
+    probe = System.initial().add(ProcState(parent=0, daemon=False))[0]
+    for pid in (0, 1):
+        ctx = Ctx(engine.config, Action(rule.event, pid), engine)
+        if all(engine.semantics.guards[g.lstrip("!")](probe, ctx) != g.startswith("!") for g in static):
+            return None
+    return ", ".join(static)
+
+
 def _why_unreachable(engine: Engine, rule_id: str, bounds: Bounds) -> str:
     rule = engine.spec.rule(rule_id)
     event = engine.event(rule.event)
     if event.drive is None and event.actor != "internal":
         return f"event {event.name!r} is model-only: no runtime drives it"
+    static = excluded_by_config(engine, rule_id)
+    if static:
+        python = ".".join(map(str, engine.config.python))
+        return f"does not apply here: [{static}] never holds under start method {engine.config.start_method}, Python {python}"
     where = (
         f"procs={bounds.procs}, threads={bounds.threads}, depth={bounds.depth}, "
         f"start method {engine.config.start_method}"

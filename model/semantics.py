@@ -306,6 +306,11 @@ def sigterm_daemon_children(system: System, ctx: Ctx, _: str | None) -> Branches
     return branches
 
 
+# Guards that read only the run's configuration and which process it is, never the state:
+# a rule one of them rules out can never apply under that configuration.
+CONFIG_ONLY: frozenset[str] = frozenset({"is_main", "is_child", "spawned", "atexit_in_child"})
+
+
 def base_semantics() -> Semantics:
     guards: dict[str, Guard] = {
         "is_main": is_main,

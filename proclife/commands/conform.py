@@ -33,8 +33,13 @@ def render(report: Report, console: Console, total_rules: int) -> None:
         f"  {report.steps} steps in {report.runs} runs, {report.seconds:.1f}s ({rate} steps/s); "
         f"rules covered {covered}/{total_rules}"
     )
+    inapplicable = [r for r, why in report.unreached.items() if why.startswith("does not apply here")]
+    if inapplicable:
+        console.print(f"  [dim]{len(inapplicable)} rules do not apply to this start method or Python "
+                      f"(their guards rule them out; --json lists them)[/]")
     for rule, why in sorted(report.unreached.items()):
-        console.print(f"  [dim]not covered: {rule}: {why}[/]", highlight=False)
+        if rule not in inapplicable:
+            console.print(f"  [dim]not covered: {rule}: {why}[/]", highlight=False)
     for found, script in zip(report.disagreements, report.reproducers, strict=False):
         console.print()
         console.print(found.explain(), highlight=False, markup=False)

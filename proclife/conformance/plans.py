@@ -13,7 +13,7 @@ from model.plan import Plan, directed_plan
 from model.semantics import Action
 from proclife.conformance.runner import drivable
 
-PLAN_FORMAT = "proclife.plan/1"
+PLAN_FORMAT = "proclife.plan/2"
 
 
 def cache_dir() -> Path:
