@@ -12,11 +12,15 @@ from model.base import BASE
 from model.extend import Extension
 from model.spec import Source
 
-_RULE = BASE.rule("process.child_joins_threads")
+# The child's thread-join phase, in the 3.11/3.12 order and in the 3.13 one.
+_RULES = [BASE.rule("process.child_joins_threads"), BASE.rule("process.child_joins_threads_atexit")]
 
 EXTENSION = Extension(
     name="early_exit",
-    doc="the child's last exit phase no longer waits for its non-daemon threads",
-    rules=(replace(_RULE, when=tuple(g for g in _RULE.when if g != "threads_done"),
-                   source=Source("examples/early_exit.py: threads_done guard dropped", "extension")),),
+    doc="a child's exit sequence no longer waits for its non-daemon threads",
+    rules=tuple(
+        replace(rule, when=tuple(g for g in rule.when if g != "threads_done"),
+                source=Source("examples/early_exit.py: threads_done guard dropped", "extension"))
+        for rule in _RULES
+    ),
 )

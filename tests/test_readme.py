@@ -54,3 +54,10 @@ def test_the_profiles_table_is_generated_from_the_profiles() -> None:
     assert profiles_markdown() in (ROOT / "README.md").read_text(), (
         "README.md's profiles block is stale: run `proclife model --update-readme README.md` and commit"
     )
+
+
+def test_the_extension_code_shown_is_the_code_that_runs() -> None:
+    readme = (ROOT / "README.md").read_text()
+    shown = re.search(r"```python\n(.*?)```", readme, re.S)
+    assert shown is not None
+    assert shown.group(1).strip() in (ROOT / "examples" / "early_exit.py").read_text()

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from model.base import BASE
 from model.diff import distinguishing_path
 from model.engine import Bounds
 from model.profile import Deviation, Profile, model_of
+from model.spec import Spec
 from proclife.conformance.check import engine_for
 from proclife.conformance.report import Disagreement
 from proclife.conformance.runner import Timing, drivable, run_trace
@@ -30,9 +32,12 @@ class Verdict:
         return self.found is not None
 
 
-def touched(deviation: Deviation) -> set[str]:
-    """The base rules a deviation replaces or removes."""
-    return {r.id for r in deviation.change.rules} | set(deviation.change.remove)
+def touched(deviation: Deviation, spec: Spec = BASE) -> set[str]:
+    """The rules a deviation replaces or removes, and those whose guards it redefines."""
+    out = {r.id for r in deviation.change.rules} | set(deviation.change.remove)
+    redefined = set(deviation.change.guards)
+    out |= {r.id for r in spec.rules if redefined.intersection(g.lstrip("!") for g in r.when)}
+    return out
 
 
 def verdict(profile: Profile, deviation: Deviation, impl: Implementation, timing: Timing, bounds: Bounds) -> Verdict:
