@@ -174,31 +174,7 @@ class Driver:
         return str(reply["observed"])
 
     def _command(self, drive: str, by: str, action: Action, before: System) -> tuple[int, Message]:
-        if not 0 <= action.pid < len(before.procs):
-            raise HarnessError(f"{action.describe()}: the model system has no P{action.pid}")
-        proc = before.procs[action.pid]
-        arg = None if action.arg is NO_ARG else action.arg
-        cmd: Message = {"op": drive, "arg": arg, "worker": action.thread, "timeout": self.join_timeout}
-        if drive == "call":
-            if proc.parent is None:
-                raise HarnessError(f"{action.describe()}: P{action.pid} has no handle (it is the main program)")
-            cmd.update(method=action.event, target=action.pid,
-                       thread=self._actor(before, proc.parent, by, action))
-            return proc.parent, cmd
-        if drive == "end":
-            cmd["event"] = action.event
-        if drive in BY_CONTROL:
-            cmd["thread"] = "control"
-            cmd["timeout"] = self.bound / 2
-        elif drive == "thread_block":
-            cmd["thread"] = action.thread
-        else:
-            cmd["thread"] = self._actor(before, action.pid, "main" if drive in BY_MAIN else by, action)
-        if drive == "create_child":
-            cmd["child"] = len(before.procs)
-        elif drive == "create_thread":
-            cmd["worker"] = len(proc.threads)
-        return action.pid, cmd
+        return command_for(drive, by, action, before, self.join_timeout, self.bound)
 
     @staticmethod
     def _actor(before: System, pid: int, by: str, action: Action) -> str | int:
@@ -487,3 +463,34 @@ class Driver:
         except OSError:
             return "(no agent log)"
         return f"agent log ({self.log_path}) ends with:\n{text}" if text else "(the agent log is empty)"
+
+
+def command_for(
+    drive: str, by: str, action: Action, before: System, join_timeout: float, bound: float
+) -> tuple[int, Message]:
+    """The agent that performs ``action`` and the command it is sent: a pure function of the model state."""
+    if not 0 <= action.pid < len(before.procs):
+        raise HarnessError(f"{action.describe()}: the model system has no P{action.pid}")
+    proc = before.procs[action.pid]
+    arg = None if action.arg is NO_ARG else action.arg
+    cmd: Message = {"op": drive, "arg": arg, "worker": action.thread, "timeout": join_timeout}
+    if drive == "call":
+        if proc.parent is None:
+            raise HarnessError(f"{action.describe()}: P{action.pid} has no handle (it is the main program)")
+        cmd.update(method=action.event, target=action.pid,
+                   thread=Driver._actor(before, proc.parent, by, action))
+        return proc.parent, cmd
+    if drive == "end":
+        cmd["event"] = action.event
+    if drive in BY_CONTROL:
+        cmd["thread"] = "control"
+        cmd["timeout"] = bound / 2
+    elif drive == "thread_block":
+        cmd["thread"] = action.thread
+    else:
+        cmd["thread"] = Driver._actor(before, action.pid, "main" if drive in BY_MAIN else by, action)
+    if drive == "create_child":
+        cmd["child"] = len(before.procs)
+    elif drive == "create_thread":
+        cmd["worker"] = len(proc.threads)
+    return action.pid, cmd

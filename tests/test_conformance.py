@@ -58,7 +58,7 @@ def test_each_broken_implementation_is_caught_with_a_trace_and_a_reproducer(
     assert found.observed not in {t.observed for t in found.predicted}
     text = found.explain()
     assert "trace" in text and found.action.describe() in text
-    script = write_reproducer(found, tmp_path)
+    script = write_reproducer(found, load().spec, tmp_path)
     replay = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=120,
                             env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
     assert replay.returncode == 1, replay.stdout + replay.stderr

@@ -85,7 +85,7 @@ def command(
         with status.status(f"{impl.spec}: planning") as spinner:
             report = check(model, impl, bounds, budget, Timing(optimize=optimize), progress=spinner.update)
         report.profile = profile.name
-        report.reproducers = [str(write_reproducer(found, repro_dir)) for found in report.disagreements]
+        report.reproducers = [str(write_reproducer(found, model.spec, repro_dir)) for found in report.disagreements]
         render(report, console, len(model.spec.rules))
         reports.append(report)
     if json_out is not None:

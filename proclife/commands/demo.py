@@ -42,7 +42,7 @@ def command(out: Path, impls: tuple[str, ...], examples: int, max_seconds: float
         with status.status(f"{impl.spec}: planning") as spinner:
             report = check(model, impl, Bounds(), Budget(examples=examples, max_seconds=max_seconds), Timing(),
                            progress=spinner.update)
-        report.reproducers = [str(write_reproducer(d, out)) for d in report.disagreements]
+        report.reproducers = [str(write_reproducer(d, model.spec, out)) for d in report.disagreements]
         reports.append(report)
         rate = f"{report.steps / report.seconds:.0f}" if report.seconds else "-"
         verdict = "[green]agrees[/]" if report.ok else f"[red]{len(report.disagreements)} disagreement(s)[/]"

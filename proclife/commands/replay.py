@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from model.engine import Bounds
+from model.engine import Bounds, Engine
 from model.errors import ModelError
 from model.extend import load
 from model.profile import default_profile, model_of, resolve_profile
@@ -79,17 +79,14 @@ def command(
                 console.print(runner.step(action).line(number), markup=False)
     except Disagreement as found:
         console.print(found.explain(), markup=False)
-        console.print(f"reproduce with: python {write_reproducer(found, repro_dir)}", markup=False)
+        console.print(f"reproduce with: python {write_reproducer(found, engine.spec, repro_dir)}", markup=False)
         sys.exit(DISAGREE)
     console.print("every step agreed with the model")
     sys.exit(OK)
 
 
-def _check_possible(engine: object, actions: list[Action]) -> None:
+def _check_possible(engine: Engine, actions: list[Action]) -> None:
     """Refuse, before any process starts, a path the model itself does not allow."""
-    from model.engine import Engine
-
-    assert isinstance(engine, Engine)
     system = System.initial()
     ok = drivable(engine)
     for number, action in enumerate(actions, 1):

@@ -9,31 +9,32 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from types import SimpleNamespace
 
+from model.spec import Spec
 from model.system import System
 from proclife.conformance.report import Disagreement
 from runtime import driver as driver_module
+from runtime.driver import command_for
 from runtime.observe import expected_os
 
 AGENT_MODULES = ("__init__.py", "agent.py", "impls.py", "protocol.py", "errors.py")
 TEMPLATE = Path(__file__).with_name("repro_template.py")
 
 
-def steps_for(found: Disagreement, engine_systems: list[System], join_timeout: float, bound: float) -> list[dict[str, object]]:
+def steps_for(
+    found: Disagreement, spec: Spec, engine_systems: list[System], join_timeout: float, bound: float
+) -> list[dict[str, object]]:
     """The driver's exact commands for each step, with what the model allows after it."""
-    fake = SimpleNamespace(join_timeout=join_timeout, bound=bound, _actor=driver_module.Driver._actor)
     out: list[dict[str, object]] = []
     records = [*found.trace, None]
     for seq, (record, before) in enumerate(zip(records, engine_systems, strict=True), 1):
         action = record.action if record else found.action
-        event = driver_module.BASE.event(action.event) if action.event in {e.name for e in driver_module.BASE.events} else None
-        drive = event.drive if event else None
+        event = spec.event(action.event)
         step: dict[str, object] = {"describe": action.describe(), "signal": None, "target": action.pid}
-        if drive == "signal":
+        if event.drive == "signal":
             step["signal"] = action.event
         else:
-            agent, cmd = driver_module.Driver._command(fake, drive, event.by if event else "any", action, before)  # type: ignore[arg-type]
+            agent, cmd = command_for(str(event.drive), event.by, action, before, join_timeout, bound)
             cmd["seq"] = seq
             step.update(agent=agent, cmd=cmd)
             if action.event == "start":
@@ -48,9 +49,11 @@ def steps_for(found: Disagreement, engine_systems: list[System], join_timeout: f
     return out
 
 
-def write_reproducer(found: Disagreement, folder: Path, join_timeout: float = 0.05, bound: float = 10.0) -> Path:
+def write_reproducer(
+    found: Disagreement, spec: Spec, folder: Path, join_timeout: float = 0.05, bound: float = 10.0
+) -> Path:
     """Write the script into ``folder``; its name is stable for the same disagreement."""
-    steps = steps_for(found, found.systems, join_timeout, bound)
+    steps = steps_for(found, spec, found.systems, join_timeout, bound)
     root = Path(driver_module.__file__).parent
     sources = {f"runtime/{name}": (root / name).read_text() for name in AGENT_MODULES}
     text = TEMPLATE.read_text()
