@@ -76,13 +76,13 @@ def run(argv: list[str], cwd: str, out: Path | None = None) -> float:
 
 
 def spin(case: int, folder: str) -> dict[str, float]:
-    """Generate, compile and run pan as ``model.promela.run_spin`` does, each part timed apart."""
+    """Generate, compile and run pan as ``model.spin.run_spin`` does, each part timed apart."""
     from model.extend import base_model
-    from model.promela import generate
+    from model.spin import generate
 
     bounds, profile = CASES[case]
     start = time.perf_counter()
-    text = generate(base_model(), bounds, profile)
+    text = generate(base_model(), bounds, profile).text
     generated = time.perf_counter()
     (Path(folder) / "model.pml").write_text(text)
     run(["spin", "-a", "model.pml"], folder)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from model.engine import Bounds, Engine, Transition
@@ -45,6 +45,7 @@ class Stats:
     final: int = 0
     depth: int = 0
     seconds: float = 0.0
+    search_seconds: float | None = None  # SPIN: pan's search alone, without generating and compiling
 
     @property
     def rate(self) -> float:
@@ -69,6 +70,7 @@ class Violation:
     doc: str
     path: tuple[Step, ...]
     detail: str = ""
+    shortest: bool = True
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ class Result:
     violations: list[Violation] = field(default_factory=list)
     findings: list[FindingHit] = field(default_factory=list)
     checked: tuple[str, ...] = ()
+    engine: str = "python"
 
     @property
     def ok(self) -> bool:
@@ -124,10 +127,7 @@ class Explorer:
     def __post_init__(self) -> None:
         check_bounds(self.bounds)
         self.engine = Engine(self.model.spec, self.model.semantics, self.config)
-        self._live_events = [
-            frozenset(e.name for e in self.model.spec.events if e.drive in live.drives or e.actor == "internal")
-            for live in self.liveness
-        ]
+        self._live_events = [live.events(self.model.spec) for live in self.liveness]
         self._norm: Callable[[System], System] = canonical if self.symmetry else _identity
 
     # --- successors ---------------------------------------------------------------------
@@ -149,20 +149,15 @@ class Explorer:
             [i.name for i in self.state_invariants] + [i.name for i in self.step_invariants]
             + [i.name for i in self.liveness]
         )
-        for rid in closed_rules_ok(self.model.spec):
-            rule = self.model.spec.rule(rid)
-            result.violations.append(Violation(
-                "closed_handle_inert", "rule table", "a closed handle accepts no call except close() and daemon=",
-                (), f"rule {rid} ({rule.label()}) changes a closed handle",
-            ))
+        result.violations += rule_table_violations(self.model)
         init = self._norm(System.initial())
         index: dict[System, int] = {init: 0}
         states: list[System] = [init]
         pred = array("q", [NO_PARENT])
         via: list[tuple[Action, tuple[str, ...]] | None] = [None]
         level = array("l", [0])
-        live_edges: list[list[int]] = [[] for _ in self.liveness]
-        live_heads: list[array[int]] = [array("q") for _ in self.liveness]
+        live_dst: list[list[int]] = [[] for _ in self.liveness]
+        live_src: list[array[int]] = [array("q") for _ in self.liveness]
         broken: dict[str, Violation] = {}
         step_hits: dict[str, list[object]] = {}
         last = start
@@ -191,9 +186,9 @@ class Explorer:
                 else:
                     moved = True
                 for k, events in enumerate(self._live_events):
-                    if j != i and action.event in events:
-                        live_edges[k].append(j)
-                        live_heads[k].append(i)
+                    if action.event in events:
+                        live_dst[k].append(j)
+                        live_src[k].append(i)
             if not moved:
                 if all(live.goal(system) for live in self.liveness) or (not steps and not self.liveness):
                     stats.final += 1
@@ -214,7 +209,7 @@ class Explorer:
                 count, path = step_hits[f.name]
                 result.findings.append(FindingHit(f, int(count), self._replay(path)))  # type: ignore[arg-type,call-overload]
         for k, live in enumerate(self.liveness):
-            self._check_liveness(live, live_edges[k], live_heads[k], states, pred, via, result)
+            self._check_liveness(live, live_dst[k], live_src[k], states, pred, via, result)
         stats.seconds = time.perf_counter() - start
         return result
 
@@ -245,42 +240,42 @@ class Explorer:
         self, live: Liveness, heads: list[int], tails: array[int], states: list[System],
         pred: array[int], via: list[tuple[Action, tuple[str, ...]] | None], result: Result,
     ) -> None:
-        """Backward reachability from the goal over the liveness edges; the rest is stuck."""
+        """Every maximal run of program actions ends in the goal or in a declared dead end.
+
+        Checked as two facts that SPIN can check too: program actions cannot cycle (the
+        liveness edges form no cycle, self-loops included), and every state they cannot
+        leave is a goal or matches a finding. Together they make the goal (or a finding)
+        reachable from every state by those actions alone.
+        """
         n = len(states)
-        back: list[list[int]] = [[] for _ in range(n)]
-        for src, dst in zip(tails, heads, strict=True):
-            back[dst].append(src)
-        good = bytearray(n)
-        todo = [k for k in range(n) if live.goal(states[k])]
-        for k in todo:
-            good[k] = 1
-        while todo:
-            k = todo.pop()
-            for m in back[k]:
-                if not good[m]:
-                    good[m] = 1
-                    todo.append(m)
+        moves = bytearray(n)
+        for src in tails:
+            moves[src] = 1
         hits: dict[str, list[int]] = {}
-        unexplained: int | None = None
-        count = 0
+        stuck: list[int] = []
         for k in range(n):
-            if good[k]:
+            if moves[k] or live.goal(states[k]):
                 continue
             finding = next((f for f in self.findings if f.invariant == live.name and f.matches(states[k])), None)
             if finding is None:
-                count += 1
-                if unexplained is None:
-                    unexplained = k
+                stuck.append(k)
             else:
                 hits.setdefault(finding.name, []).append(k)
         for f in self.findings:
             if f.name in hits:
                 first = hits[f.name][0]
                 result.findings.append(FindingHit(f, len(hits[f.name]), self._replay(self._path(first, states, pred, via))))
-        if unexplained is not None:
+        if stuck:
             result.violations.append(Violation(
-                live.name, live.source, live.doc, self._replay(self._path(unexplained, states, pred, via)),
-                f"{count} reachable states cannot reach the goal; the shallowest is at the path's end",
+                live.name, live.source, live.doc, self._replay(self._path(stuck[0], states, pred, via)),
+                f"{len(stuck):,} reachable states where no program action moves and some started process "
+                "has not terminated; the shallowest is at the path's end",
+            ))
+        on_cycle = _node_on_cycle(n, tails, heads)
+        if on_cycle is not None:
+            result.violations.append(Violation(
+                live.name, live.source, live.doc, self._replay(self._path(on_cycle, states, pred, via)),
+                "program actions alone can run forever: the state at the path's end lies on a cycle of them",
             ))
 
     # --- paths ----------------------------------------------------------------------------
@@ -320,6 +315,70 @@ class Explorer:
 
 def _identity(system: System) -> System:
     return system
+
+
+def _node_on_cycle(n: int, tails: array[int], heads: list[int]) -> int | None:
+    """A node on a cycle of the graph ``tails[e] -> heads[e]`` (Kahn's algorithm), or None."""
+    indegree = array("l", bytes(8 * n)) if n else array("l")
+    out: list[list[int]] = [[] for _ in range(n)]
+    for src, dst in zip(tails, heads, strict=True):
+        out[src].append(dst)
+        indegree[dst] += 1
+    todo = [k for k in range(n) if indegree[k] == 0]
+    while todo:
+        k = todo.pop()
+        for m in out[k]:
+            indegree[m] -= 1
+            if indegree[m] == 0:
+                todo.append(m)
+    left = [k for k in range(n) if indegree[k] > 0]
+    if not left:
+        return None
+    # Every node left has a predecessor left: walking backwards must repeat a node, on a cycle.
+    back: dict[int, int] = {}
+    for src, dst in zip(tails, heads, strict=True):
+        if indegree[src] > 0 and indegree[dst] > 0:
+            back.setdefault(dst, src)
+    seen: set[int] = set()
+    k = min(left)
+    while k not in seen:
+        seen.add(k)
+        k = back[k]
+    return k
+
+
+def rule_table_violations(model: Model) -> list[Violation]:
+    """closed_handle_inert checked on the rules themselves, for either engine."""
+    out = []
+    for rid in closed_rules_ok(model.spec):
+        rule = model.spec.rule(rid)
+        out.append(Violation(
+            "closed_handle_inert", "rule table", "a closed handle accepts no call except close() and daemon=",
+            (), f"rule {rid} ({rule.label()}) changes a closed handle",
+        ))
+    return out
+
+
+def follow(engine: Engine, steps: Iterable[tuple[Action, str]]) -> tuple[Step, ...]:
+    """A path given as (action, first rule) pairs, such as a SPIN trail, as steps from the start."""
+    system = System.initial()
+    out: list[Step] = []
+    for action, rule in steps:
+        t = next((t for t in engine.fire(system, action) if t.rules[0] == rule), None)
+        if t is None:
+            raise ModelError(
+                f"step {len(out) + 1}, {action.describe()} by rule {rule}, does not fire in:\n{system.describe()}"
+            )
+        system = t.system
+        out.append(Step(action, t.rules, system))
+    return tuple(out)
+
+
+def all_checks() -> tuple[str, ...]:
+    """The names of every check, in the order summaries list them."""
+    return tuple(
+        [i.name for i in STATE_INVARIANTS] + [i.name for i in STEP_INVARIANTS] + [i.name for i in LIVENESS]
+    )
 
 
 def explore(model: Model, bounds: Bounds, **options: object) -> Result:

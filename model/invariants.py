@@ -41,13 +41,17 @@ class StepInvariant:
 
 @dataclass(frozen=True)
 class Liveness:
-    """From every reachable system, ``goal`` is reachable by the events of ``drives`` and internal steps."""
+    """Every maximal run of the events of ``drives`` and internal steps ends where ``goal`` holds."""
 
     name: str
     source: str
     doc: str
     goal: Callable[[System], bool]
     drives: frozenset[str]
+
+    def events(self, spec: Spec) -> frozenset[str]:
+        """The events whose edges count: those of ``drives`` and every internal one."""
+        return frozenset(e.name for e in spec.events if e.drive in self.drives or e.actor == "internal")
 
 
 @dataclass(frozen=True)
@@ -172,8 +176,9 @@ STEP_INVARIANTS: tuple[StepInvariant, ...] = (
 LIVENESS: tuple[Liveness, ...] = (
     Liveness(
         "everything_can_end", f"{P} BaseProcess._bootstrap; {U} _exit_function",
-        "from every reachable system, every started process can terminate by program actions alone "
-        "(targets end, threads finish, blocks are released) and internal steps",
+        "program actions alone (targets end, threads finish, blocks are released) and internal steps "
+        "cannot run forever, and wherever they stop every started process has terminated: so from "
+        "every reachable system, every started process can terminate by them",
         all_started_terminated, SELF_DRIVES,
     ),
 )

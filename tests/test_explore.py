@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+from dataclasses import replace
+
 import pytest
 from click.testing import CliRunner
 
@@ -9,7 +13,7 @@ from examples.early_exit import EXTENSION as EARLY_EXIT
 from examples.excepthook import EXTENSION as ATEXIT
 from model.engine import Bounds
 from model.explore import BoundsError, Explorer
-from model.extend import base_model, load
+from model.extend import Extension, base_model, load
 from model.invariants import closed_rules_ok
 from model.profiles import FULL, LIFECYCLE, SMALL
 from model.symmetry import canonical
@@ -78,6 +82,8 @@ def test_bad_bounds_are_refused() -> None:
     (["--procs", "1", "--threads", "1", "--profile", "small", "--extend", "examples.early_exit:EXTENSION"], 1),
     (["--procs", "-1"], 2),
     (["--procs", "1", "--extend", "examples.early_exit:NOPE"], 2),
+    (["--procs", "1", "--engine", "spin", "--check", "spin"], 2),
+    (["--procs", "-1", "--engine", "spin"], 2),
 ])
 def test_cli_exit_statuses(args: list[str], status: int) -> None:
     from proclife.cli import main
@@ -99,3 +105,53 @@ def test_cli_draws_and_writes_json(tmp_path: object) -> None:
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1
     assert (out / "r.json").exists() and (out / "pics" / "violation-exit_sequence_joined.svg").exists()
+
+
+@pytest.mark.skipif(shutil.which("spin") is None or shutil.which("gcc") is None, reason="no spin/gcc")
+def test_cli_spin_engine_gives_a_replayable_path(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from model.semantics import Action
+    from proclife.cli import main
+
+    out = Path(str(tmp_path))
+    args = ["explore", "--procs", "1", "--threads", "1", "--profile", "small", "--engine", "spin", "--extend",
+            "examples.early_exit:EXTENSION", "--json", str(out / "r.json"), "--draw", str(out / "pics")]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1, result.output
+    assert "engine: SPIN" in result.output and "BROKEN exit_sequence_joined" in result.output
+    assert (out / "pics" / "spin-violation-exit_sequence_joined.svg").exists()
+    data = json.loads((out / "r.json").read_text())
+    assert data["engine"] == "spin"
+    (violation,) = data["violations"]
+    steps = [Action.from_json(step) for step in violation["path"]]
+    ours = Explorer(load([EARLY_EXIT]), Bounds(1, 1, 2), profile=SMALL).run().violations[0]
+    assert len(steps) >= len(ours.path) and steps[-1].event == "proceed"
+
+
+def _thread_release_to(dst: str) -> Extension:
+    rule = replace(base_model().spec.rule("thread.release"), dst=dst)
+    return Extension(name=f"release_to_{dst}", doc="a released thread goes elsewhere", rules=(rule,))
+
+
+def test_a_state_program_actions_cannot_leave_breaks_liveness() -> None:
+    no_release = Extension(name="no_release", doc="nothing releases a blocked thread", remove=("thread.release",))
+    result = Explorer(load([no_release]), Bounds(0, 1, 1), profile=LIFECYCLE).run()
+    (v,) = result.violations
+    assert v.invariant == "everything_can_end" and "no program action moves" in v.detail
+    assert [s.action.event for s in v.path][-1] == "thread_block"
+
+
+def test_program_actions_that_cycle_break_liveness() -> None:
+    result = Explorer(load([_thread_release_to("running.blocked")]), Bounds(0, 1, 1), profile=LIFECYCLE).run()
+    (v,) = result.violations
+    assert v.invariant == "everything_can_end" and "run forever" in v.detail
+    assert v.path[-1].system.procs[0].threads[0].life == "running.blocked"
+
+
+def test_a_step_finding_is_reported_not_counted_as_a_violation() -> None:
+    result = Explorer(base_model(), Bounds(0, 2, 1), profile=LIFECYCLE).run()
+    assert result.ok
+    (hit,) = result.findings
+    assert hit.finding.name == "thread_started_after_shutdown" and hit.count > 0
+    assert hit.finding.matches(hit.path[-2].system)

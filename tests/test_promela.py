@@ -7,13 +7,14 @@ from dataclasses import replace
 
 import pytest
 
+from examples.early_exit import EXTENSION as EARLY_EXIT
 from model.base import BASE
 from model.engine import Bounds
 from model.errors import ModelError
 from model.explore import Explorer
 from model.extend import Extension, base_model, load
 from model.profiles import FULL, LIFECYCLE, SMALL, Profile
-from model.promela import generate, run_spin
+from model.spin import as_result, generate, run_spin
 
 needs_spin = pytest.mark.skipif(shutil.which("spin") is None or shutil.which("gcc") is None, reason="no spin/gcc")
 
@@ -37,3 +38,37 @@ def test_an_extension_guard_without_promela_is_refused() -> None:
     ext = Extension("moon", "a guard SPIN cannot know", rules=(rule,), guards={"moon_is_full": lambda s, c: True})
     with pytest.raises(ModelError, match=r"moon_is_full.*no Promela counterpart"):
         generate(load([ext]), Bounds(1, 0, 2), FULL)
+
+
+def _no_exitcode_on_sigkill() -> Extension:
+    rule = BASE.rule("process.sigkill")
+    return Extension("lost_code", "SIGKILL forgets the exit code", rules=(replace(rule, effects=("die",)),))
+
+
+@needs_spin
+@pytest.mark.parametrize(("extension", "bounds", "prof", "check"), [
+    (EARLY_EXIT, Bounds(1, 1, 2), SMALL, "exit_sequence_joined"),
+    (Extension("no_release", "nothing releases a thread", remove=("thread.release",)), Bounds(0, 1, 1), LIFECYCLE,
+     "everything_can_end"),
+    (_no_exitcode_on_sigkill(), Bounds(1, 0, 2), FULL, "terminated_has_exitcode"),
+])
+def test_spin_catches_what_the_explorer_catches(extension: Extension, bounds: Bounds, prof: Profile,
+                                                 check: str) -> None:
+    model = load([extension])
+    ours = Explorer(model, bounds, profile=prof, symmetry=False).run()
+    assert [v.invariant for v in ours.violations] == [check]
+    spin = run_spin(model, bounds, prof)
+    assert spin.errors == 1 and spin.failed == check
+    result = as_result(model, bounds, prof, spin)
+    (v,) = result.violations
+    assert v.invariant == check and v.path, "the trail is followed from the start"
+    assert [s.action for s in v.path] == [o.action for o in spin.trail]
+
+
+@needs_spin
+def test_spin_and_the_explorer_excuse_the_same_finding() -> None:
+    bounds = Bounds(0, 2, 1)
+    ours = Explorer(base_model(), bounds, profile=LIFECYCLE, symmetry=False).run()
+    assert ours.ok and [h.finding.name for h in ours.findings] == ["thread_started_after_shutdown"]
+    spin = run_spin(base_model(), bounds, LIFECYCLE)
+    assert spin.errors == 0 and spin.states == ours.stats.states

@@ -9,9 +9,9 @@ from pathlib import Path
 import click
 
 from model.engine import Bounds
-from model.explore import Explorer, Result, Stats, Step, Violation
-from model.extend import load
-from model.profiles import PROFILES, profile
+from model.explore import Explorer, Result, Stats, Step, Violation, check_bounds
+from model.extend import Model, load
+from model.profiles import PROFILES, Profile, profile
 from proclife.exits import DISAGREE, HARNESS, OK
 
 
@@ -33,14 +33,29 @@ def _summary(result: Result) -> list[str]:
     lines = [
         f"bounds: procs={b.procs} threads={b.threads} depth={b.depth}; profile {result.profile.name}: "
         f"{result.profile.describe()}",
-        f"symmetry reduction: {'on (counts are of representatives)' if result.symmetry else 'off'}",
-        f"states: {s.states:,}  transitions: {s.transitions:,} (self-loops {s.self_loops:,})  "
-        f"depth: {s.depth}  final: {s.final:,}  deadlocks: {s.deadlocks:,}",
-        f"time: {s.seconds:.2f} s  ({s.rate:,.0f} states/s)",
     ]
+    if result.engine == "spin":
+        lines += [
+            "engine: SPIN (pan -DNOREDUCE: no partial-order reduction; no symmetry reduction)",
+            f"states: {s.states:,}  transitions: {s.transitions:,}",
+        ]
+    else:
+        lines += [
+            f"symmetry reduction: {'on (counts are of representatives)' if result.symmetry else 'off'}",
+            f"states: {s.states:,}  transitions: {s.transitions:,} (self-loops {s.self_loops:,})  "
+            f"depth: {s.depth}  final: {s.final:,}  deadlocks: {s.deadlocks:,}",
+        ]
+    if s.search_seconds is not None:
+        rate = s.states / s.search_seconds if s.search_seconds > 0 else 0.0
+        lines.append(f"time: {s.seconds:.2f} s in all; pan's search {s.search_seconds:.2f} s ({rate:,.0f} states/s)")
+    else:
+        lines.append(f"time: {s.seconds:.2f} s  ({s.rate:,.0f} states/s)")
     broken = {v.invariant for v in result.violations}
     for name in result.checked:
         lines.append(f"  {'BROKEN' if name in broken else 'held  '} {name}")
+    if result.engine == "spin":
+        lines.append("  (SPIN excuses the declared findings where they match but does not count them; that "
+                     "program actions cannot cycle is checked by the Python explorer)")
     for v in result.violations:
         lines += _violation(v)
     for hit in result.findings:
@@ -55,7 +70,7 @@ def _violation(v: Violation) -> list[str]:
     if v.detail:
         out.append(f"  {v.detail}")
     if v.path:
-        out.append(f"  shortest path, {len(v.path)} steps:")
+        out.append(f"  {'shortest path' if v.shortest else 'a path (not the shortest)'}, {len(v.path)} steps:")
         out += _path_lines(v.path)
         out += ["  last state:"] + [f"    {line}" for line in v.path[-1].system.describe().splitlines()]
     return out
@@ -64,7 +79,8 @@ def _violation(v: Violation) -> list[str]:
 def _as_json(result: Result, spin: dict[str, object] | None) -> dict[str, object]:
     s = result.stats
     return {
-        "bounds": vars(result.bounds), "profile": result.profile.name, "symmetry": result.symmetry,
+        "engine": result.engine, "bounds": vars(result.bounds), "profile": result.profile.name,
+        "symmetry": result.symmetry,
         "states": s.states, "transitions": s.transitions, "self_loops": s.self_loops, "final": s.final,
         "deadlocks": s.deadlocks, "depth": s.depth, "seconds": s.seconds, "states_per_second": s.rate,
         "checked": list(result.checked),
@@ -89,54 +105,79 @@ def _as_json(result: Result, spin: dict[str, object] | None) -> dict[str, object
 @click.option("--no-symmetry", is_flag=True, help="Count every system, not one per class of renamings.")
 @click.option("--check", "check", type=click.Choice(["spin"]), default=None,
               help="Also verify with SPIN (symmetry off on both sides) and print both counts.")
+@click.option("--engine", type=click.Choice(["python", "spin"]), default="python", show_default=True,
+              help="Who explores: the Python explorer, or SPIN alone for bounds that outgrow it.")
 @click.option("--json", "json_file", type=click.Path(path_type=Path), default=None, help="Write the result as JSON.")
 @click.option("--draw", "draw", type=click.Path(path_type=Path), default=None,
               help="Write pictures (state graph of small bounds, counterexample paths) into this folder.")
 def command(procs: int, threads: int, depth: int, profile_name: str, extend: tuple[str, ...], no_symmetry: bool,
-            check: str | None, json_file: Path | None, draw: Path | None) -> None:
+            check: str | None, engine: str, json_file: Path | None, draw: Path | None) -> None:
     """Explore every reachable system within bounds; check invariants and liveness."""
+    if engine == "spin" and check == "spin":
+        raise click.UsageError("--check spin compares the Python explorer with SPIN; with --engine spin there is "
+                               "nothing to compare it with: drop one of the two")
     model = load(extend)
     bounds = Bounds(procs, threads, depth)
-    symmetry = not no_symmetry and check is None
-    explorer = Explorer(model, bounds, profile=profile(profile_name), symmetry=symmetry,
-                        progress=_progress if sys.stderr.isatty() else None)
-    result = explorer.run()
-    if explorer.progress:
-        click.echo("", err=True)
+    check_bounds(bounds)
+    prof = profile(profile_name)
+    explorer: Explorer | None = None
+    if engine == "spin":
+        result = _spin(model, bounds, prof)
+    else:
+        symmetry = not no_symmetry and check is None
+        explorer = Explorer(model, bounds, profile=prof, symmetry=symmetry,
+                            progress=_progress if sys.stderr.isatty() else None)
+        result = explorer.run()
+        if explorer.progress:
+            click.echo("", err=True)
     for line in _summary(result):
         click.echo(line)
-    spin: dict[str, object] | None = None
+    spin: Result | None = None
     if check == "spin":
-        from model.promela import SpinError, run_spin
-
-        try:
-            outcome = run_spin(model, bounds, result.profile)
-        except SpinError as exc:
-            click.echo(f"proclife: spin failed: {exc}", err=True)
-            sys.exit(HARNESS)
-        spin = {"states": outcome.states, "transitions": outcome.transitions, "errors": outcome.errors,
-                "seconds": outcome.seconds}
-        same = "the same" if outcome.states == result.stats.states else "DIFFERENT"
-        click.echo(f"spin: {outcome.states:,} states, {outcome.transitions:,} transitions, "
-                   f"{outcome.errors} errors, {outcome.seconds:.2f} s; python: {result.stats.states:,} states ({same})")
+        spin = _spin(model, bounds, prof)
+        same = "the same" if spin.stats.states == result.stats.states else "DIFFERENT"
+        click.echo(f"spin: {spin.stats.states:,} states, {spin.stats.transitions:,} transitions, "
+                   f"{len(spin.violations)} violations, {spin.stats.seconds:.2f} s; "
+                   f"python: {result.stats.states:,} states ({same})")
+        for v in spin.violations:
+            click.echo("\n".join(_violation(v)))
     if draw is not None:
-        _draw(explorer, result, draw)
+        prefix = "spin-" if result.engine == "spin" else ""
+        named = [(f"{prefix}violation-{v.invariant}", v) for v in result.violations]
+        named += [(f"spin-violation-{v.invariant}", v) for v in (spin.violations if spin else [])]
+        _draw(explorer, named, result, draw)
     if json_file is not None:
-        json_file.write_text(json.dumps(_as_json(result, spin), indent=2, default=repr))
-    failed = bool(result.violations) or (spin is not None and (spin["states"] != result.stats.states or spin["errors"]))
+        spin_json = None if spin is None else _as_json(spin, None)
+        json_file.write_text(json.dumps(_as_json(result, spin_json), indent=2, default=repr))
+    failed = bool(result.violations) or (
+        spin is not None and (spin.stats.states != result.stats.states or bool(spin.violations))
+    )
     sys.exit(DISAGREE if failed else OK)
 
 
-def _draw(explorer: Explorer, result: Result, folder: Path) -> None:
-    from model.render_runs import GraphTooBigError, path_graph, state_graph, write
+def _spin(model: Model, bounds: Bounds, prof: Profile) -> Result:
+    """SPIN's run as a Result; a failure of SPIN itself is the harness's (exit 3), never a finding."""
+    from model.promela import SpinError
+    from model.spin import as_result, run_spin
 
     try:
-        write(state_graph(explorer), folder, "states")
-    except GraphTooBigError as exc:
-        click.echo(f"not drawn: {exc}", err=True)
-    for v in result.violations:
+        return as_result(model, bounds, prof, run_spin(model, bounds, prof))
+    except SpinError as exc:
+        click.echo(f"proclife: spin failed: {exc}", err=True)
+        sys.exit(HARNESS)
+
+
+def _draw(explorer: Explorer | None, violations: list[tuple[str, Violation]], result: Result, folder: Path) -> None:
+    from model.render_runs import GraphTooBigError, path_graph, state_graph, write
+
+    if explorer is not None:
+        try:
+            write(state_graph(explorer), folder, "states")
+        except GraphTooBigError as exc:
+            click.echo(f"not drawn: {exc}", err=True)
+    for stem, v in violations:
         if v.path:
-            write(path_graph(v.path, f"violation of {v.invariant}"), folder, f"violation-{v.invariant}")
+            write(path_graph(v.path, f"violation of {v.invariant}"), folder, stem)
     for hit in result.findings:
         write(path_graph(hit.path, f"finding {hit.finding.name}"), folder, f"finding-{hit.finding.name}")
     click.echo(f"pictures written to {folder}")

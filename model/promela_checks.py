@@ -1,0 +1,89 @@
+"""The Promela form of every check the explorer makes, by name.
+
+The explorer's invariants, findings and liveness goals (``model/invariants.py``) are Python
+predicates; SPIN needs each as an expression over the generated state vector. A check
+without an entry here makes ``generate`` refuse, so that "SPIN verified the same checks"
+stays true when someone adds one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from model.promela import GUARDS, NOCODE, SIGTERM, Gen, Where
+from model.spec import Rule
+
+StateGen = Callable[[Gen], str]
+
+
+def _any(parts: list[str]) -> str:
+    return "(" + " || ".join(parts or ["false"]) + ")"
+
+
+def _all(parts: list[str]) -> str:
+    return "(" + " && ".join(parts or ["true"]) + ")"
+
+
+def _live_non_daemon_thread(g: Gen, p: int, k: int) -> str:
+    return f"(!{g.td(p, k)} && {g.is_in(g.tl(p, k), 'thread', ('running',))})"
+
+
+# --- state invariants: asserted after every step --------------------------------------------
+
+STATE: dict[str, StateGen] = {
+    "terminated_has_exitcode": lambda g: _all(
+        [f"(!{g.term(p)} || exitcode[{p}] != {NOCODE})" for p in range(g.n)]),
+    "orphans_exact": lambda g: _all(
+        [f"(!orphan[{c}] || ({g.exists(c)} && " + _any(
+            [f"(parent[{c}] == {q} && {g.term(q)})" for q in range(c)]) + "))" for c in range(1, g.n)]
+        + [f"(!({g.exists(c)} && parent[{c}] == {q} && {g.term(q)} && life[{c}] != {g.const('process', 'new')} "
+           f"&& !{g.term(c)}) || orphan[{c}])" for c in range(1, g.n) for q in range(c)]),
+}
+
+
+# --- step invariants: a condition on the system before a step, bound by the system after --
+
+
+@dataclass(frozen=True)
+class StepCheck:
+    """``assert(!binds || pre)``, with ``pre`` (or a finding) computed before the step's body."""
+
+    applies: Callable[[Rule], bool]
+    before: Callable[[Gen, Where], str]
+    binds: Callable[[Gen, Where], str]
+
+
+STEP: dict[str, StepCheck] = {
+    "exit_sequence_joined": StepCheck(
+        applies=lambda rule: rule.event == "proceed",
+        before=lambda g, w: _all(
+            [f"!{_live_non_daemon_thread(g, w.pid, k)}" for k in range(g.t)] + [GUARDS["children_done"](g, w)]),
+        binds=lambda g, w: g.term(w.pid),
+    ),
+}
+
+# Checked on the rule table (``invariants.closed_rules_ok``) before either engine runs: a
+# rule from 'closed' either raises ValueError and changes nothing or only sets daemon.
+RULE_TABLE: frozenset[str] = frozenset({"closed_handle_inert"})
+
+
+# --- findings: the dead ends real Python has, excused where they match --------------------
+
+FINDINGS: dict[str, StateGen] = {
+    "daemon_ignores_sigterm": lambda g: _any([
+        f"(life[{p}] == {g.const('process', 'exiting.join_children')} && {g.child(c, p)} && awaited[{c}] "
+        f"&& pdaemon[{c}] && sigterm[{c}] == {SIGTERM['ignore']} && !{g.term(c)})"
+        for p in range(g.n) for c in range(p + 1, g.n)]),
+    "thread_started_after_shutdown": lambda g: "(" + g.is_in(
+        "life[0]", "process", ("exiting.terminate_daemon_children", "exiting.join_children"))
+        + " && " + _any([_live_non_daemon_thread(g, 0, k) for k in range(g.t)]) + ")",
+}
+
+
+# --- liveness goals -------------------------------------------------------------------------
+
+GOALS: dict[str, StateGen] = {
+    "everything_can_end": lambda g: _all(
+        [f"(!{g.exists(p)} || life[{p}] == {g.const('process', 'new')} || {g.term(p)})" for p in range(g.n)]),
+}
