@@ -100,6 +100,12 @@ class BoundsError(ModelError):
     """Bounds the explorer cannot use."""
 
 
+class StateLimitError(RuntimeError):
+    """The run reached its state limit before it exhausted the bounds: no verdict, not a finding."""
+
+    exit_status = 3
+
+
 def check_bounds(bounds: Bounds) -> None:
     if bounds.procs < 0 or bounds.threads < 0 or bounds.depth < 1:
         raise BoundsError(
@@ -123,6 +129,7 @@ class Explorer:
     findings: tuple[Finding, ...] = FINDINGS
     progress: Progress | None = None
     progress_every: float = 1.0
+    max_states: int | None = None
 
     def __post_init__(self) -> None:
         check_bounds(self.bounds)
@@ -176,6 +183,8 @@ class Explorer:
                 j = index.get(nxt)
                 if j is None:
                     j = len(states)
+                    if self.max_states is not None and j >= self.max_states:
+                        raise self._limit_reached(j, level[i])
                     index[nxt] = j
                     states.append(nxt)
                     pred.append(i)
@@ -212,6 +221,15 @@ class Explorer:
             self._check_liveness(live, live_dst[k], live_src[k], states, pred, via, result)
         stats.seconds = time.perf_counter() - start
         return result
+
+    def _limit_reached(self, states: int, depth: int) -> StateLimitError:
+        b = self.bounds
+        return StateLimitError(
+            f"stopped at the state limit, {states:,} states (depth {depth}), before exhausting procs={b.procs} "
+            f"threads={b.threads} depth={b.depth} with profile {self.profile.name}: no verdict. Raise "
+            "--max-states (about 1 GB of memory per million states), narrow the bounds or the profile, or "
+            "use --engine spin; docs/exploration.md lists measured sizes"
+        )
 
     def _step_broken(
         self, inv: StepInvariant, system: System, action: Action, t: Transition, i: int, states: list[System],

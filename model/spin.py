@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
+
 from model.engine import Bounds, Engine
 from model.errors import ModelError
 from model.explore import Result, Stats, Violation, all_checks, follow, rule_table_violations
@@ -165,7 +167,7 @@ class SpinOutcome:
 
 
 def run_spin(model: Model, bounds: Bounds, profile: Profile, config: Config | None = None,
-             workdir: Path | None = None) -> SpinOutcome:
+             workdir: Path | None = None, memory_mb: int | None = None) -> SpinOutcome:
     """Generate, compile with -DNOREDUCE and run pan; on a violation, read its trail back."""
     for tool in ("spin", "gcc"):
         if shutil.which(tool) is None:
@@ -177,10 +179,18 @@ def run_spin(model: Model, bounds: Bounds, profile: Profile, config: Config | No
         folder.mkdir(parents=True, exist_ok=True)
         (folder / MODEL_FILE).write_text(generated.text)
         _run(["spin", "-a", MODEL_FILE], folder)
-        _run(["gcc", "-DNOREDUCE", "-DSAFETY", "-DVECTORSZ=4096", "-O2", "-o", "pan", "pan.c"], folder)
-        out = _run(["./pan", "-m10000000", "-w24"], folder)
+        memlim = f"-DMEMLIM={memory_mb or memory_limit_mb()}"
+        _run(["gcc", "-DNOREDUCE", "-DSAFETY", "-DVECTORSZ=4096", memlim, "-O2", "-o", "pan", "pan.c"], folder)
+        out = _run(["./pan", "-m10000000", "-w26"], folder)
         if "max search depth too small" in out:
             raise SpinError("pan's search depth (-m10000000) was too small: the counts would be partial")
+        if "reached -DMEMLIM bound" in out:
+            stored = re.search(NUMBER + r" states, stored", out)
+            raise SpinError(
+                f"pan reached its memory bound ({memlim} MB) after "
+                f"{stored.group(1) if stored else 'an unknown number of'} states, before exhausting the "
+                "bounds: no verdict. Narrow the bounds or the profile; docs/exploration.md lists measured sizes"
+            )
         errors = _count(out, r"errors: (\d+)")
         failed: str | None = None
         trail: tuple[Option, ...] = ()
@@ -231,6 +241,11 @@ def _read_trail(text: str, generated: Generated) -> tuple[str | None, tuple[Opti
         if error and failed is None:
             failed = generated.checks.get(int(error.group(1)))
     return failed, tuple(steps)
+
+
+def memory_limit_mb() -> int:
+    """Three quarters of the memory available now, so that pan stops before the machine swaps."""
+    return max(256, int(psutil.virtual_memory().available * 0.75 / 2**20))
 
 
 def _run(cmd: list[str], cwd: Path) -> str:

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from examples.early_exit import EXTENSION as EARLY_EXIT
 from examples.excepthook import EXTENSION as ATEXIT
 from model.engine import Bounds
-from model.explore import BoundsError, Explorer
+from model.explore import BoundsError, Explorer, StateLimitError
 from model.extend import Extension, base_model, load
 from model.invariants import closed_rules_ok
 from model.profiles import FULL, LIFECYCLE, SMALL
@@ -84,6 +84,8 @@ def test_bad_bounds_are_refused() -> None:
     (["--procs", "1", "--extend", "examples.early_exit:NOPE"], 2),
     (["--procs", "1", "--engine", "spin", "--check", "spin"], 2),
     (["--procs", "-1", "--engine", "spin"], 2),
+    (["--procs", "3", "--threads", "2", "--max-states", "5000"], 3),
+    (["--max-states", "0"], 2),
 ])
 def test_cli_exit_statuses(args: list[str], status: int) -> None:
     from proclife.cli import main
@@ -92,6 +94,8 @@ def test_cli_exit_statuses(args: list[str], status: int) -> None:
     assert result.exit_code == status, result.output
     if status == 1:
         assert "violation of exit_sequence_joined" in result.output and "shortest path, 8 steps" in result.output
+    if status == 3:
+        assert "state limit, 5,000 states" in result.output and "no verdict" in result.output
 
 
 def test_cli_draws_and_writes_json(tmp_path: object) -> None:
@@ -155,3 +159,8 @@ def test_a_step_finding_is_reported_not_counted_as_a_violation() -> None:
     (hit,) = result.findings
     assert hit.finding.name == "thread_started_after_shutdown" and hit.count > 0
     assert hit.finding.matches(hit.path[-2].system)
+
+
+def test_the_state_limit_stops_a_run_without_a_verdict() -> None:
+    with pytest.raises(StateLimitError, match=r"state limit, 100 states .* no verdict"):
+        Explorer(base_model(), Bounds(2, 1, 2), profile=LIFECYCLE, max_states=100).run()

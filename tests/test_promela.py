@@ -14,6 +14,7 @@ from model.errors import ModelError
 from model.explore import Explorer
 from model.extend import Extension, base_model, load
 from model.profiles import FULL, LIFECYCLE, SMALL, Profile
+from model.promela import SpinError
 from model.spin import as_result, generate, run_spin
 
 needs_spin = pytest.mark.skipif(shutil.which("spin") is None or shutil.which("gcc") is None, reason="no spin/gcc")
@@ -72,3 +73,9 @@ def test_spin_and_the_explorer_excuse_the_same_finding() -> None:
     assert ours.ok and [h.finding.name for h in ours.findings] == ["thread_started_after_shutdown"]
     spin = run_spin(base_model(), bounds, LIFECYCLE)
     assert spin.errors == 0 and spin.states == ours.stats.states
+
+
+@needs_spin
+def test_pan_out_of_memory_is_a_harness_failure_not_a_verdict() -> None:
+    with pytest.raises(SpinError, match=r"memory bound \(-DMEMLIM=600 MB\).*no verdict"):
+        run_spin(base_model(), Bounds(1, 0, 2), SMALL, memory_mb=600)

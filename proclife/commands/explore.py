@@ -99,7 +99,7 @@ def _as_json(result: Result, spin: dict[str, object] | None) -> dict[str, object
 @click.option("--procs", default=2, show_default=True, type=int, help="Processes besides the main program.")
 @click.option("--threads", default=1, show_default=True, type=int, help="Threads per process.")
 @click.option("--depth", default=2, show_default=True, type=int, help="Depth of the process tree.")
-@click.option("--profile", "profile_name", default="lifecycle", show_default=True,
+@click.option("--profile", "profile_name", default="exit", show_default=True,
               type=click.Choice(sorted(PROFILES)), help="Which actions are taken (see the summary).")
 @click.option("--extend", "extend", multiple=True, metavar="MODULE:ATTR", help="Apply an extension; repeatable.")
 @click.option("--no-symmetry", is_flag=True, help="Count every system, not one per class of renamings.")
@@ -107,11 +107,13 @@ def _as_json(result: Result, spin: dict[str, object] | None) -> dict[str, object
               help="Also verify with SPIN (symmetry off on both sides) and print both counts.")
 @click.option("--engine", type=click.Choice(["python", "spin"]), default="python", show_default=True,
               help="Who explores: the Python explorer, or SPIN alone for bounds that outgrow it.")
+@click.option("--max-states", default=1_000_000, show_default=True, type=click.IntRange(min=1),
+              help="Stop (exit 3, no verdict) once the Python explorer has stored this many states.")
 @click.option("--json", "json_file", type=click.Path(path_type=Path), default=None, help="Write the result as JSON.")
 @click.option("--draw", "draw", type=click.Path(path_type=Path), default=None,
               help="Write pictures (state graph of small bounds, counterexample paths) into this folder.")
 def command(procs: int, threads: int, depth: int, profile_name: str, extend: tuple[str, ...], no_symmetry: bool,
-            check: str | None, engine: str, json_file: Path | None, draw: Path | None) -> None:
+            check: str | None, engine: str, max_states: int, json_file: Path | None, draw: Path | None) -> None:
     """Explore every reachable system within bounds; check invariants and liveness."""
     if engine == "spin" and check == "spin":
         raise click.UsageError("--check spin compares the Python explorer with SPIN; with --engine spin there is "
@@ -125,7 +127,7 @@ def command(procs: int, threads: int, depth: int, profile_name: str, extend: tup
         result = _spin(model, bounds, prof)
     else:
         symmetry = not no_symmetry and check is None
-        explorer = Explorer(model, bounds, profile=prof, symmetry=symmetry,
+        explorer = Explorer(model, bounds, profile=prof, symmetry=symmetry, max_states=max_states,
                             progress=_progress if sys.stderr.isatty() else None)
         result = explorer.run()
         if explorer.progress:
