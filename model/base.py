@@ -336,7 +336,16 @@ def thread_rules() -> list[Rule]:
     def add(rid: str, event: str, srcs: str, dst: str, ref: str) -> None:
         r.append(Rule(f"thread.{rid}", "thread", event, tuple(srcs.split()), dst, src(ref)))
 
-    add("start", "thread_start", "new", "running.runnable", f"{TH} Thread.start")
+    r.append(Rule("thread.start", "thread", "thread_start", ("new",), "running.runnable", src(f"{TH} Thread.start"),
+                  when=("!shutdown_refuses_threads",)))
+    r.append(Rule(
+        "thread.start_refused_at_shutdown", "thread", "thread_start", ("new",), None,
+        Source("CPython 3.12 Modules/_threadmodule.c thread_PyThread_start_new_thread: interp->finalizing; "
+               "tests/test_python_versions.py runs it (3.12.1: RuntimeError; 3.11.7, 3.13.0: started)", "experiment"),
+        when=("shutdown_refuses_threads",),
+        outcome=err("RuntimeError", "can't create new thread at interpreter shutdown"),
+        doc="3.12 only: in the main program past threading._shutdown() (atexit, _exit_function)",
+    ))
     add("block", "thread_block", "running.runnable", "running.blocked", f"{TH} Event.wait / Lock.acquire")
     add("release", "thread_release", "running.blocked", "running.runnable", f"{TH} Event.set")
     add("finish", "thread_finish", "running.runnable", "terminated", f"{TH} Thread._bootstrap_inner")

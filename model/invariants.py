@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from model.engine import Transition
-from model.semantics import Action
+from model.semantics import MAIN_PAST_THREAD_SHUTDOWN, Action
 from model.spec import Spec
 from model.system import System
 
@@ -146,7 +146,7 @@ def _daemon_ignoring_sigterm_holds_parent(system: System) -> bool:
 def _main_thread_started_after_shutdown(system: System) -> bool:
     """The main program is past threading._shutdown() and a non-daemon thread of it is alive."""
     main = system.procs[0]
-    past = main.life in ("exiting.terminate_daemon_children", "exiting.join_children")
+    past = main.life in MAIN_PAST_THREAD_SHUTDOWN
     return past and any(not t.daemon and t.life.startswith("running") for t in main.threads)
 
 
@@ -193,8 +193,9 @@ FINDINGS: tuple[Finding, ...] = (
     ),
     Finding(
         "thread_started_after_shutdown", "exit_sequence_joined",
-        "CPython 3.11 Lib/threading.py _shutdown joins the threads alive when it runs; Py_FinalizeEx "
-        "does not join again (3.12 refuses new threads at shutdown); source-read, not yet an experiment",
+        "CPython 3.11 Lib/threading.py _shutdown joins the threads alive when it runs, Py_FinalizeEx "
+        "does not join again; tests/test_python_versions.py: 3.11.7 and 3.13.0 start the thread and exit "
+        "without joining it, 3.12.1 refuses (rule thread.start_refused_at_shutdown)",
         "a daemon thread of the main program starts a non-daemon thread after threading._shutdown(): "
         "nobody joins it, it dies with the interpreter",
         _main_thread_started_after_shutdown,

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from model.promela import GUARDS, NOCODE, SIGTERM, Gen, Where
+from model.semantics import MAIN_PAST_THREAD_SHUTDOWN
 from model.spec import Rule
 
 StateGen = Callable[[Gen], str]
@@ -75,8 +76,7 @@ FINDINGS: dict[str, StateGen] = {
         f"(life[{p}] == {g.const('process', 'exiting.join_children')} && {g.child(c, p)} && awaited[{c}] "
         f"&& pdaemon[{c}] && sigterm[{c}] == {SIGTERM['ignore']} && !{g.term(c)})"
         for p in range(g.n) for c in range(p + 1, g.n)]),
-    "thread_started_after_shutdown": lambda g: "(" + g.is_in(
-        "life[0]", "process", ("exiting.terminate_daemon_children", "exiting.join_children"))
+    "thread_started_after_shutdown": lambda g: "(" + g.is_in("life[0]", "process", MAIN_PAST_THREAD_SHUTDOWN)
         + " && " + _any([_live_non_daemon_thread(g, 0, k) for k in range(g.t)]) + ")",
 }
 

@@ -149,6 +149,22 @@ def atexit_in_child(system: System, ctx: Ctx) -> bool:
     return ctx.action.pid != MAIN and ctx.config.python >= (3, 13)
 
 
+# The main program's phases after threading._shutdown(): Py_FinalizeEx runs atexit, hence
+# multiprocessing's _exit_function, once the thread joins are over.
+MAIN_PAST_THREAD_SHUTDOWN: tuple[str, ...] = ("exiting.terminate_daemon_children", "exiting.join_children")
+
+
+def shutdown_refuses_threads(system: System, ctx: Ctx) -> bool:
+    """3.12: past threading._shutdown() the main interpreter is finalizing; Thread.start() raises.
+
+    3.11 and 3.13 start the thread and nobody joins it (finding thread_started_after_shutdown).
+    """
+    return (
+        ctx.config.python == (3, 12) and ctx.action.pid == MAIN
+        and system.procs[MAIN].life in MAIN_PAST_THREAD_SHUTDOWN
+    )
+
+
 def reaped_by_other(system: System, ctx: Ctx) -> bool:
     """The forkserver reaps its children at once; a subreaper its orphans; a shell the main program."""
     proc = _proc(system, ctx)
@@ -324,6 +340,7 @@ def base_semantics() -> Semantics:
         "children_done": children_done,
         "threads_done": threads_done,
         "reaped_by_other": reaped_by_other,
+        "shutdown_refuses_threads": shutdown_refuses_threads,
         "spawned": spawned,
         "atexit_in_child": atexit_in_child,
     }

@@ -79,3 +79,16 @@ def test_spin_and_the_explorer_excuse_the_same_finding() -> None:
 def test_pan_out_of_memory_is_a_harness_failure_not_a_verdict() -> None:
     with pytest.raises(SpinError, match=r"memory bound \(-DMEMLIM=600 MB\).*no verdict"):
         run_spin(base_model(), Bounds(1, 0, 2), SMALL, memory_mb=600)
+
+
+@needs_spin
+@pytest.mark.slow
+def test_the_default_profile_p2_t1_counts_the_same_in_both_engines() -> None:
+    """The README's figure: `proclife explore --procs 2 --threads 1 --check spin` (a bit over two minutes)."""
+    from click.testing import CliRunner
+
+    from proclife.cli import main
+
+    result = CliRunner().invoke(main, ["explore", "--procs", "2", "--threads", "1", "--check", "spin"])
+    assert result.exit_code == 0, result.output
+    assert "spin: 328,812 states" in result.output and "python: 328,812 states (the same)" in result.output

@@ -9,7 +9,9 @@ Experiments: docs/python-versions.md.
 
 from __future__ import annotations
 
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +19,7 @@ from model.base import BASE
 from model.engine import Engine, Transition
 from model.extend import load
 from model.profile import model_of
-from model.semantics import NO_ARG, Action
+from model.semantics import MAIN_PAST_THREAD_SHUTDOWN, NO_ARG, Action
 from model.system import START_METHODS, Config, System
 from model.variants import BILLIARD
 from proclife.conformance.check import engine_for
@@ -159,3 +161,37 @@ def test_this_python_has_the_order_the_model_gives_it(method: str) -> None:
         pytest.fail(str(exc))
     assert len(trace) == len(actions)
 
+
+
+def _main_past_thread_shutdown(eng: Engine) -> System:
+    """The main program with a daemon thread running, its own exit sequence past threading._shutdown()."""
+    s = run(eng, [("create_thread", 0, True), ("create_thread", 0, False), ("thread_start", 0, NO_ARG, 0)])
+    for action in (Action("target_return", 0), Action("proceed", 0)):  # fired, not settled: one phase each
+        (t,) = eng.fire(s, action)
+        s = t.system
+    assert s.procs[0].life in MAIN_PAST_THREAD_SHUTDOWN, s.describe()
+    return s
+
+
+@pytest.mark.parametrize("python", PYTHONS, ids=str)
+def test_a_thread_started_after_the_main_programs_thread_shutdown(python: tuple[int, int]) -> None:
+    eng = engine("fork", python)
+    (t,) = eng.fire(_main_past_thread_shutdown(eng), Action("thread_start", 0, 1))
+    if python == (3, 12):
+        assert t.observed == "RuntimeError: can't create new thread at interpreter shutdown"
+        assert t.system.procs[0].threads[1].life == "new"
+    else:  # started, and the exit sequence never joins it
+        assert t.observed == "ack" and t.system.procs[0].threads[1].life == "running.runnable"
+        s = settle(eng, t.system, 0)
+        assert s.procs[0].terminated and s.procs[0].exitcode == 0
+
+
+def test_this_python_starts_late_threads_as_the_model_says() -> None:
+    """The experiment behind rule thread.start_refused_at_shutdown, run on this interpreter."""
+    program = Path(__file__).parent / "programs" / "late_thread.py"
+    done = subprocess.run([sys.executable, str(program)], capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 0, done.stderr
+    eng = engine("fork", sys.version_info[:2])
+    (t,) = eng.fire(_main_past_thread_shutdown(eng), Action("thread_start", 0, 1))
+    predicted = t.observed
+    assert done.stdout.strip() == ("started" if predicted == "ack" else predicted)

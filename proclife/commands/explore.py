@@ -107,7 +107,7 @@ def _as_json(result: Result, spin: dict[str, object] | None) -> dict[str, object
               help="Also verify with SPIN (symmetry off on both sides) and print both counts.")
 @click.option("--engine", type=click.Choice(["python", "spin"]), default="python", show_default=True,
               help="Who explores: the Python explorer, or SPIN alone for bounds that outgrow it.")
-@click.option("--max-states", default=1_000_000, show_default=True, type=click.IntRange(min=1),
+@click.option("--max-states", default=500_000, show_default=True, type=click.IntRange(min=1),
               help="Stop (exit 3, no verdict) once the Python explorer has stored this many states.")
 @click.option("--json", "json_file", type=click.Path(path_type=Path), default=None, help="Write the result as JSON.")
 @click.option("--draw", "draw", type=click.Path(path_type=Path), default=None,

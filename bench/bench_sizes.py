@@ -1,0 +1,65 @@
+"""How big the bounded state spaces are: reachable systems per bounds and profile, by SPIN.
+
+Run: ``.venv/bin/python bench/bench_sizes.py`` (about ten minutes on 2 cores, up to 8 GB).
+SPIN counts every system (no reduction); the Python explorer's count of symmetry classes is
+added where it stays under ``--python-limit`` states. Bounds only add options, so every
+system reachable within smaller bounds is reachable within larger ones: each count is a
+lower bound for every larger bound (the last lines say what that means for a target).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from model.engine import Bounds
+from model.explore import Explorer
+from model.extend import base_model
+from model.profiles import profile
+from model.promela import SpinError
+from model.spin import run_spin
+
+CASES: tuple[tuple[str, int, int], ...] = (
+    ("exit", 1, 1), ("exit", 2, 0), ("exit", 1, 2), ("exit", 3, 0), ("exit", 2, 1), ("exit", 2, 2), ("exit", 3, 1),
+    ("lifecycle", 0, 2), ("lifecycle", 1, 0), ("lifecycle", 1, 1), ("lifecycle", 2, 0), ("lifecycle", 1, 2),
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--python-limit", type=int, default=400_000,
+                        help="run the Python explorer (symmetry on) where SPIN counted at most this many")
+    parser.add_argument("--target", default="3,2", help="PROCS,THREADS whose lower bound to state at the end")
+    args = parser.parse_args()
+    target = tuple(int(x) for x in args.target.split(","))
+    model = base_model()
+    print("| profile | bounds | systems (SPIN) | pan search s | pan states/s | classes (Python) | Python s |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    lower: dict[str, tuple[int, str]] = {}
+    for name, procs, threads in CASES:
+        bounds, prof = Bounds(procs, threads, 2), profile(name)
+        try:
+            spin = run_spin(model, bounds, prof)
+        except SpinError as exc:
+            print(f"| {name} | P{procs} T{threads} | (pan stopped: {str(exc)[:60]}) | | | | |", flush=True)
+            continue
+        rate = spin.states / spin.search_seconds if spin.search_seconds else 0.0
+        classes, py_s = "", ""
+        if spin.states <= args.python_limit:
+            start = time.perf_counter()
+            result = Explorer(model, bounds, profile=prof).run()
+            classes, py_s = f"{result.stats.states:,}", f"{time.perf_counter() - start:.1f}"
+        print(f"| {name} | P{procs} T{threads} | {spin.states:,} | {spin.search_seconds:.1f} | {rate:,.0f} "
+              f"| {classes} | {py_s} |", flush=True)
+        if procs <= target[0] and threads <= target[1] and spin.states > lower.get(name, (0, ""))[0]:
+            lower[name] = (spin.states, f"P{procs} T{threads}")
+    for name, (count, where) in sorted(lower.items()):
+        print(f"\nprofile {name}: P{target[0]} T{target[1]} reaches at least {count:,} systems (all of {where}'s)")
+
+
+if __name__ == "__main__":
+    main()
