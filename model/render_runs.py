@@ -7,7 +7,6 @@ A counterexample is drawn as a highlighted chain so that it reads from top to bo
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import graphviz
 
@@ -84,8 +83,6 @@ def path_graph(path: Sequence[Step], title: str = "path") -> graphviz.Digraph:
     return dot
 
 
-def write(dot: graphviz.Digraph, folder: Path, name: str, fmt: str = "svg") -> Path:
-    """Write ``name.dot`` and ``name.<fmt>`` into ``folder``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{name}.dot").write_text(dot.source)
-    return Path(dot.render(filename=name, directory=str(folder), format=fmt, cleanup=True))
+def rendered(dot: graphviz.Digraph, name: str, fmt: str = "svg") -> dict[str, bytes]:
+    """``name.dot`` and ``name.<fmt>``, in memory: the caller writes them all at once or none."""
+    return {f"{name}.dot": dot.source.encode(), f"{name}.{fmt}": dot.pipe(format=fmt)}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import traceback
 
 import click
 
@@ -46,7 +47,10 @@ class Group(click.Group):
             if isinstance(kind, int):
                 click.echo(f"proclife: error: {exc}", err=True)
                 sys.exit(kind)
-            raise
+            # A crash is proclife's own failure: never status 1, which would read as a finding.
+            traceback.print_exc()
+            click.echo("proclife: internal error (traceback above): a failure of proclife, not a finding", err=True)
+            sys.exit(HARNESS)
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -84,7 +84,7 @@ def missing_dirs(path: Path) -> list[Path]:
     return out[::-1]
 
 
-def write_all(files: dict[str, bytes], out: Path) -> list[Path]:
+def write_all(files: dict[str, bytes], out: Path, option: str = "--out") -> list[Path]:
     """Stage the files inside ``out``, then rename each into place; undo everything on failure."""
     created = missing_dirs(out)
     stage: Path | None = None
@@ -102,7 +102,7 @@ def write_all(files: dict[str, bytes], out: Path) -> list[Path]:
         for path in reversed(created):
             shutil.rmtree(path, ignore_errors=True)
         reason = exc.strerror or type(exc).__name__
-        msg = f"cannot write diagrams to {out}: {reason}; choose a writable folder with --out DIR"
+        msg = f"cannot write to {out}: {reason}; choose a writable folder with {option} DIR"
         raise PublishError(msg) from None
     finally:
         if stage is not None:

@@ -84,6 +84,16 @@ def test_cli_unknown_implementation_is_a_usage_error(spec: str) -> None:
     assert spec in out.stderr and len(out.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("option", ["--json", "--repro-dir"])
+def test_cli_unwritable_output_is_refused_before_any_process_starts(option: str, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    out = subprocess.run([*PROCLIFE, "conform", "--impl", "fork", option, str(blocker / "below")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert option in out.stderr and "planning" not in out.stdout + out.stderr
+
+
 def test_ctrl_c_leaves_no_process_behind() -> None:
     """Interrupt a long run mid-flight: exit status 3, and every process it had started is gone."""
     proc = subprocess.Popen(

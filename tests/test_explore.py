@@ -164,3 +164,27 @@ def test_a_step_finding_is_reported_not_counted_as_a_violation() -> None:
 def test_the_state_limit_stops_a_run_without_a_verdict() -> None:
     with pytest.raises(StateLimitError, match=r"state limit, 100 states .* no verdict"):
         Explorer(base_model(), Bounds(2, 1, 2), profile=LIFECYCLE, max_states=100).run()
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--json", "missing-folder/r.json", "does not exist"),
+    ("--json", ".", "is a folder"),
+    ("--draw", "README.md/pics", "is not a folder"),
+])
+def test_cli_refuses_unwritable_outputs_before_the_run(option: str, value: str, message: str) -> None:
+    from proclife.cli import main
+
+    result = CliRunner().invoke(main, ["explore", "--procs", "3", "--threads", "2", option, value])
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert "states:" not in result.output, "refused before exploring"
+
+
+def test_a_crash_is_status_3_never_a_finding(monkeypatch: pytest.MonkeyPatch) -> None:
+    from proclife.cli import main
+
+    def crash(self: Explorer) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(Explorer, "run", crash)
+    result = CliRunner().invoke(main, ["explore", "--procs", "0"])
+    assert result.exit_code == 3 and "not a finding" in result.output

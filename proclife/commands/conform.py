@@ -17,6 +17,7 @@ from proclife.conformance.report import Report
 from proclife.conformance.repro import write_reproducer
 from proclife.conformance.runner import Timing
 from proclife.exits import DISAGREE, OK
+from proclife.outputs import check_file, check_folder, write_text
 from runtime.impls import resolve_impl
 
 
@@ -72,6 +73,9 @@ def command(
     json_out: Path | None, repro_dir: Path,
 ) -> None:
     """Check real Process objects against the model; exit 1 on the first disagreement found."""
+    if json_out is not None:
+        check_file(json_out, "--json")
+    check_folder(repro_dir, "--repro-dir")
     resolved = [resolve_impl(spec) for spec in (impls or ("fork", "spawn", "forkserver"))]
     chosen = resolve_profile(profile_name) if profile_name else None
     bounds = Bounds(procs, threads, depth)
@@ -89,7 +93,8 @@ def command(
         render(report, console, len(model.spec.rules))
         reports.append(report)
     if json_out is not None:
-        json_out.write_text(json.dumps({"schema": "proclife.conform/1", "reports": [r.as_json() for r in reports]}, indent=2))
+        document = {"schema": "proclife.conform/1", "reports": [r.as_json() for r in reports]}
+        write_text(json_out, json.dumps(document, indent=2), "--json")
     failed = [r.impl for r in reports if not r.ok]
     console.print()
     if failed:

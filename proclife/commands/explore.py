@@ -13,6 +13,7 @@ from model.explore import Explorer, Result, Stats, Step, Violation, check_bounds
 from model.extend import Model, load
 from model.profiles import PROFILES, Profile, profile
 from proclife.exits import DISAGREE, HARNESS, OK
+from proclife.outputs import check_file, check_folder, write_text
 
 
 def _progress(stats: Stats) -> None:
@@ -118,6 +119,10 @@ def command(procs: int, threads: int, depth: int, profile_name: str, extend: tup
     if engine == "spin" and check == "spin":
         raise click.UsageError("--check spin compares the Python explorer with SPIN; with --engine spin there is "
                                "nothing to compare it with: drop one of the two")
+    if json_file is not None:
+        check_file(json_file, "--json")
+    if draw is not None:
+        check_folder(draw, "--draw")
     model = load(extend)
     bounds = Bounds(procs, threads, depth)
     check_bounds(bounds)
@@ -150,7 +155,7 @@ def command(procs: int, threads: int, depth: int, profile_name: str, extend: tup
         _draw(explorer, named, result, draw)
     if json_file is not None:
         spin_json = None if spin is None else _as_json(spin, None)
-        json_file.write_text(json.dumps(_as_json(result, spin_json), indent=2, default=repr))
+        write_text(json_file, json.dumps(_as_json(result, spin_json), indent=2, default=repr), "--json")
     failed = bool(result.violations) or (
         spin is not None and (spin.stats.states != result.stats.states or bool(spin.violations))
     )
@@ -170,16 +175,19 @@ def _spin(model: Model, bounds: Bounds, prof: Profile) -> Result:
 
 
 def _draw(explorer: Explorer | None, violations: list[tuple[str, Violation]], result: Result, folder: Path) -> None:
-    from model.render_runs import GraphTooBigError, path_graph, state_graph, write
+    from model.render_runs import GraphTooBigError, path_graph, rendered, state_graph
+    from proclife.publish import write_all
 
+    files: dict[str, bytes] = {}
     if explorer is not None:
         try:
-            write(state_graph(explorer), folder, "states")
+            files.update(rendered(state_graph(explorer), "states"))
         except GraphTooBigError as exc:
             click.echo(f"not drawn: {exc}", err=True)
     for stem, v in violations:
         if v.path:
-            write(path_graph(v.path, f"violation of {v.invariant}"), folder, stem)
+            files.update(rendered(path_graph(v.path, f"violation of {v.invariant}"), stem))
     for hit in result.findings:
-        write(path_graph(hit.path, f"finding {hit.finding.name}"), folder, f"finding-{hit.finding.name}")
+        files.update(rendered(path_graph(hit.path, f"finding {hit.finding.name}"), f"finding-{hit.finding.name}"))
+    write_all(files, folder, "--draw")
     click.echo(f"pictures written to {folder}")
