@@ -90,6 +90,7 @@ class Result:
     findings: list[FindingHit] = field(default_factory=list)
     checked: tuple[str, ...] = ()
     engine: str = "python"
+    config: Config = field(default_factory=Config)
 
     @property
     def ok(self) -> bool:
@@ -151,7 +152,7 @@ class Explorer:
     def run(self) -> Result:
         start = time.perf_counter()
         stats = Stats()
-        result = Result(self.bounds, self.profile, self.symmetry, stats)
+        result = Result(self.bounds, self.profile, self.symmetry, stats, config=self.config)
         result.checked = tuple(
             [i.name for i in self.state_invariants] + [i.name for i in self.step_invariants]
             + [i.name for i in self.liveness]

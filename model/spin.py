@@ -207,7 +207,7 @@ def as_result(model: Model, bounds: Bounds, profile: Profile, outcome: SpinOutco
     """SPIN's verdict in the explorer's terms: the counts, the checks, a violation's path from the start."""
     stats = Stats(states=outcome.states, transitions=outcome.transitions, seconds=outcome.seconds,
                   search_seconds=outcome.search_seconds)
-    result = Result(bounds, profile, False, stats, checked=all_checks(), engine="spin")
+    result = Result(bounds, profile, False, stats, checked=all_checks(), engine="spin", config=config or Config())
     result.violations += rule_table_violations(model)
     if outcome.errors:
         checks: dict[str, tuple[str, str]] = {c.name: (c.source, c.doc) for c in STATE_INVARIANTS}

@@ -188,3 +188,22 @@ def test_a_crash_is_status_3_never_a_finding(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(Explorer, "run", crash)
     result = CliRunner().invoke(main, ["explore", "--procs", "0"])
     assert result.exit_code == 3 and "not a finding" in result.output
+
+
+@pytest.mark.parametrize(("python", "finding"), [("3.11", True), ("3.12", False), ("3.13", True)])
+def test_cli_explores_the_rules_of_the_python_asked_for(python: str, finding: bool) -> None:
+    from proclife.cli import main
+
+    args = ["explore", "--procs", "0", "--threads", "2", "--profile", "lifecycle", "--python", python]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert f"model: fork, Python {python};" in result.output
+    assert ("finding thread_started_after_shutdown" in result.output) == finding
+
+
+@pytest.mark.parametrize("value", ["3", "2.7", "three.eleven"])
+def test_cli_refuses_a_python_it_does_not_model(value: str) -> None:
+    from proclife.cli import main
+
+    result = CliRunner().invoke(main, ["explore", "--python", value])
+    assert result.exit_code == 2 and "--python" in result.output

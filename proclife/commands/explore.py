@@ -12,6 +12,7 @@ from model.engine import Bounds
 from model.explore import Explorer, Result, Stats, Step, Violation, check_bounds
 from model.extend import Model, load
 from model.profiles import PROFILES, Profile, profile
+from model.system import START_METHODS, Config
 from proclife.exits import DISAGREE, HARNESS, OK
 from proclife.outputs import check_file, check_folder, write_text
 
@@ -31,9 +32,10 @@ def _path_lines(path: tuple[Step, ...]) -> list[str]:
 def _summary(result: Result) -> list[str]:
     s = result.stats
     b = result.bounds
+    c = result.config
     lines = [
-        f"bounds: procs={b.procs} threads={b.threads} depth={b.depth}; profile {result.profile.name}: "
-        f"{result.profile.describe()}",
+        f"model: {c.start_method}, Python {c.python[0]}.{c.python[1]}; bounds: procs={b.procs} threads={b.threads} "
+        f"depth={b.depth}; profile {result.profile.name}: {result.profile.describe()}",
     ]
     if result.engine == "spin":
         lines += [
@@ -81,6 +83,7 @@ def _as_json(result: Result, spin: dict[str, object] | None) -> dict[str, object
     s = result.stats
     return {
         "engine": result.engine, "bounds": vars(result.bounds), "profile": result.profile.name,
+        "start_method": result.config.start_method, "python": ".".join(map(str, result.config.python)),
         "symmetry": result.symmetry,
         "states": s.states, "transitions": s.transitions, "self_loops": s.self_loops, "final": s.final,
         "deadlocks": s.deadlocks, "depth": s.depth, "seconds": s.seconds, "states_per_second": s.rate,
@@ -102,6 +105,10 @@ def _as_json(result: Result, spin: dict[str, object] | None) -> dict[str, object
 @click.option("--depth", default=2, show_default=True, type=int, help="Depth of the process tree.")
 @click.option("--profile", "profile_name", default="exit", show_default=True,
               type=click.Choice(sorted(PROFILES)), help="Which actions are taken (see the summary).")
+@click.option("--start-method", type=click.Choice(list(START_METHODS)), default="fork", show_default=True,
+              help="The start method the model is instantiated for.")
+@click.option("--python", "python_version", metavar="X.Y", default=f"{sys.version_info[0]}.{sys.version_info[1]}",
+              show_default="this interpreter's", help="The Python version whose rules apply (3.11, 3.12, 3.13).")
 @click.option("--extend", "extend", multiple=True, metavar="MODULE:ATTR", help="Apply an extension; repeatable.")
 @click.option("--no-symmetry", is_flag=True, help="Count every system, not one per class of renamings.")
 @click.option("--check", "check", type=click.Choice(["spin"]), default=None,
@@ -113,7 +120,8 @@ def _as_json(result: Result, spin: dict[str, object] | None) -> dict[str, object
 @click.option("--json", "json_file", type=click.Path(path_type=Path), default=None, help="Write the result as JSON.")
 @click.option("--draw", "draw", type=click.Path(path_type=Path), default=None,
               help="Write pictures (state graph of small bounds, counterexample paths) into this folder.")
-def command(procs: int, threads: int, depth: int, profile_name: str, extend: tuple[str, ...], no_symmetry: bool,
+def command(procs: int, threads: int, depth: int, profile_name: str, start_method: str, python_version: str,
+            extend: tuple[str, ...], no_symmetry: bool,
             check: str | None, engine: str, max_states: int, json_file: Path | None, draw: Path | None) -> None:
     """Explore every reachable system within bounds; check invariants and liveness."""
     if engine == "spin" and check == "spin":
@@ -123,16 +131,17 @@ def command(procs: int, threads: int, depth: int, profile_name: str, extend: tup
         check_file(json_file, "--json")
     if draw is not None:
         check_folder(draw, "--draw")
+    config = Config(start_method=start_method, python=_python(python_version))  # type: ignore[arg-type]
     model = load(extend)
     bounds = Bounds(procs, threads, depth)
     check_bounds(bounds)
     prof = profile(profile_name)
     explorer: Explorer | None = None
     if engine == "spin":
-        result = _spin(model, bounds, prof)
+        result = _spin(model, bounds, prof, config)
     else:
         symmetry = not no_symmetry and check is None
-        explorer = Explorer(model, bounds, profile=prof, symmetry=symmetry, max_states=max_states,
+        explorer = Explorer(model, bounds, config=config, profile=prof, symmetry=symmetry, max_states=max_states,
                             progress=_progress if sys.stderr.isatty() else None)
         result = explorer.run()
         if explorer.progress:
@@ -141,7 +150,7 @@ def command(procs: int, threads: int, depth: int, profile_name: str, extend: tup
         click.echo(line)
     spin: Result | None = None
     if check == "spin":
-        spin = _spin(model, bounds, prof)
+        spin = _spin(model, bounds, prof, config)
         same = "the same" if spin.stats.states == result.stats.states else "DIFFERENT"
         click.echo(f"spin: {spin.stats.states:,} states, {spin.stats.transitions:,} transitions, "
                    f"{len(spin.violations)} violations, {spin.stats.seconds:.2f} s; "
@@ -162,13 +171,20 @@ def command(procs: int, threads: int, depth: int, profile_name: str, extend: tup
     sys.exit(DISAGREE if failed else OK)
 
 
-def _spin(model: Model, bounds: Bounds, prof: Profile) -> Result:
+def _python(text: str) -> tuple[int, int]:
+    major, _, minor = text.partition(".")
+    if not (major.isdigit() and minor.isdigit()) or (int(major), int(minor)) < (3, 11):
+        raise click.BadParameter(f"{text!r}: give a version X.Y, 3.11 or later (e.g. 3.13)", param_hint="--python")
+    return int(major), int(minor)
+
+
+def _spin(model: Model, bounds: Bounds, prof: Profile, config: Config) -> Result:
     """SPIN's run as a Result; a failure of SPIN itself is the harness's (exit 3), never a finding."""
     from model.promela import SpinError
     from model.spin import as_result, run_spin
 
     try:
-        return as_result(model, bounds, prof, run_spin(model, bounds, prof))
+        return as_result(model, bounds, prof, run_spin(model, bounds, prof, config), config)
     except SpinError as exc:
         click.echo(f"proclife: spin failed: {exc}", err=True)
         sys.exit(HARNESS)

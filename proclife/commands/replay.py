@@ -20,6 +20,7 @@ from proclife.conformance.report import Disagreement
 from proclife.conformance.repro import write_reproducer
 from proclife.conformance.runner import Runner, Timing, drivable
 from proclife.exits import DISAGREE, OK
+from proclife.outputs import check_folder
 from runtime.impls import resolve_impl
 
 
@@ -66,6 +67,7 @@ def command(
     Internal steps (the exit sequence's own progress, reaping) are not driven: they happen by
     themselves, and each step waits until they have.
     """
+    check_folder(repro_dir, "--repro-dir")
     impl = resolve_impl(impl_spec)
     profile = resolve_profile(profile_name) if profile_name else default_profile(impl.name)
     engine = engine_for(load(extend, base=model_of(profile)), impl)
