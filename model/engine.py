@@ -145,11 +145,12 @@ class Engine:
             return False
         return any(t.life == "running.runnable" for t in proc.threads)
 
-    def candidates(self, system: System, bounds: Bounds | None = None) -> Iterator[Action]:
-        """Every action of a non-internal event, with every argument from its domain."""
+    def candidates(self, system: System, bounds: Bounds | None = None,
+                   skip: frozenset[str] = frozenset()) -> Iterator[Action]:
+        """Every action of a non-internal event not in ``skip``, with every argument from its domain."""
         bounds = bounds or Bounds()
         for event in self.spec.events:
-            if event.actor == "internal":
+            if event.actor == "internal" or event.name in skip:
                 continue
             args: Iterable[object] = event.domains[0] if event.domains else (NO_ARG,)
             for pid, proc in enumerate(system.procs):

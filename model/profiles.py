@@ -72,6 +72,6 @@ def profile(name: str) -> Profile:
 
 def actions(engine: Engine, system: System, bounds: Bounds, prof: Profile) -> Iterator[Action]:
     """The program and environment actions the profile takes in ``system``."""
-    for action in engine.candidates(system, bounds):
+    for action in engine.candidates(system, bounds, prof.drop):
         if prof.allows(action):
             yield action

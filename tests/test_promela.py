@@ -52,7 +52,7 @@ def _no_exitcode_on_sigkill() -> Extension:
     (EARLY_EXIT, Bounds(1, 1, 2), SMALL, "exit_sequence_joined"),
     (Extension("no_release", "nothing releases a thread", remove=("thread.release",)), Bounds(0, 1, 1), LIFECYCLE,
      "everything_can_end"),
-    (_no_exitcode_on_sigkill(), Bounds(1, 0, 2), FULL, "terminated_has_exitcode"),
+    (_no_exitcode_on_sigkill(), Bounds(1, 0, 2), SMALL, "terminated_has_exitcode"),
 ])
 def test_spin_catches_what_the_explorer_catches(extension: Extension, bounds: Bounds, prof: Profile,
                                                  check: str) -> None:
