@@ -228,7 +228,7 @@ class Explorer:
         return StateLimitError(
             f"stopped at the state limit, {states:,} states (depth {depth}), before exhausting procs={b.procs} "
             f"threads={b.threads} depth={b.depth} with profile {self.profile.name}: no verdict. Raise "
-            "--max-states (the explorer needs about 5 GB per million states), narrow the bounds or the profile, or "
+            "--max-states (the explorer needs about 1.5 GB per million states), narrow the bounds or the profile, or "
             "use --engine spin; docs/exploration.md lists measured sizes"
         )
 
