@@ -12,7 +12,9 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -167,7 +169,8 @@ class SpinOutcome:
 
 
 def run_spin(model: Model, bounds: Bounds, profile: Profile, config: Config | None = None,
-             workdir: Path | None = None, memory_mb: int | None = None) -> SpinOutcome:
+             workdir: Path | None = None, memory_mb: int | None = None,
+             progress: Callable[[str], None] | None = None) -> SpinOutcome:
     """Generate, compile with -DNOREDUCE and run pan; on a violation, read its trail back."""
     for tool in ("spin", "gcc"):
         if shutil.which(tool) is None:
@@ -181,7 +184,7 @@ def run_spin(model: Model, bounds: Bounds, profile: Profile, config: Config | No
         _run(["spin", "-a", MODEL_FILE], folder)
         memlim = f"-DMEMLIM={memory_mb or memory_limit_mb()}"
         _run(["gcc", "-DNOREDUCE", "-DSAFETY", "-DVECTORSZ=4096", memlim, "-O2", "-o", "pan", "pan.c"], folder)
-        out = _run(["./pan", "-m10000000", "-w26"], folder)
+        out = _run(["./pan", "-m10000000", "-w26"], folder, progress)
         if "max search depth too small" in out:
             raise SpinError("pan's search depth (-m10000000) was too small: the counts would be partial")
         if "reached -DMEMLIM bound" in out:
@@ -248,14 +251,32 @@ def memory_limit_mb() -> int:
     return max(256, int(psutil.virtual_memory().available * 0.75 / 2**20))
 
 
-def _run(cmd: list[str], cwd: Path) -> str:
+def _run(cmd: list[str], cwd: Path, progress: Callable[[str], None] | None = None, limit: float = 3600) -> str:
+    """Run a tool to the end (killed at ``limit`` seconds or on any exception); pass pan's progress lines on."""
     try:
-        done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=3600, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    except OSError as exc:
         raise SpinError(f"{' '.join(cmd)}: {exc}") from exc
-    if done.returncode != 0:
-        raise SpinError(f"{' '.join(cmd)} exited {done.returncode}: {(done.stdout + done.stderr)[-2000:]}")
-    return done.stdout
+    timer = threading.Timer(limit, proc.kill)
+    timer.start()
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if progress is not None and line.startswith("Depth="):
+                progress(line.strip())
+        code = proc.wait()
+    finally:
+        timer.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = "".join(lines)
+    if code != 0:
+        why = f"killed after {limit:.0f} s" if code == -9 else f"exited {code}"
+        raise SpinError(f"{' '.join(cmd)} {why}: {text[-2000:]}")
+    return text
 
 
 def _count(text: str, pattern: str) -> int:

@@ -183,8 +183,14 @@ def _spin(model: Model, bounds: Bounds, prof: Profile, config: Config) -> Result
     from model.promela import SpinError
     from model.spin import as_result, run_spin
 
+    def progress(line: str) -> None:
+        click.echo(f"\r  pan: {' '.join(line.split())}", err=True, nl=False)
+
     try:
-        return as_result(model, bounds, prof, run_spin(model, bounds, prof, config), config)
+        outcome = run_spin(model, bounds, prof, config, progress=progress if sys.stderr.isatty() else None)
+        if sys.stderr.isatty():
+            click.echo("", err=True)
+        return as_result(model, bounds, prof, outcome, config)
     except SpinError as exc:
         click.echo(f"proclife: spin failed: {exc}", err=True)
         sys.exit(HARNESS)
