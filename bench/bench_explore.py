@@ -76,7 +76,7 @@ def run(argv: list[str], cwd: str, out: Path | None = None) -> float:
 
 
 def spin(case: int, folder: str) -> dict[str, float]:
-    """Generate, compile and run pan as ``model.spin.run_spin`` does, each part timed apart."""
+    """Generate, compile and run pan as ``proclife.spin_runner.run_spin`` does, each part timed apart."""
     from model.extend import base_model
     from model.spin import generate
 

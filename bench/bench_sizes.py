@@ -22,7 +22,7 @@ from model.explore import Explorer
 from model.extend import base_model
 from model.profiles import Profile, profile
 from model.promela import SpinError
-from model.spin import run_spin
+from proclife.spin_runner import run_spin
 
 CASES: tuple[tuple[str, int, int], ...] = (
     ("exit", 1, 1), ("exit", 2, 0), ("exit", 1, 2), ("exit", 3, 0), ("exit", 2, 1), ("exit", 2, 2), ("exit", 3, 1),

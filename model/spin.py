@@ -1,24 +1,16 @@
-"""One SPIN run over the generated model: every check the explorer makes, the counts, a trail.
+"""The SPIN model and the reading of pan's answers: every check the explorer makes, the counts, a trail.
 
 ``generate`` assembles the Promela model from the transition relation (``model.promela``)
 and the checks (``model.promela_checks``). Each step spans lines of its own, so that pan's
 trail maps back to the actions and rules that took it and to the check that failed: a
-violation SPIN finds is a path the explorer can print, draw and replay.
+violation SPIN finds is a path the explorer can print, draw and replay. Running spin, gcc
+and pan is ``proclife.spin_runner``'s job; nothing here starts a process.
 """
 
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
-import tempfile
-import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-
-import psutil
 
 from model.engine import Bounds, Engine
 from model.errors import ModelError
@@ -168,43 +160,6 @@ class SpinOutcome:
     search_seconds: float = 0.0
 
 
-def run_spin(model: Model, bounds: Bounds, profile: Profile, config: Config | None = None,
-             workdir: Path | None = None, memory_mb: int | None = None,
-             progress: Callable[[str], None] | None = None) -> SpinOutcome:
-    """Generate, compile with -DNOREDUCE and run pan; on a violation, read its trail back."""
-    for tool in ("spin", "gcc"):
-        if shutil.which(tool) is None:
-            raise SpinError(f"{tool} is not installed; `apt-get install -y spin gcc`")
-    generated = generate(model, bounds, profile, config)
-    start = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = workdir or Path(tmp)
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / MODEL_FILE).write_text(generated.text)
-        _run(["spin", "-a", MODEL_FILE], folder)
-        memlim = f"-DMEMLIM={memory_mb or memory_limit_mb()}"
-        _run(["gcc", "-DNOREDUCE", "-DSAFETY", "-DVECTORSZ=4096", memlim, "-O2", "-o", "pan", "pan.c"], folder)
-        out = _run(["./pan", "-m10000000", "-w26"], folder, progress)
-        if "max search depth too small" in out:
-            raise SpinError("pan's search depth (-m10000000) was too small: the counts would be partial")
-        if "reached -DMEMLIM bound" in out:
-            stored = re.search(NUMBER + r" states, stored", out)
-            raise SpinError(
-                f"pan reached its memory bound ({memlim} MB) after "
-                f"{stored.group(1) if stored else 'an unknown number of'} states, before exhausting the "
-                "bounds: no verdict. Narrow the bounds or the profile; docs/exploration.md lists measured sizes"
-            )
-        errors = _count(out, r"errors: (\d+)")
-        failed: str | None = None
-        trail: tuple[Option, ...] = ()
-        if errors:
-            failed, trail = _read_trail(_run(["spin", "-t", "-p", MODEL_FILE], folder), generated)
-    seconds = time.perf_counter() - start
-    elapsed = re.search(r"elapsed time ([\d.e+-]+) seconds", out)
-    return SpinOutcome(_count(out, NUMBER + r" states, stored"), _count(out, NUMBER + r" transitions"),
-                       errors, seconds, out, failed, trail, float(elapsed.group(1)) if elapsed else seconds)
-
-
 def as_result(model: Model, bounds: Bounds, profile: Profile, outcome: SpinOutcome,
               config: Config | None = None) -> Result:
     """SPIN's verdict in the explorer's terms: the counts, the checks, a violation's path from the start."""
@@ -232,7 +187,7 @@ _STEP_LINE = re.compile(rf"^\s*\d+:\s+proc\s+\d+ \(\S+\) {re.escape(MODEL_FILE)}
 _ERROR_LINE = re.compile(rf"{re.escape(MODEL_FILE)}:(\d+), Error: assertion violated")
 
 
-def _read_trail(text: str, generated: Generated) -> tuple[str | None, tuple[Option, ...]]:
+def read_trail(text: str, generated: Generated) -> tuple[str | None, tuple[Option, ...]]:
     """The check that failed and the steps to it, from ``spin -t -p``'s listing."""
     steps = []
     failed = None
@@ -246,40 +201,7 @@ def _read_trail(text: str, generated: Generated) -> tuple[str | None, tuple[Opti
     return failed, tuple(steps)
 
 
-def memory_limit_mb() -> int:
-    """Three quarters of the memory available now, so that pan stops before the machine swaps."""
-    return max(256, int(psutil.virtual_memory().available * 0.75 / 2**20))
-
-
-def _run(cmd: list[str], cwd: Path, progress: Callable[[str], None] | None = None, limit: float = 3600) -> str:
-    """Run a tool to the end (killed at ``limit`` seconds or on any exception); pass pan's progress lines on."""
-    try:
-        proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    except OSError as exc:
-        raise SpinError(f"{' '.join(cmd)}: {exc}") from exc
-    timer = threading.Timer(limit, proc.kill)
-    timer.start()
-    lines: list[str] = []
-    try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.append(line)
-            if progress is not None and line.startswith("Depth="):
-                progress(line.strip())
-        code = proc.wait()
-    finally:
-        timer.cancel()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    text = "".join(lines)
-    if code != 0:
-        why = f"killed after {limit:.0f} s" if code == -9 else f"exited {code}"
-        raise SpinError(f"{' '.join(cmd)} {why}: {text[-2000:]}")
-    return text
-
-
-def _count(text: str, pattern: str) -> int:
+def count(text: str, pattern: str) -> int:
     """A count pan printed; beyond 10^8 it prints them as floats (``2.2345678e+08``)."""
     match = re.search(pattern, text)
     if match is None:

@@ -16,7 +16,8 @@ from model.explore import Explorer
 from model.extend import Extension, base_model, load
 from model.profiles import FULL, LIFECYCLE, SMALL, Profile
 from model.promela import SpinError
-from model.spin import as_result, generate, run_spin
+from model.spin import as_result, generate
+from proclife.spin_runner import run_spin
 
 needs_spin = pytest.mark.skipif(shutil.which("spin") is None or shutil.which("gcc") is None, reason="no spin/gcc")
 
@@ -98,3 +99,38 @@ def test_the_default_profile_p2_t1_counts_the_same_in_both_engines() -> None:
     assert match and match.group(1) == match.group(2), result.output
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     assert f"{match.group(1)} from both" in readme.replace("\n", " ")
+
+
+def test_a_tool_dies_with_the_command_that_started_it() -> None:
+    """SIGKILL the process running a tool (pan, gcc, spin): the kernel ends the tool with it.
+
+    ``sleep`` stands for pan: like a long search it outlives a dead parent unless something
+    kills it, and unlike pan it never writes, so no SIGPIPE ends it by chance.
+    """
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    code = "from pathlib import Path; from proclife.spin_runner import _run; _run(['sleep', '120'], Path('.'))"
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).parents[1])
+    tool: psutil.Process | None = None
+    try:
+        deadline = time.monotonic() + 30
+        while tool is None and time.monotonic() < deadline and proc.poll() is None:
+            tool = next((c for c in psutil.Process(proc.pid).children() if c.name() == "sleep"), None)
+            if tool is None:
+                time.sleep(0.05)  # sleep-ok: polling the process table for the tool to appear, bounded above
+        assert tool is not None, "the tool never started within 30 s"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        _gone, alive = psutil.wait_procs([tool], timeout=10)
+        assert not alive, f"the tool {tool.pid} outlived the command that started it"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if tool is not None and tool.is_running():
+            tool.kill()

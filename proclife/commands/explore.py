@@ -181,7 +181,8 @@ def _python(text: str) -> tuple[int, int]:
 def _spin(model: Model, bounds: Bounds, prof: Profile, config: Config) -> Result:
     """SPIN's run as a Result; a failure of SPIN itself is the harness's (exit 3), never a finding."""
     from model.promela import SpinError
-    from model.spin import as_result, run_spin
+    from model.spin import as_result
+    from proclife.spin_runner import run_spin
 
     def progress(line: str) -> None:
         click.echo(f"\r  pan: {' '.join(line.split())}", err=True, nl=False)
