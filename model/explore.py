@@ -238,7 +238,9 @@ class Explorer:
         hits: dict[str, list[object]],
     ) -> None:
         """A broken step is a finding if one matches the system before it, else a violation."""
-        finding = next((f for f in self.findings if f.invariant == inv.name and f.matches(system)), None)
+        finding = next(
+            (f for f in self.findings if f.invariant == inv.name and f.matches(system, action.pid, self.config)), None
+        )
         if finding is None:
             path = self._path(i, states, pred, via) + ((action, t.rules),)
             broken[inv.name] = Violation(inv.name, inv.source, inv.doc, self._replay(path))
@@ -275,7 +277,10 @@ class Explorer:
         for k in range(n):
             if moves[k] or live.goal(states[k]):
                 continue
-            finding = next((f for f in self.findings if f.invariant == live.name and f.matches(states[k])), None)
+            finding = next(
+                (f for f in self.findings if f.invariant == live.name and f.matches(states[k], None, self.config)),
+                None,
+            )
             if finding is None:
                 stuck.append(k)
             else:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from model.engine import Transition
 from model.semantics import MAIN_PAST_THREAD_SHUTDOWN, Action
 from model.spec import Spec
-from model.system import System
+from model.system import MAIN, Config, System
 
 P = "CPython 3.11 Lib/multiprocessing/process.py"
 U = "CPython 3.11 Lib/multiprocessing/util.py"
@@ -56,13 +56,17 @@ class Liveness:
 
 @dataclass(frozen=True)
 class Finding:
-    """A dead end real Python has: matches a stuck system that breaks ``invariant``."""
+    """What real Python does that breaks ``invariant``: reported as a finding, not a violation.
+
+    ``matches(system, pid, config)`` sees the system before the broken step and the process
+    that step acted on (``pid`` is None for a state no program action can leave).
+    """
 
     name: str
     invariant: str
     source: str
     explanation: str
-    matches: Callable[[System], bool]
+    matches: Callable[[System, int | None, Config], bool]
 
 
 # --- state invariants ------------------------------------------------------------------
@@ -131,7 +135,7 @@ SELF_DRIVES = frozenset({"end", "release", "thread_release", "thread_finish"})
 # --- findings --------------------------------------------------------------------------
 
 
-def _daemon_ignoring_sigterm_holds_parent(system: System) -> bool:
+def _daemon_ignoring_sigterm_holds_parent(system: System, pid: int | None, config: Config) -> bool:
     """Some exiting parent awaits a live daemonic child whose SIGTERM is ignored."""
     for i, p in enumerate(system.procs):
         if p.life != "exiting.join_children":
@@ -143,11 +147,25 @@ def _daemon_ignoring_sigterm_holds_parent(system: System) -> bool:
     return False
 
 
-def _main_thread_started_after_shutdown(system: System) -> bool:
-    """The main program is past threading._shutdown() and a non-daemon thread of it is alive."""
-    main = system.procs[0]
-    past = main.life in MAIN_PAST_THREAD_SHUTDOWN
-    return past and any(not t.daemon and t.life.startswith("running") for t in main.threads)
+def past_thread_join(system: System, pid: int, config: Config) -> bool:
+    """``pid`` has left its thread join for the phases after it.
+
+    The main program, and from 3.13 every child, joins its threads before ``_exit_function``
+    (terminate daemonic children, join children); 3.11 and 3.12 children join them last.
+    """
+    if pid != MAIN and config.python < (3, 13):
+        return False
+    return system.procs[pid].life in MAIN_PAST_THREAD_SHUTDOWN
+
+
+def _thread_outlives_thread_join(system: System, pid: int | None, config: Config) -> bool:
+    """The process is past its thread join and a non-daemon thread of it is alive."""
+    pids = range(len(system.procs)) if pid is None else (pid,)
+    return any(
+        past_thread_join(system, p, config)
+        and any(not t.daemon and t.life.startswith("running") for t in system.procs[p].threads)
+        for p in pids
+    )
 
 
 STATE_INVARIANTS: tuple[StateInvariant, ...] = (
@@ -192,13 +210,15 @@ FINDINGS: tuple[Finding, ...] = (
         _daemon_ignoring_sigterm_holds_parent,
     ),
     Finding(
-        "thread_started_after_shutdown", "exit_sequence_joined",
-        "CPython 3.11 Lib/threading.py _shutdown joins the threads alive when it runs, Py_FinalizeEx "
-        "does not join again; tests/test_python_versions.py: 3.11.7 and 3.13.0 start the thread and exit "
-        "without joining it, 3.12.1 refuses (rule thread.start_refused_at_shutdown)",
-        "a daemon thread of the main program starts a non-daemon thread after threading._shutdown(): "
-        "nobody joins it, it dies with the interpreter",
-        _main_thread_started_after_shutdown,
+        "thread_outlives_thread_join", "exit_sequence_joined",
+        "CPython 3.11 Lib/threading.py _shutdown joins the threads alive when it runs, and nothing joins "
+        "again; an exception in it is written as unraisable (Python/pylifecycle.c wait_for_thread_shutdown; "
+        "3.13 Modules/_threadmodule.c thread_shutdown). tests/test_python_versions.py: a thread started "
+        "then is not joined on 3.11.7 and 3.13.0 (3.12.1 refuses it); docs/python-versions.md: SIGINT "
+        "during a 3.13 child's thread join abandons the threads",
+        "a non-daemon thread outlives its process's thread join: a daemon thread started it after the join, "
+        "or a signal's exception interrupted the join; nobody joins it, it dies with its process",
+        _thread_outlives_thread_join,
     ),
 )
 

@@ -69,15 +69,30 @@ STEP: dict[str, StepCheck] = {
 RULE_TABLE: frozenset[str] = frozenset({"closed_handle_inert"})
 
 
-# --- findings: the dead ends real Python has, excused where they match --------------------
+# --- findings: what real Python does that breaks a check, excused where it matches ------------
 
-FINDINGS: dict[str, StateGen] = {
-    "daemon_ignores_sigterm": lambda g: _any([
+FindingGen = Callable[[Gen, "int | None"], str]
+
+
+def _past_thread_join(g: Gen, p: int) -> str:
+    """invariants.past_thread_join: the main program, and from 3.13 every child."""
+    if p != 0 and g.config.python < (3, 13):
+        return "false"
+    return g.is_in(f"life[{p}]", "process", MAIN_PAST_THREAD_SHUTDOWN)
+
+
+def _pids(g: Gen, pid: int | None) -> range:
+    return range(g.n) if pid is None else range(pid, pid + 1)
+
+
+FINDINGS: dict[str, FindingGen] = {
+    "daemon_ignores_sigterm": lambda g, pid: _any([
         f"(life[{p}] == {g.const('process', 'exiting.join_children')} && {g.child(c, p)} && awaited[{c}] "
         f"&& pdaemon[{c}] && sigterm[{c}] == {SIGTERM['ignore']} && !{g.term(c)})"
         for p in range(g.n) for c in range(p + 1, g.n)]),
-    "thread_started_after_shutdown": lambda g: "(" + g.is_in("life[0]", "process", MAIN_PAST_THREAD_SHUTDOWN)
-        + " && " + _any([_live_non_daemon_thread(g, 0, k) for k in range(g.t)]) + ")",
+    "thread_outlives_thread_join": lambda g, pid: _any([
+        f"({_past_thread_join(g, p)} && " + _any([_live_non_daemon_thread(g, p, k) for k in range(g.t)]) + ")"
+        for p in _pids(g, pid)]),
 }
 
 

@@ -157,7 +157,7 @@ MAIN_PAST_THREAD_SHUTDOWN: tuple[str, ...] = ("exiting.terminate_daemon_children
 def shutdown_refuses_threads(system: System, ctx: Ctx) -> bool:
     """3.12: past threading._shutdown() the main interpreter is finalizing; Thread.start() raises.
 
-    3.11 and 3.13 start the thread and nobody joins it (finding thread_started_after_shutdown).
+    3.11 and 3.13 start the thread and nobody joins it (finding thread_outlives_thread_join).
     """
     return (
         ctx.config.python == (3, 12) and ctx.action.pid == MAIN

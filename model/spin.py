@@ -67,8 +67,10 @@ def _require_forms() -> None:
             raise _missing(finding.name, "FINDINGS")
 
 
-def _excuses(invariant: str) -> list[str]:
-    return [f"FINDING_{f.name}" for f in FINDINGS if f.invariant == invariant]
+def _excuses(invariant: str, pid: int | None = None) -> list[str]:
+    """The findings' macros for a broken check: of the process a step acted on, or of any."""
+    suffix = "" if pid is None else f"_P{pid}"
+    return [f"FINDING_{f.name}{suffix}" for f in FINDINGS if f.invariant == invariant]
 
 
 def generate(model: Model, bounds: Bounds, profile: Profile, config: Config | None = None) -> Generated:
@@ -108,7 +110,8 @@ def generate(model: Model, bounds: Bounds, profile: Profile, config: Config | No
         f"byte life0 = {g.const('process', 'running.runnable')};  /* the main program, not made by a step */",
     ]
     lines += [f"#define INV_{name} {STATE[name](g)}" for name in STATE]
-    lines += [f"#define FINDING_{name} {gen(g)}" for name, gen in PML_FINDINGS.items()]
+    lines += [f"#define FINDING_{name} {gen(g, None)}" for name, gen in PML_FINDINGS.items()]
+    lines += [f"#define FINDING_{name}_P{p} {gen(g, p)}" for name, gen in PML_FINDINGS.items() for p in range(g.n)]
     for live in LIVENESS:
         events = live.events(spec)
         moves = [cond for name, cond, _w, _r in steps if name in events]
@@ -128,7 +131,7 @@ def generate(model: Model, bounds: Bounds, profile: Profile, config: Config | No
         add(f"  :: d_step {{ {cond} ->  /* {rule_id} P{w.pid}{'' if w.thread is None else f'.T{w.thread}'} */")
         bound = [name for name, check in STEP.items() if check.applies(rule)]
         for name in bound:
-            add(f"       pre_{name} = ({' || '.join([STEP[name].before(g, w)] + _excuses(name))});")
+            add(f"       pre_{name} = ({' || '.join([STEP[name].before(g, w)] + _excuses(name, w.pid))});")
         add(f"       {body(g, rule, w)}")
         for name in STATE:
             add(f"       assert(INV_{name});", name)

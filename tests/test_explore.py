@@ -17,7 +17,7 @@ from model.extend import Extension, base_model, load
 from model.invariants import closed_rules_ok
 from model.profiles import FULL, LIFECYCLE, SMALL
 from model.symmetry import canonical
-from model.system import ProcState, System, ThreadState
+from model.system import Config, ProcState, System, ThreadState
 
 
 @pytest.mark.parametrize(("bounds", "prof"), [
@@ -157,8 +157,8 @@ def test_a_step_finding_is_reported_not_counted_as_a_violation() -> None:
     result = Explorer(base_model(), Bounds(0, 2, 1), profile=LIFECYCLE).run()
     assert result.ok
     (hit,) = result.findings
-    assert hit.finding.name == "thread_started_after_shutdown" and hit.count > 0
-    assert hit.finding.matches(hit.path[-2].system)
+    assert hit.finding.name == "thread_outlives_thread_join" and hit.count > 0
+    assert hit.finding.matches(hit.path[-2].system, hit.path[-1].action.pid, Config())
 
 
 def test_the_state_limit_stops_a_run_without_a_verdict() -> None:
@@ -198,7 +198,7 @@ def test_cli_explores_the_rules_of_the_python_asked_for(python: str, finding: bo
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert f"model: fork, Python {python};" in result.output
-    assert ("finding thread_started_after_shutdown" in result.output) == finding
+    assert ("finding thread_outlives_thread_join" in result.output) == finding
 
 
 @pytest.mark.parametrize("value", ["3", "2.7", "three.eleven"])

@@ -72,7 +72,7 @@ def test_spin_catches_what_the_explorer_catches(extension: Extension, bounds: Bo
 def test_spin_and_the_explorer_excuse_the_same_finding() -> None:
     bounds = Bounds(0, 2, 1)
     ours = Explorer(base_model(), bounds, profile=LIFECYCLE, symmetry=False).run()
-    assert ours.ok and [h.finding.name for h in ours.findings] == ["thread_started_after_shutdown"]
+    assert ours.ok and [h.finding.name for h in ours.findings] == ["thread_outlives_thread_join"]
     spin = run_spin(base_model(), bounds, LIFECYCLE)
     assert spin.errors == 0 and spin.states == ours.stats.states
 
@@ -134,3 +134,25 @@ def test_a_tool_dies_with_the_command_that_started_it() -> None:
             proc.wait()
         if tool is not None and tool.is_running():
             tool.kill()
+
+
+SIGINT_ONLY = Profile("sigint_only", "the exit sequences, threads, and SIGINT from outside", drop=frozenset(
+    {"sigterm", "sigkill", "install_sigterm", "sys_exit", "os_exit", "block", "release", "join_current",
+     "thread_block", "target_raise", "kill", "close", "set_daemon", "is_alive", "exitcode", "pid", "sentinel",
+     "join_timeout", "terminate"}))
+
+
+@needs_spin
+@pytest.mark.parametrize(("python", "abandoned"), [((3, 11), False), ((3, 13), True)])
+def test_a_thread_join_interrupted_by_sigint_is_a_finding_in_both_engines(python: tuple[int, int],
+                                                                          abandoned: bool) -> None:
+    """3.13: SIGINT during a child's thread join abandons its threads (3.11: the child ends at once)."""
+    from model.system import Config
+
+    config = Config(python=python)
+    bounds = Bounds(1, 1, 2)
+    ours = Explorer(base_model(), bounds, config=config, profile=SIGINT_ONLY, symmetry=False).run()
+    assert ours.ok, [v.invariant for v in ours.violations]
+    assert [h.finding.name for h in ours.findings] == (["thread_outlives_thread_join"] if abandoned else [])
+    spin = run_spin(base_model(), bounds, SIGINT_ONLY, config)
+    assert spin.errors == 0 and spin.states == ours.stats.states
