@@ -321,6 +321,18 @@ def process_rules() -> list[Rule]:
                    f"unraisable; {PF} Popen._launch: os._exit(code)"),
             when=when + ("is_child", "atexit_in_child"), effects=("die",),
             doc="children not joined yet are orphaned, the exit code is unchanged; seen: docs/python-versions.md")
+    # The same exceptions in the main program's exit sequence (its order is 3.13's child order).
+    for event, guard in (("sigterm", "sigterm_exit"), ("sigint", None)):
+        on_main: tuple[str, ...] = ((guard,) if guard else ()) + ("is_main",)
+        add(f"{event}_in_thread_shutdown_main", event, "exiting.join_threads", "exiting.terminate_daemon_children",
+            src("Python/pylifecycle.c wait_for_thread_shutdown: the exception is written as unraisable; "
+                f"then atexit runs {exitf}"), when=on_main,
+            doc="the remaining threads are abandoned, the exit code is unchanged; seen: docs/semantics.md E4")
+        add(f"{event}_in_exit_function_main", event, "exiting.terminate_daemon_children exiting.join_children",
+            "terminated.zombie",
+            src(f"Modules/atexitmodule.c atexit_callfuncs: the exception in {exitf} is written as unraisable"),
+            when=on_main, effects=("die",),
+            doc="children not joined yet are orphaned, the exit code is unchanged; seen: docs/semantics.md E4")
     for event in ("sigterm", "sigkill", "sigint"):
         add(f"{event}_ended", event, "terminated.zombie", None, Source("kill(2) on a zombie or a gone pid", "kernel"))
     add("reap", "reap", "terminated.zombie", "terminated.reaped",
