@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from model.engine import Transition
 from model.semantics import MAIN_PAST_THREAD_SHUTDOWN, Action
 from model.spec import Spec
-from model.system import MAIN, Config, System
+from model.system import MAIN, Config, ProcState, System
 
 P = "CPython 3.11 Lib/multiprocessing/process.py"
 U = "CPython 3.11 Lib/multiprocessing/util.py"
@@ -108,16 +108,34 @@ def closed_handle_inert(before: System, action: Action, t: Transition) -> bool:
     return t.system == before.update(action.pid, daemon=after.daemon)
 
 
+JOIN_THREADS, JOIN_CHILDREN = "exiting.join_threads", "exiting.join_children"
+
+
+def live_non_daemon(proc: ProcState) -> bool:
+    return any(not th.daemon and th.life.startswith("running") for th in proc.threads)
+
+
 def exit_sequence_joined(before: System, action: Action, t: Transition) -> bool:
-    """Reaching terminated by the exit sequence: no live non-daemon thread, every awaited child ended."""
+    """The exit sequence leaves its thread join only once every non-daemon thread has ended, and
+    its children join only once every child it awaits has ended (a signal may cut either short)."""
+    if action.event != "proceed":
+        return True
+    old, new = before.procs[action.pid].life, t.system.procs[action.pid].life
+    if new == old:
+        return True
+    if old == JOIN_THREADS:
+        return not live_non_daemon(before.procs[action.pid])
+    if old == JOIN_CHILDREN:
+        return all(before.procs[c].terminated for c in before.children(action.pid) if before.procs[c].awaited)
+    return True
+
+
+def no_thread_outlives_join(before: System, action: Action, t: Transition) -> bool:
+    """A process whose exit sequence ends after its thread join leaves no non-daemon thread alive."""
     if action.event != "proceed" or not t.system.procs[action.pid].terminated:
         return True
     proc = before.procs[action.pid]
-    if any(not th.daemon and th.life.startswith("running") for th in proc.threads):
-        return False
-    return all(
-        before.procs[c].terminated for c in before.children(action.pid) if before.procs[c].awaited
-    )
+    return proc.life == JOIN_THREADS or not live_non_daemon(proc)
 
 
 # --- liveness --------------------------------------------------------------------------
@@ -186,8 +204,13 @@ STEP_INVARIANTS: tuple[StepInvariant, ...] = (
     ),
     StepInvariant(
         "exit_sequence_joined", f"{P} BaseProcess._bootstrap; {U} _exit_function; threading._shutdown",
-        "a process ending through its exit sequence had no live non-daemon thread and its awaited "
-        "children had ended", exit_sequence_joined,
+        "the exit sequence leaves its thread join only once every non-daemon thread has ended, and its "
+        "children join only once every awaited child has ended", exit_sequence_joined,
+    ),
+    StepInvariant(
+        "no_thread_outlives_join", "CPython 3.11 Lib/threading.py _shutdown; Python/pylifecycle.c Py_FinalizeEx",
+        "a process whose exit sequence ends after its thread join leaves no non-daemon thread alive",
+        no_thread_outlives_join,
     ),
 )
 
@@ -210,7 +233,7 @@ FINDINGS: tuple[Finding, ...] = (
         _daemon_ignoring_sigterm_holds_parent,
     ),
     Finding(
-        "thread_outlives_thread_join", "exit_sequence_joined",
+        "thread_outlives_thread_join", "no_thread_outlives_join",
         "CPython 3.11 Lib/threading.py _shutdown joins the threads alive when it runs, and nothing joins "
         "again; an exception in it is written as unraisable (Python/pylifecycle.c wait_for_thread_shutdown; "
         "3.13 Modules/_threadmodule.c thread_shutdown). tests/test_python_versions.py: a thread started "

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from model.invariants import JOIN_CHILDREN, JOIN_THREADS
 from model.promela import GUARDS, NOCODE, SIGTERM, Gen, Where
 from model.semantics import MAIN_PAST_THREAD_SHUTDOWN
 from model.spec import Rule
@@ -51,16 +52,40 @@ class StepCheck:
     """``assert(!binds || pre)``, with ``pre`` (or a finding) computed before the step's body."""
 
     applies: Callable[[Rule], bool]
-    before: Callable[[Gen, Where], str]
-    binds: Callable[[Gen, Where], str]
+    before: Callable[[Gen, Rule, Where], str]
+    binds: Callable[[Gen, Rule, Where], str]
+
+
+def _leaves(g: Gen, rule: Rule) -> set[str]:
+    return {leaf for s in rule.src for leaf in g.model.spec.expand(rule.machine, s)}
+
+
+def _leaves_join(g: Gen, rule: Rule, phase: str) -> bool:
+    return phase in _leaves(g, rule) and rule.dst != phase
+
+
+def _joined_before_leaving(g: Gen, rule: Rule, w: Where) -> str:
+    """invariants.exit_sequence_joined, for a proceed rule that leaves a join phase."""
+    parts = []
+    if _leaves_join(g, rule, JOIN_THREADS):
+        threads_ok = _all([f"!{_live_non_daemon_thread(g, w.pid, k)}" for k in range(g.t)])
+        parts.append(f"(life[{w.pid}] != {g.const('process', JOIN_THREADS)} || {threads_ok})")
+    if _leaves_join(g, rule, JOIN_CHILDREN):
+        parts.append(f"(life[{w.pid}] != {g.const('process', JOIN_CHILDREN)} || {GUARDS['children_done'](g, w)})")
+    return _all(parts)
 
 
 STEP: dict[str, StepCheck] = {
     "exit_sequence_joined": StepCheck(
+        applies=lambda rule: rule.event == "proceed" and rule.dst is not None,
+        before=_joined_before_leaving,
+        binds=lambda g, rule, w: "true",
+    ),
+    "no_thread_outlives_join": StepCheck(
         applies=lambda rule: rule.event == "proceed",
-        before=lambda g, w: _all(
-            [f"!{_live_non_daemon_thread(g, w.pid, k)}" for k in range(g.t)] + [GUARDS["children_done"](g, w)]),
-        binds=lambda g, w: g.term(w.pid),
+        before=lambda g, rule, w: f"(life[{w.pid}] == {g.const('process', JOIN_THREADS)} || " + _all(
+            [f"!{_live_non_daemon_thread(g, w.pid, k)}" for k in range(g.t)]) + ")",
+        binds=lambda g, rule, w: g.term(w.pid),
     ),
 }
 

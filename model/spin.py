@@ -131,12 +131,12 @@ def generate(model: Model, bounds: Bounds, profile: Profile, config: Config | No
         add(f"  :: d_step {{ {cond} ->  /* {rule_id} P{w.pid}{'' if w.thread is None else f'.T{w.thread}'} */")
         bound = [name for name, check in STEP.items() if check.applies(rule)]
         for name in bound:
-            add(f"       pre_{name} = ({' || '.join([STEP[name].before(g, w)] + _excuses(name, w.pid))});")
+            add(f"       pre_{name} = ({' || '.join([STEP[name].before(g, rule, w)] + _excuses(name, w.pid))});")
         add(f"       {body(g, rule, w)}")
         for name in STATE:
             add(f"       assert(INV_{name});", name)
         for name in bound:
-            add(f"       assert(!{STEP[name].binds(g, w)} || pre_{name});", name)
+            add(f"       assert(!{STEP[name].binds(g, rule, w)} || pre_{name});", name)
         for live in LIVENESS:
             excuses = "".join(f" || {x}" for x in _excuses(live.name))
             add(f"       assert(GOAL_{live.name} || MOVES_{live.name}{excuses});", live.name)

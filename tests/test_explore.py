@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from dataclasses import replace
 
 import pytest
@@ -93,7 +94,9 @@ def test_cli_exit_statuses(args: list[str], status: int) -> None:
     result = CliRunner().invoke(main, ["explore", *args])
     assert result.exit_code == status, result.output
     if status == 1:
-        assert "violation of exit_sequence_joined" in result.output and "shortest path, 8 steps" in result.output
+        # 3.11/3.12 children join their threads last; from 3.13 first, so the skipped join comes sooner.
+        steps = 8 if sys.version_info < (3, 13) else 6
+        assert "violation of exit_sequence_joined" in result.output and f"shortest path, {steps} steps" in result.output
     if status == 3:
         assert "state limit, 5,000 states" in result.output and "no verdict" in result.output
 
