@@ -121,8 +121,14 @@ def handle_rules() -> list[Rule]:
 
     start = f"{P} BaseProcess.start"
     add("start", "start", "initial", "started", ret("None"), start,
-        when=("!parent_daemonic",), effects=("poll_siblings", "send:launch"),
+        when=("!parent_daemonic", "!shutdown_refuses_fork"), effects=("poll_siblings", "send:launch"),
         doc="start() launches the OS process; _cleanup() first polls the parent's other children")
+    add("start_refused_at_shutdown", "start", "initial", None,
+        err("RuntimeError", "can't fork at interpreter shutdown"),
+        "Lib/multiprocessing/popen_fork.py Popen._launch: os.fork(); CPython 3.12 Modules/posixmodule.c "
+        "os_fork_impl refuses while the interpreter finalizes; seen with proclife conform on 3.12.1",
+        when=("!parent_daemonic", "shutdown_refuses_fork"), effects=("poll_siblings",),
+        doc="3.12, fork: a thread of the main program in its exit sequence; _cleanup() has run already")
     add("start_daemonic_parent", "start", "initial", None,
         err("AssertionError", "daemonic processes are not allowed to have children"), start,
         when=("parent_daemonic",))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from model.engine import Bounds
 from model.errors import ModelError
 from model.extend import Model
-from model.semantics import MAIN_PAST_THREAD_SHUTDOWN, NO_ARG, _sys_exit_code
+from model.semantics import MAIN_FINALIZING_3_12, NO_ARG, _sys_exit_code
 from model.spec import Rule
 from model.system import Config
 
@@ -136,7 +136,9 @@ GUARDS: dict[str, GuardGen] = {
         [f"({g.td(w.pid, k)} || !{g.is_in(g.tl(w.pid, k), 'thread', ('running',))})" for k in range(g.t)]
         or ["true"]) + ")",
     "shutdown_refuses_threads": lambda g, w: "false" if w.pid != 0 or g.config.python != (3, 12)
-    else g.is_in("life[0]", "process", MAIN_PAST_THREAD_SHUTDOWN),
+    else g.is_in("life[0]", "process", MAIN_FINALIZING_3_12),
+    "shutdown_refuses_fork": lambda g, w: "false" if g.config.python != (3, 12) or g.config.start_method != "fork"
+    else f"(parent[{w.pid}] == 0 && {g.is_in('life[0]', 'process', MAIN_FINALIZING_3_12)})",
     "reaped_by_other": lambda g, w: "true" if w.pid == 0 or g.config.start_method == "forkserver"
     else f"orphan[{w.pid}]",
     "spawned": lambda g, w: "true" if g.config.start_method == "spawn" and w.pid != 0 else "false",

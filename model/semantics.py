@@ -154,15 +154,27 @@ def atexit_in_child(system: System, ctx: Ctx) -> bool:
 MAIN_PAST_THREAD_SHUTDOWN: tuple[str, ...] = ("exiting.terminate_daemon_children", "exiting.join_children")
 
 
+# 3.12 marks the main interpreter as finalizing before it joins the threads: from then on
+# it refuses new threads and fork() (3.11 and 3.13 do neither; tests/programs/*.py, 3.12.1).
+MAIN_FINALIZING_3_12: tuple[str, ...] = ("exiting.join_threads", *MAIN_PAST_THREAD_SHUTDOWN)
+
+
+def _main_finalizing_3_12(system: System, ctx: Ctx) -> bool:
+    return ctx.config.python == (3, 12) and system.procs[MAIN].life in MAIN_FINALIZING_3_12
+
+
 def shutdown_refuses_threads(system: System, ctx: Ctx) -> bool:
-    """3.12: past threading._shutdown() the main interpreter is finalizing; Thread.start() raises.
+    """3.12: in the main program's exit sequence Thread.start() raises RuntimeError.
 
     3.11 and 3.13 start the thread and nobody joins it (finding thread_outlives_thread_join).
     """
-    return (
-        ctx.config.python == (3, 12) and ctx.action.pid == MAIN
-        and system.procs[MAIN].life in MAIN_PAST_THREAD_SHUTDOWN
-    )
+    return ctx.action.pid == MAIN and _main_finalizing_3_12(system, ctx)
+
+
+def shutdown_refuses_fork(system: System, ctx: Ctx) -> bool:
+    """3.12, fork: a thread of the main program in its exit sequence cannot start a Process."""
+    parent = _proc(system, ctx).parent
+    return ctx.config.start_method == "fork" and parent == MAIN and _main_finalizing_3_12(system, ctx)
 
 
 def reaped_by_other(system: System, ctx: Ctx) -> bool:
@@ -341,6 +353,7 @@ def base_semantics() -> Semantics:
         "threads_done": threads_done,
         "reaped_by_other": reaped_by_other,
         "shutdown_refuses_threads": shutdown_refuses_threads,
+        "shutdown_refuses_fork": shutdown_refuses_fork,
         "spawned": spawned,
         "atexit_in_child": atexit_in_child,
     }

@@ -195,3 +195,23 @@ def test_this_python_starts_late_threads_as_the_model_says() -> None:
     (t,) = eng.fire(_main_past_thread_shutdown(eng), Action("thread_start", 0, 1))
     predicted = t.observed
     assert done.stdout.strip() == ("started" if predicted == "ack" else predicted)
+
+
+@pytest.mark.parametrize("method", START_METHODS)
+@pytest.mark.parametrize("python", PYTHONS, ids=str)
+def test_3_12_refuses_threads_and_fork_during_the_main_programs_thread_join(method: str,
+                                                                           python: tuple[int, int]) -> None:
+    """Seen on 3.12.1 (`proclife conform`, and a thread of the main program during its join)."""
+    eng = engine(method, python)
+    s = run(eng, [("create_thread", 0, False), ("create_thread", 0, False), ("thread_start", 0, NO_ARG, 0),
+                  ("create_child", 0, False)])
+    (t,) = eng.fire(s, Action("target_return", 0))
+    s = t.system
+    assert s.procs[0].life == "exiting.join_threads"
+    (thread,) = eng.fire(s, Action("thread_start", 0, 1))
+    (start,) = eng.fire(s, Action("start", 1))
+    refused = python == (3, 12)
+    assert thread.observed == ("RuntimeError: can't create new thread at interpreter shutdown" if refused else "ack")
+    fork_refused = refused and method == "fork"
+    assert start.observed == ("RuntimeError: can't fork at interpreter shutdown" if fork_refused else "None")
+    assert start.system.procs[1].handle == ("initial" if fork_refused else "started")
