@@ -77,7 +77,7 @@ if __name__ == "__main__":
 
 def trace() -> list:
     """The same operations as ``BARE``, as model actions for ``run_trace``."""
-    from model.semantics import NO_ARG, Action
+    from proclife.model.core.semantics import NO_ARG, Action
 
     return [
         Action("create_child", 0, None, False),
@@ -131,13 +131,13 @@ def main() -> None:
         bare_ms = {m: 1000 * median_seconds(bare(m), args.repeat) for m in args.methods}
     rss_bare = peak_rss_mb()
 
-    from model.engine import Bounds, Engine
-    from model.extend import load
-    from model.system import Config
     from proclife.conformance.check import Budget, check, engine_for
     from proclife.conformance.plans import plan_for
     from proclife.conformance.runner import Timing, run_trace
-    from runtime.impls import resolve_impl
+    from proclife.model.core.engine import Bounds, Engine
+    from proclife.model.core.extend import load
+    from proclife.model.core.system import Config
+    from proclife.runtime.impls import resolve_impl
 
     model = load()
     timing = Timing() if args.grace is None else Timing(grace=args.grace)

@@ -29,8 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from model.engine import Bounds  # noqa: E402  (after the sys.path line)
-from model.profiles import LIFECYCLE, SMALL, Profile  # noqa: E402
+from proclife.model.core.engine import Bounds  # noqa: E402  (after the sys.path line)
+from proclife.model.explore.scopes import LIFECYCLE, SMALL, Profile  # noqa: E402
 
 CASES: tuple[tuple[Bounds, Profile], ...] = (
     (Bounds(1, 0, 2), LIFECYCLE),
@@ -47,8 +47,8 @@ def maxrss_mb() -> float:
 
 def worker(case: int, symmetry: bool) -> None:
     """One explorer run in this (fresh) interpreter; its figures as JSON on stdout."""
-    from model.explore import Explorer
-    from model.extend import base_model
+    from proclife.model.core.extend import base_model
+    from proclife.model.explore.explorer import Explorer
 
     bounds, profile = CASES[case]
     model = base_model()
@@ -77,8 +77,8 @@ def run(argv: list[str], cwd: str, out: Path | None = None) -> float:
 
 def spin(case: int, folder: str) -> dict[str, float]:
     """Generate, compile and run pan as ``proclife.spin_runner.run_spin`` does, each part timed apart."""
-    from model.extend import base_model
-    from model.spin import generate
+    from proclife.model.core.extend import base_model
+    from proclife.model.spin.pml import generate
 
     bounds, profile = CASES[case]
     start = time.perf_counter()

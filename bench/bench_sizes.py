@@ -17,11 +17,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from model.engine import Bounds
-from model.explore import Explorer
-from model.extend import base_model
-from model.profiles import Profile, profile
-from model.promela import SpinError
+from proclife.model.core.engine import Bounds
+from proclife.model.core.extend import base_model
+from proclife.model.explore.explorer import Explorer
+from proclife.model.explore.scopes import Profile, profile
+from proclife.model.spin.promela import SpinError
 from proclife.spin_runner import run_spin
 
 CASES: tuple[tuple[str, int, int], ...] = (

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from model.base import BASE
-from model.extend import Extension
-from model.spec import Source
+from proclife.model.core.base import BASE
+from proclife.model.core.extend import Extension
+from proclife.model.core.spec import Source
 
 # The child's thread-join phase, in the 3.11/3.12 order and in the 3.13 one.
 _RULES = [BASE.rule("process.child_joins_threads"), BASE.rule("process.child_joins_threads_atexit")]

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from model.base import BASE
-from model.extend import Extension
-from model.spec import Rule, Source, StateDef
+from proclife.model.core.base import BASE
+from proclife.model.core.extend import Extension
+from proclife.model.core.spec import Rule, Source, StateDef
 
 _SRC = Source("Python/pylifecycle.c Py_FinalizeEx: call_py_exitfuncs after wait_for_thread_shutdown", "extension")
 _JOIN = BASE.rule("process.main_joins_threads")

@@ -30,7 +30,7 @@ class Group(click.Group):
     """Turns our exception types into exit statuses and one-line messages."""
 
     def invoke(self, ctx: click.Context) -> object:
-        from model.errors import ModelError
+        from proclife.model.core.errors import ModelError
 
         try:
             return super().invoke(ctx)

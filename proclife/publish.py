@@ -14,12 +14,12 @@ from pathlib import Path
 
 import graphviz
 
-from model.chart import Chart
-from model.charts import DIAGRAMS, chart
-from model.extend import Model
-from model.mermaid import to_mermaid
-from model.render import HEADER, to_graphviz
 from proclife.exits import USAGE
+from proclife.model.core.extend import Model
+from proclife.model.diagrams.chart import Chart
+from proclife.model.diagrams.charts import DIAGRAMS, chart
+from proclife.model.diagrams.mermaid import to_mermaid
+from proclife.model.diagrams.render import HEADER, to_graphviz
 
 FORMATS: dict[str, str] = {"svg": "svg", "png": "png", "pdf": "pdf", "dot": "dot", "mermaid": "mmd"}
 DEFAULT_FORMATS = ("svg", "png", "dot", "mermaid")

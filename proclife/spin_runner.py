@@ -20,12 +20,12 @@ from pathlib import Path
 
 import psutil
 
-from model.engine import Bounds
-from model.extend import Model
-from model.profiles import Profile
-from model.promela import SpinError
-from model.spin import MODEL_FILE, NUMBER, Option, SpinOutcome, count, generate, read_trail
-from model.system import Config
+from proclife.model.core.engine import Bounds
+from proclife.model.core.extend import Model
+from proclife.model.core.system import Config
+from proclife.model.explore.scopes import Profile
+from proclife.model.spin.pml import MODEL_FILE, NUMBER, Option, SpinOutcome, count, generate, read_trail
+from proclife.model.spin.promela import SpinError
 
 PR_SET_PDEATHSIG = 1
 

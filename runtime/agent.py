@@ -26,8 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from runtime.impls import resolve_impl
-from runtime.protocol import (
+from proclife.runtime.impls import resolve_impl
+from proclife.runtime.protocol import (
     ACK,
     LIFELINE_EXIT,
     LineBuffer,
@@ -335,7 +335,7 @@ def child_main(spec: str, address: str, ident: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """The main program of a fresh interpreter: model process 0."""
-    parser = argparse.ArgumentParser(prog="python -m runtime.agent")
+    parser = argparse.ArgumentParser(prog="python -m proclife.runtime.agent")
     parser.add_argument("--impl", required=True)
     parser.add_argument("--address", required=True)
     parser.add_argument("--id", type=int, default=0)
@@ -344,6 +344,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    from runtime.agent import main as _main  # the importable copy, so children pickle by name
+    from proclife.runtime.agent import main as _main  # the importable copy, so children pickle by name
 
     _main()

@@ -23,20 +23,19 @@ import sys
 import tempfile
 import time
 import uuid
-from pathlib import Path
 from types import TracebackType
 
 import psutil
 
-from model.base import BASE
-from model.semantics import NO_ARG, Action
-from model.spec import Spec
-from model.system import System
-from runtime.errors import AgentGoneError, HarnessError
-from runtime.hub import Hub
-from runtime.impls import Implementation
-from runtime.observe import Snapshot, expected_adopted, expected_os
-from runtime.osproc import (
+from proclife.model.core.base import BASE
+from proclife.model.core.semantics import NO_ARG, Action
+from proclife.model.core.spec import Spec
+from proclife.model.core.system import System
+from proclife.runtime.errors import AgentGoneError, HarnessError
+from proclife.runtime.hub import Hub
+from proclife.runtime.impls import Implementation
+from proclife.runtime.observe import Snapshot, expected_adopted, expected_os
+from proclife.runtime.osproc import (
     GONE,
     NONE,
     ZOMBIE,
@@ -50,9 +49,8 @@ from runtime.osproc import (
     wait_gone,
     wait_pid_or,
 )
-from runtime.protocol import ACK, Message
+from proclife.runtime.protocol import ACK, Message
 
-ROOT = Path(__file__).resolve().parent.parent
 TOKEN_VAR = "PROCLIFE_RUN"
 SIGNALS = {"sigterm": signal.SIGTERM, "sigkill": signal.SIGKILL, "sigint": signal.SIGINT}
 # Commands another thread performs (a release comes from outside the released thread).
@@ -116,8 +114,7 @@ class Driver:
     def _start_main(self) -> None:
         env = dict(os.environ)
         env[TOKEN_VAR] = self.token
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-        argv = [sys.executable, *(["-O"] if self.optimize else []), "-m", "runtime.agent", "--impl", self.impl.spec,
+        argv = [sys.executable, *(["-O"] if self.optimize else []), "-m", "proclife.runtime.agent", "--impl", self.impl.spec,
                 "--address", self.address, "--id", "0"]
         with open(self.log_path, "ab") as log:
             self.p0 = subprocess.Popen(
@@ -265,7 +262,7 @@ class Driver:
     # --- watching ------------------------------------------------------------------------
 
     def observe(self) -> Snapshot:
-        """The OS view of every model process (see ``runtime.observe`` for how deep it goes)."""
+        """The OS view of every model process (see ``proclife.runtime.observe`` for how deep it goes)."""
         me = os.getpid()
         states: dict[int, str] = {}
         adopted: dict[int, bool] = {}

@@ -14,9 +14,9 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from runtime.errors import HarnessError
-from runtime.osproc import remaining
-from runtime.protocol import LineBuffer, Message, encode
+from proclife.runtime.errors import HarnessError
+from proclife.runtime.osproc import remaining
+from proclife.runtime.protocol import LineBuffer, Message, encode
 
 
 @dataclass

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from runtime.errors import ImplementationError
+from proclife.runtime.errors import ImplementationError
 
 STDLIB_METHODS: tuple[str, ...] = ("fork", "spawn", "forkserver")
 LIBRARIES: tuple[str, ...] = ("billiard", "multiprocess")

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from model.system import System
-from runtime.osproc import ALIVE, GONE, NONE, ZOMBIE
+from proclife.model.core.system import System
+from proclife.runtime.osproc import ALIVE, GONE, NONE, ZOMBIE
 
 
 def expected_os(system: System) -> dict[int, str]:

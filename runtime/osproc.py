@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import psutil
 
-from runtime.errors import HarnessError
+from proclife.runtime.errors import HarnessError
 
 PR_SET_CHILD_SUBREAPER = 36
 

@@ -1,6 +1,6 @@
 """The wire between the driver and its agents: JSON lines, and the canonical observations.
 
-Observations are strings in exactly the form ``model.engine.Transition.observed`` takes, so
+Observations are strings in exactly the form ``proclife.model.core.engine.Transition.observed`` takes, so
 that a conformance check is string equality. Both ends import this module; it imports
 nothing from either.
 """

@@ -6,8 +6,8 @@ import json
 
 from click.testing import CliRunner
 
-from model.base import BASE
 from proclife.cli import main
+from proclife.model.core.base import BASE
 
 
 def run(*args: str):

@@ -11,11 +11,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from model.engine import Bounds
-from model.extend import load
 from proclife.conformance.check import Budget, check
 from proclife.conformance.repro import write_reproducer
-from runtime.impls import resolve_impl
+from proclife.model.core.engine import Bounds
+from proclife.model.core.extend import load
+from proclife.runtime.impls import resolve_impl
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCLIFE = [sys.executable, "-m", "proclife"]
@@ -128,7 +128,7 @@ def test_ctrl_c_leaves_no_process_behind() -> None:
                                   "multiprocess/forkserver"])
 def test_thorough_conformance_against_each_implementations_profile(spec: str) -> None:
     """The long profile (`./run test -m slow`): the directed plan and 60 random examples of 30 steps."""
-    from model.profile import default_profile, model_of
+    from proclife.model.profiles.profile import default_profile, model_of
 
     impl = resolve_impl(spec)
     model = model_of(default_profile(impl.name))

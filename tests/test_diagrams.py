@@ -10,9 +10,9 @@ import graphviz
 import pytest
 from click.testing import CliRunner
 
-from model.charts import DIAGRAMS, chart
-from model.extend import base_model
 from proclife.cli import main
+from proclife.model.core.extend import base_model
+from proclife.model.diagrams.charts import DIAGRAMS, chart
 from proclife.publish import FORMATS, render
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -118,8 +118,8 @@ def test_missing_dot_says_to_install_graphviz_and_writes_nothing(
 
 def test_an_extension_shows_up_in_the_diagrams(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "ext_zombie_watch.py").write_text(
-        "from model.extend import Extension\n"
-        "from model.spec import Rule, Source, StateDef\n"
+        "from proclife.model.core.extend import Extension\n"
+        "from proclife.model.core.spec import Rule, Source, StateDef\n"
         "EXT = Extension(name='watch', doc='a watched zombie',\n"
         "    states=(StateDef('process', 'terminated.watched', 'someone waits on it'),),\n"
         "    rules=(Rule('process.watch', 'process', 'reap', ('terminated.zombie',), 'terminated.watched',\n"

@@ -12,13 +12,13 @@ from click.testing import CliRunner
 
 from examples.early_exit import EXTENSION as EARLY_EXIT
 from examples.excepthook import EXTENSION as ATEXIT
-from model.engine import Bounds
-from model.explore import BoundsError, Explorer, StateLimitError
-from model.extend import Extension, base_model, load
-from model.invariants import closed_rules_ok
-from model.profiles import FULL, LIFECYCLE, SMALL
-from model.symmetry import canonical
-from model.system import Config, ProcState, System, ThreadState
+from proclife.model.core.engine import Bounds
+from proclife.model.core.extend import Extension, base_model, load
+from proclife.model.core.system import Config, ProcState, System, ThreadState
+from proclife.model.explore.explorer import BoundsError, Explorer, StateLimitError
+from proclife.model.explore.invariants import closed_rules_ok
+from proclife.model.explore.scopes import FULL, LIFECYCLE, SMALL
+from proclife.model.explore.symmetry import canonical
 
 
 @pytest.mark.parametrize(("bounds", "prof"), [
@@ -118,8 +118,8 @@ def test_cli_draws_and_writes_json(tmp_path: object) -> None:
 def test_cli_spin_engine_gives_a_replayable_path(tmp_path: object) -> None:
     from pathlib import Path
 
-    from model.semantics import Action
     from proclife.cli import main
+    from proclife.model.core.semantics import Action
 
     out = Path(str(tmp_path))
     args = ["explore", "--procs", "1", "--threads", "1", "--profile", "small", "--engine", "spin", "--extend",

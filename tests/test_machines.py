@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from model.errors import ModelError
-from model.extend import base_model
-from model.machines import build_machine, source_leaves
-from model.spec import MACHINES
+from proclife.model.core.errors import ModelError
+from proclife.model.core.extend import base_model
+from proclife.model.core.machines import build_machine, source_leaves
+from proclife.model.core.spec import MACHINES
 
 MODEL = base_model()
 MACHINE = {name: build_machine(MODEL, name) for name in MACHINES}

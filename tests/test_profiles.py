@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from model.engine import Bounds
-from model.errors import ModelError
-from model.profile import default_profile, model_of, registry, resolve_profile
 from proclife.conformance.necessity import touched, verdict
 from proclife.conformance.runner import Timing
-from runtime.impls import resolve_impl
+from proclife.model.core.engine import Bounds
+from proclife.model.core.errors import ModelError
+from proclife.model.profiles.profile import default_profile, model_of, registry, resolve_profile
+from proclife.runtime.impls import resolve_impl
 
 ROOT = Path(__file__).resolve().parent.parent
 # A deviation that only shows under one start method is checked there.

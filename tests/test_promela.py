@@ -9,16 +9,16 @@ from pathlib import Path
 import pytest
 
 from examples.early_exit import EXTENSION as EARLY_EXIT
-from model.base import BASE
-from model.engine import Bounds
-from model.errors import ModelError
-from model.explore import Explorer
-from model.extend import Extension, base_model, load
-from model.profiles import FULL, LIFECYCLE, SMALL, Profile
-from model.promela import SpinError
-from model.semantics import NO_ARG, Action
-from model.spin import as_result, generate
-from model.system import System
+from proclife.model.core.base import BASE
+from proclife.model.core.engine import Bounds
+from proclife.model.core.errors import ModelError
+from proclife.model.core.extend import Extension, base_model, load
+from proclife.model.core.semantics import NO_ARG, Action
+from proclife.model.core.system import System
+from proclife.model.explore.explorer import Explorer
+from proclife.model.explore.scopes import FULL, LIFECYCLE, SMALL, Profile
+from proclife.model.spin.pml import as_result, generate
+from proclife.model.spin.promela import SpinError
 from proclife.spin_runner import run_spin
 
 needs_spin = pytest.mark.skipif(shutil.which("spin") is None or shutil.which("gcc") is None, reason="no spin/gcc")
@@ -148,7 +148,7 @@ SIGINT_ONLY = Profile("sigint_only", "the exit sequences, threads, and SIGINT fr
 @pytest.mark.parametrize("python", [(3, 11), (3, 13)], ids=str)
 def test_a_thread_join_interrupted_by_sigint_is_a_finding_in_both_engines(python: tuple[int, int]) -> None:
     """SIGINT during a thread join abandons the threads: the main program's always, a child's from 3.13."""
-    from model.system import Config
+    from proclife.model.core.system import Config
 
     config = Config(python=python)
     bounds = Bounds(1, 1, 2)

@@ -15,17 +15,17 @@ from pathlib import Path
 
 import pytest
 
-from model.base import BASE
-from model.engine import Engine, Transition
-from model.extend import load
-from model.profile import model_of
-from model.semantics import MAIN_PAST_THREAD_SHUTDOWN, NO_ARG, Action
-from model.system import START_METHODS, Config, System
-from model.variants import BILLIARD
 from proclife.conformance.check import engine_for
 from proclife.conformance.report import Disagreement
 from proclife.conformance.runner import run_trace
-from runtime.impls import resolve_impl
+from proclife.model.core.base import BASE
+from proclife.model.core.engine import Engine, Transition
+from proclife.model.core.extend import load
+from proclife.model.core.semantics import MAIN_PAST_THREAD_SHUTDOWN, NO_ARG, Action
+from proclife.model.core.system import START_METHODS, Config, System
+from proclife.model.profiles.profile import model_of
+from proclife.model.profiles.variants import BILLIARD
+from proclife.runtime.impls import resolve_impl
 
 PYTHONS = ((3, 11), (3, 12), (3, 13))
 P1 = 1

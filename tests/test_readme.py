@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from model.extend import load
+from proclife.model.core.extend import load
 from proclife.readme import rules_markdown
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from model.base import BASE
-from model.engine import Engine
-from model.semantics import NO_ARG, Action
-from model.system import START_METHODS, Config, System
+from proclife.model.core.base import BASE
+from proclife.model.core.engine import Engine
+from proclife.model.core.semantics import NO_ARG, Action
+from proclife.model.core.system import START_METHODS, Config, System
 
 MAIN, P1, P2, P3 = 0, 1, 2, 3
 

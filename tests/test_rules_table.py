@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from model.base import BASE
-from model.engine import Engine, Transition
-from model.semantics import NO_ARG, Action
-from model.system import START_METHODS, Config, System
+from proclife.model.core.base import BASE
+from proclife.model.core.engine import Engine, Transition
+from proclife.model.core.semantics import NO_ARG, Action
+from proclife.model.core.system import START_METHODS, Config, System
 
 ENGINES = {m: Engine(BASE, config=Config(start_method=m)) for m in START_METHODS}
 P1 = 1

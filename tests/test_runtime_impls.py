@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from model import NO_ARG, Action, Config, Engine, System
-from model.base import BASE
-from runtime.driver import Driver
-from runtime.errors import ImplementationError
-from runtime.impls import resolve_impl
+from proclife.model import NO_ARG, Action, Config, Engine, System
+from proclife.model.core.base import BASE
+from proclife.runtime.driver import Driver
+from proclife.runtime.errors import ImplementationError
+from proclife.runtime.impls import resolve_impl
 
 
 @pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
@@ -98,7 +98,7 @@ def test_an_impl_broken_inside_the_agents_is_a_harness_error_with_the_log(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """It imports in the driver but not in P0: the driver says P0 never connected, and why."""
-    from runtime.errors import HarnessError
+    from proclife.runtime.errors import HarnessError
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "path", list(sys.path))
@@ -118,7 +118,7 @@ def test_an_impl_broken_inside_the_agents_is_a_harness_error_with_the_log(
 
 def test_a_command_the_agent_cannot_perform_is_a_harness_error() -> None:
     """The model claims P0 is blocked; the real main thread is not: the agent says so."""
-    from runtime.errors import HarnessError
+    from proclife.runtime.errors import HarnessError
 
     blocked = System.initial().update(0, life="running.blocked")
     with Driver(resolve_impl("fork")) as driver, pytest.raises(HarnessError, match="main thread is not blocked"):

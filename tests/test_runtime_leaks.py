@@ -13,11 +13,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from model import Action, Config, Engine, System
-from model.base import BASE
-from runtime.driver import Driver
-from runtime.impls import resolve_impl
-from runtime.osproc import make_subreaper
+from proclife.model import Action, Config, Engine, System
+from proclife.model.core.base import BASE
+from proclife.runtime.driver import Driver
+from proclife.runtime.impls import resolve_impl
+from proclife.runtime.osproc import make_subreaper
 
 ROOT = Path(__file__).resolve().parent.parent
 BOUND = 10.0
@@ -78,9 +78,9 @@ def _driver_script(method: str, *, wait_for_stdin: bool) -> str:
     return textwrap.dedent(f"""
         import json, sys
         import psutil
-        from model import Config, Engine, System
-        from runtime.driver import Driver
-        from runtime.impls import resolve_impl
+        from proclife.model import Config, Engine, System
+        from proclife.runtime.driver import Driver
+        from proclife.runtime.impls import resolve_impl
         sys.path.insert(0, {str(ROOT / "tests")!r})
         from test_runtime_leaks import build_tree
         driver = Driver(resolve_impl({method!r}))

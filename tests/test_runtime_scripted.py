@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import pytest
 
-from model import BASE, NO_ARG, Action, Config, Engine, System
-from runtime.driver import Driver
-from runtime.errors import AgentGoneError, HarnessError
-from runtime.impls import resolve_impl
-from runtime.observe import expected_adopted, expected_os
+from proclife.model import BASE, NO_ARG, Action, Config, Engine, System
+from proclife.runtime.driver import Driver
+from proclife.runtime.errors import AgentGoneError, HarnessError
+from proclife.runtime.impls import resolve_impl
+from proclife.runtime.observe import expected_adopted, expected_os
 
 METHODS = ("fork", "spawn", "forkserver")
 

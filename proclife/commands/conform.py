@@ -9,16 +9,16 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from model.engine import Bounds
-from model.extend import load
-from model.profile import default_profile, model_of, resolve_profile
 from proclife.conformance.check import Budget, check
 from proclife.conformance.report import Report
 from proclife.conformance.repro import write_reproducer
 from proclife.conformance.runner import Timing
 from proclife.exits import DISAGREE, OK
+from proclife.model.core.engine import Bounds
+from proclife.model.core.extend import load
+from proclife.model.profiles.profile import default_profile, model_of, resolve_profile
 from proclife.outputs import check_file, check_folder, write_text
-from runtime.impls import resolve_impl
+from proclife.runtime.impls import resolve_impl
 
 
 def render(report: Report, console: Console, total_rules: int) -> None:

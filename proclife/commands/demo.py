@@ -9,15 +9,15 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from model.engine import Bounds
-from model.extend import load
 from proclife.commands.conform import render
 from proclife.conformance.check import Budget, check
 from proclife.conformance.repro import write_reproducer
 from proclife.conformance.runner import Timing
 from proclife.exits import DISAGREE, OK
+from proclife.model.core.engine import Bounds
+from proclife.model.core.extend import load
 from proclife.publish import DEFAULT_FORMATS, publish
-from runtime.impls import resolve_impl
+from proclife.runtime.impls import resolve_impl
 
 
 @click.command("demo")

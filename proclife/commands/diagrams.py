@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from model.extend import load
+from proclife.model.core.extend import load
 from proclife.publish import DEFAULT_FORMATS, FORMATS, parse_formats, publish
 
 

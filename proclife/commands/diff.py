@@ -8,9 +8,9 @@ from pathlib import Path
 import click
 import graphviz
 
-from model.diff import RuleDiff, rule_diff
-from model.profile import Profile, model_of, resolve_profile
-from model.spec import Rule
+from proclife.model.core.spec import Rule
+from proclife.model.profiles.diff import RuleDiff, rule_diff
+from proclife.model.profiles.profile import Profile, model_of, resolve_profile
 from proclife.publish import PublishError
 
 COLOURS = {"added": "#1a7f37", "removed": "#cf222e", "changed": "#bc4c00"}

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import click
 
-from model.engine import Bounds
-from model.explore import Explorer, Result, Stats, Step, Violation, check_bounds
-from model.extend import Model, load
-from model.profiles import PROFILES, Profile, profile
-from model.system import START_METHODS, Config
 from proclife.exits import DISAGREE, HARNESS, OK
+from proclife.model.core.engine import Bounds
+from proclife.model.core.extend import Model, load
+from proclife.model.core.system import START_METHODS, Config
+from proclife.model.explore.explorer import Explorer, Result, Stats, Step, Violation, check_bounds
+from proclife.model.explore.scopes import PROFILES, Profile, profile
 from proclife.outputs import check_file, check_folder, write_text
 
 
@@ -180,8 +180,8 @@ def _python(text: str) -> tuple[int, int]:
 
 def _spin(model: Model, bounds: Bounds, prof: Profile, config: Config) -> Result:
     """SPIN's run as a Result; a failure of SPIN itself is the harness's (exit 3), never a finding."""
-    from model.promela import SpinError
-    from model.spin import as_result
+    from proclife.model.spin.pml import as_result
+    from proclife.model.spin.promela import SpinError
     from proclife.spin_runner import run_spin
 
     def progress(line: str) -> None:
@@ -198,7 +198,7 @@ def _spin(model: Model, bounds: Bounds, prof: Profile, config: Config) -> Result
 
 
 def _draw(explorer: Explorer | None, violations: list[tuple[str, Violation]], result: Result, folder: Path) -> None:
-    from model.render_runs import GraphTooBigError, path_graph, rendered, state_graph
+    from proclife.model.diagrams.render_runs import GraphTooBigError, path_graph, rendered, state_graph
     from proclife.publish import write_all
 
     files: dict[str, bytes] = {}

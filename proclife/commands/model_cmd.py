@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 
-from model.export import model_data
-from model.extend import Model, load
-from model.labels import rule_text
-from model.spec import MACHINES, Spec
+from proclife.model.core.export import model_data
+from proclife.model.core.extend import Model, load
+from proclife.model.core.spec import MACHINES, Spec
+from proclife.model.diagrams.labels import rule_text
 from proclife.readme import rules_markdown, update
 
 

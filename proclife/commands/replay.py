@@ -9,19 +9,19 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from model.engine import Bounds, Engine
-from model.errors import ModelError
-from model.extend import load
-from model.profile import default_profile, model_of, resolve_profile
-from model.semantics import Action
-from model.system import System
 from proclife.conformance.check import engine_for
 from proclife.conformance.report import Disagreement
 from proclife.conformance.repro import write_reproducer
 from proclife.conformance.runner import Runner, Timing, drivable
 from proclife.exits import DISAGREE, OK
+from proclife.model.core.engine import Bounds, Engine
+from proclife.model.core.errors import ModelError
+from proclife.model.core.extend import load
+from proclife.model.core.semantics import Action
+from proclife.model.core.system import System
+from proclife.model.profiles.profile import default_profile, model_of, resolve_profile
 from proclife.outputs import check_folder
-from runtime.impls import resolve_impl
+from proclife.runtime.impls import resolve_impl
 
 
 def read_path(path: Path, which: int) -> list[Action]:

@@ -12,15 +12,15 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis.errors import Flaky
 from hypothesis.stateful import run_state_machine_as_test
 
-from model.engine import Bounds, Engine
-from model.extend import Model
-from model.system import Config
 from proclife.conformance.machine import machine_for
 from proclife.conformance.plans import plan_for
 from proclife.conformance.report import Disagreement, Report, StepRecord
 from proclife.conformance.runner import Timing, run_trace
-from runtime.errors import HarnessError
-from runtime.impls import Implementation
+from proclife.model.core.engine import Bounds, Engine
+from proclife.model.core.extend import Model
+from proclife.model.core.system import Config
+from proclife.runtime.errors import HarnessError
+from proclife.runtime.impls import Implementation
 
 
 @dataclass(frozen=True)

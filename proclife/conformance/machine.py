@@ -13,11 +13,11 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
-from model.engine import Bounds, Engine
-from model.semantics import Action
 from proclife.conformance.report import StepRecord
 from proclife.conformance.runner import Runner, Timing
-from runtime.impls import Implementation
+from proclife.model.core.engine import Bounds, Engine
+from proclife.model.core.semantics import Action
+from proclife.runtime.impls import Implementation
 
 
 def machine_for(

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from model.base import BASE
-from model.diff import distinguishing_path
-from model.engine import Bounds
-from model.profile import Deviation, Profile, model_of
-from model.spec import Spec
 from proclife.conformance.check import engine_for
 from proclife.conformance.report import Disagreement
 from proclife.conformance.runner import Timing, drivable, run_trace
-from runtime.impls import Implementation
+from proclife.model.core.base import BASE
+from proclife.model.core.engine import Bounds
+from proclife.model.core.spec import Spec
+from proclife.model.profiles.diff import distinguishing_path
+from proclife.model.profiles.profile import Deviation, Profile, model_of
+from proclife.runtime.impls import Implementation
 
 
 @dataclass(frozen=True)

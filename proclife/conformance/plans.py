@@ -8,10 +8,10 @@ import json
 import os
 from pathlib import Path
 
-from model.engine import Bounds, Engine
-from model.plan import Plan, directed_plan
-from model.semantics import Action
 from proclife.conformance.runner import drivable
+from proclife.model.core.engine import Bounds, Engine
+from proclife.model.core.semantics import Action
+from proclife.model.explore.plan import Plan, directed_plan
 
 PLAN_FORMAT = "proclife.plan/2"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from model.engine import Transition
-from model.semantics import Action
-from model.system import System
+from proclife.model.core.engine import Transition
+from proclife.model.core.semantics import Action
+from proclife.model.core.system import System
 
 
 @dataclass(frozen=True)

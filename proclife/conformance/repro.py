@@ -1,6 +1,6 @@
 """Write a standalone script that replays a disagreement with only the implementation under test.
 
-The script embeds the agent (``runtime/agent.py`` and the stdlib-only modules it imports)
+The script embeds the agent (``proclife.runtime.agent`` and the stdlib-only modules it imports)
 and the exact commands the driver sent, so a maintainer can run it without proclife.
 """
 
@@ -10,12 +10,12 @@ import hashlib
 import json
 from pathlib import Path
 
-from model.spec import Spec
-from model.system import System
 from proclife.conformance.report import Disagreement
-from runtime import driver as driver_module
-from runtime.driver import command_for
-from runtime.observe import expected_os
+from proclife.model.core.spec import Spec
+from proclife.model.core.system import System
+from proclife.runtime import driver as driver_module
+from proclife.runtime.driver import command_for
+from proclife.runtime.observe import expected_os
 
 AGENT_MODULES = ("__init__.py", "agent.py", "impls.py", "protocol.py", "errors.py")
 TEMPLATE = Path(__file__).with_name("repro_template.py")
@@ -55,7 +55,8 @@ def write_reproducer(
     """Write the script into ``folder``; its name is stable for the same disagreement."""
     steps = steps_for(found, spec, found.systems, join_timeout, bound)
     root = Path(driver_module.__file__).parent
-    sources = {f"runtime/{name}": (root / name).read_text() for name in AGENT_MODULES}
+    sources = {f"proclife/runtime/{name}": (root / name).read_text() for name in AGENT_MODULES}
+    sources["proclife/__init__.py"] = '"""The agent of a proclife reproducer: only what runs inside the processes."""\n'
     text = TEMPLATE.read_text()
     text = text.replace('IMPL = "fork"', f"IMPL = {found.impl!r}", 1)
     text = text.replace("STEPS: list[dict[str, Any]] = []  # filled in by proclife", f"STEPS: list[dict[str, Any]] = json.loads({json.dumps(json.dumps(steps))})", 1)

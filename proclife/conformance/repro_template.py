@@ -70,7 +70,7 @@ class Run:
         self.acks: dict[int, dict[str, Any]] = {}
         self.buffers: dict[socket.socket, bytes] = {}
         env = dict(os.environ, PYTHONPATH=os.pathsep.join((folder, os.getcwd())))
-        argv = [sys.executable, "-m", "runtime.agent", "--impl", IMPL, "--address", self.address, "--id", "0"]
+        argv = [sys.executable, "-m", "proclife.runtime.agent", "--impl", IMPL, "--address", self.address, "--id", "0"]
         self.p0 = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
         self.wait(lambda: 0 in self.pids, "the main program's hello")
 

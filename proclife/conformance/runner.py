@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from model.engine import Engine, Transition
-from model.semantics import Action
-from model.system import System
 from proclife.conformance.report import Disagreement, StepRecord
-from runtime.driver import Driver
-from runtime.errors import AgentGoneError
-from runtime.impls import Implementation
-from runtime.observe import expected_os
+from proclife.model.core.engine import Engine, Transition
+from proclife.model.core.semantics import Action
+from proclife.model.core.system import System
+from proclife.runtime.driver import Driver
+from proclife.runtime.errors import AgentGoneError
+from proclife.runtime.impls import Implementation
+from proclife.runtime.observe import expected_os
 
 # Events after which the process they aim at could end, whatever the model says.
 ENDING = frozenset({

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from model.system import ProcState, System, ThreadState
+from proclife.model.core.system import ProcState, System, ThreadState
 
 Key = tuple[object, ...]
 NONE_CODE = -10_000  # sorts None among ints

@@ -13,12 +13,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from model.engine import Bounds
-from model.errors import ModelError
-from model.extend import Model
-from model.semantics import MAIN_FINALIZING_3_12, NO_ARG, _sys_exit_code
-from model.spec import Rule
-from model.system import Config
+from proclife.model.core.engine import Bounds
+from proclife.model.core.errors import ModelError
+from proclife.model.core.extend import Model
+from proclife.model.core.semantics import MAIN_FINALIZING_3_12, NO_ARG, _sys_exit_code
+from proclife.model.core.spec import Rule
+from proclife.model.core.system import Config
 
 NONE = 255  # an absent parent
 NOCODE = -1000  # an exit code that is None
@@ -286,7 +286,7 @@ def condition(g: Gen, rule: Rule, w: Where) -> str:
         if gen is None:
             raise ModelError(
                 f"rule {rule.id!r} has guard {name.lstrip('!')!r}, which has no Promela counterpart; "
-                f"add one to model.promela.GUARDS, or check this model with the explorer only"
+                f"add one to proclife.model.spin.promela.GUARDS, or check this model with the explorer only"
             )
         text = gen(g, w)
         parts.append(f"!{text}" if name.startswith("!") else text)
@@ -305,7 +305,7 @@ def body(g: Gen, rule: Rule, w: Where) -> str:
         if gen is None:
             raise ModelError(
                 f"rule {rule.id!r} has effect {name!r}, which has no Promela counterpart; "
-                f"add one to model.promela.EFFECTS, or check this model with the explorer only"
+                f"add one to proclife.model.spin.promela.EFFECTS, or check this model with the explorer only"
             )
         out.append(gen(g, w, arg or None))
     return " ".join(out)

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import product
 
-from model.errors import UnknownActionError
-from model.semantics import NO_ARG, Action, Ctx, Semantics, base_semantics
-from model.spec import EventDef, Rule, Spec
-from model.system import MAIN, Config, System
+from proclife.model.core.errors import UnknownActionError
+from proclife.model.core.semantics import NO_ARG, Action, Ctx, Semantics, base_semantics
+from proclife.model.core.spec import EventDef, Rule, Spec
+from proclife.model.core.system import MAIN, Config, System
 
 
 @dataclass(frozen=True)

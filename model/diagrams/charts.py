@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from model.chart import Chart
-from model.chart_composite import composite
-from model.chart_exit import exit_sequences
-from model.chart_machines import lifecycle
-from model.errors import ModelError
-from model.extend import Model
+from proclife.model.core.errors import ModelError
+from proclife.model.core.extend import Model
+from proclife.model.diagrams.chart import Chart
+from proclife.model.diagrams.chart_composite import composite
+from proclife.model.diagrams.chart_exit import exit_sequences
+from proclife.model.diagrams.chart_machines import lifecycle
 
 BUILDERS: dict[str, Callable[[Model], Chart]] = {
     "handle": partial(lifecycle, machine="handle"),

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from model.engine import Bounds, Engine
-from model.errors import ModelError
-from model.semantics import Action
-from model.system import System
+from proclife.model.core.engine import Bounds, Engine
+from proclife.model.core.errors import ModelError
+from proclife.model.core.semantics import Action
+from proclife.model.core.system import System
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from model.engine import Bounds, Engine
-from model.semantics import CONFIG_ONLY, Action, Ctx
-from model.system import ProcState, System
+from proclife.model.core.engine import Bounds, Engine
+from proclife.model.core.semantics import CONFIG_ONLY, Action, Ctx
+from proclife.model.core.system import ProcState, System
 
 Path = tuple[Action, ...]
 

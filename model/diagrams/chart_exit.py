@@ -8,10 +8,10 @@ from Python 3.13 on (``atexit_in_child``) has a side of its own: the main progra
 
 from __future__ import annotations
 
-from model.chart import Chart, Cluster, Edge, EdgeKind, Line, Node
-from model.extend import Model
-from model.labels import rule_text
-from model.spec import Rule, Spec
+from proclife.model.core.extend import Model
+from proclife.model.core.spec import Rule, Spec
+from proclife.model.diagrams.chart import Chart, Cluster, Edge, EdgeKind, Line, Node
+from proclife.model.diagrams.labels import rule_text
 
 MACHINE = "process"
 SIDES = ("is_child", "atexit_in_child", "is_main")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from model.extend import Model
-from model.spec import MACHINES, EventDef, Outcome, Rule, Spec
+from proclife.model.core.extend import Model
+from proclife.model.core.spec import MACHINES, EventDef, Outcome, Rule, Spec
 
 SCHEMA = "proclife.model/1"
 

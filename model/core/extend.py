@@ -13,10 +13,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from model.base import BASE
-from model.errors import ExtensionError
-from model.semantics import Effect, Guard, Semantics, base_semantics
-from model.spec import MACHINES, EventDef, Rule, Source, Spec, StateDef
+from proclife.model.core.base import BASE
+from proclife.model.core.errors import ExtensionError
+from proclife.model.core.semantics import Effect, Guard, Semantics, base_semantics
+from proclife.model.core.spec import MACHINES, EventDef, Rule, Source, Spec, StateDef
 
 # What the runtime knows how to do; an event with another ``drive`` must be model-only (None).
 DRIVES: frozenset[str] = frozenset({
@@ -154,7 +154,7 @@ def resolve(target: str) -> Extension:
         obj = obj()
     if not isinstance(obj, Extension):
         raise ExtensionError(
-            f"--extend {target!r} is a {type(obj).__name__}, not a model.extend.Extension; "
+            f"--extend {target!r} is a {type(obj).__name__}, not a proclife.model.core.extend.Extension; "
             f"build one with Extension(name=..., doc=..., rules=(...))"
         )
     return obj

@@ -1,6 +1,6 @@
 """The Promela form of every check the explorer makes, by name.
 
-The explorer's invariants, findings and liveness goals (``model/invariants.py``) are Python
+The explorer's invariants, findings and liveness goals (``model/explore/invariants.py``) are Python
 predicates; SPIN needs each as an expression over the generated state vector. A check
 without an entry here makes ``generate`` refuse, so that "SPIN verified the same checks"
 stays true when someone adds one.
@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from model.invariants import JOIN_CHILDREN, JOIN_THREADS
-from model.promela import GUARDS, NOCODE, SIGTERM, Gen, Where
-from model.semantics import MAIN_PAST_THREAD_SHUTDOWN
-from model.spec import Rule
+from proclife.model.core.semantics import MAIN_PAST_THREAD_SHUTDOWN
+from proclife.model.core.spec import Rule
+from proclife.model.explore.invariants import JOIN_CHILDREN, JOIN_THREADS
+from proclife.model.spin.promela import GUARDS, NOCODE, SIGTERM, Gen, Where
 
 StateGen = Callable[[Gen], str]
 

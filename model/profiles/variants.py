@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from model.base import BASE
-from model.extend import Extension
-from model.profile import Deviation, Profile
-from model.semantics import Branches, Ctx, base_semantics, one
-from model.spec import Outcome, Rule, Source
-from model.system import System
+from proclife.model.core.base import BASE
+from proclife.model.core.extend import Extension
+from proclife.model.core.semantics import Branches, Ctx, base_semantics, one
+from proclife.model.core.spec import Outcome, Rule, Source
+from proclife.model.core.system import System
+from proclife.model.profiles.profile import Deviation, Profile
 
 SEEN = "proclife conform --impl billiard --profile cpython (billiard 4.3, Python 3.11)"
 

@@ -11,10 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
-from model.system import MAIN, Config, ProcState, System, ThreadState
+from proclife.model.core.system import MAIN, Config, ProcState, System, ThreadState
 
 if TYPE_CHECKING:
-    from model.engine import Engine
+    from proclife.model.core.engine import Engine
 
 NO_ARG: object = type("NoArg", (), {"__repr__": lambda self: "-"})()
 

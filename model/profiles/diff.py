@@ -13,10 +13,10 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from model.engine import Bounds, Engine, Transition
-from model.semantics import Action
-from model.spec import Rule, Spec
-from model.system import System
+from proclife.model.core.engine import Bounds, Engine, Transition
+from proclife.model.core.semantics import Action
+from proclife.model.core.spec import Rule, Spec
+from proclife.model.core.system import System
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,10 @@ without a tangle of self-loops.
 
 from __future__ import annotations
 
-from model.chart import Chart, Cluster, Edge, EdgeKind, Line, Node
-from model.extend import Model
-from model.labels import rule_text
-from model.spec import Rule, Spec, StateDef
+from proclife.model.core.extend import Model
+from proclife.model.core.spec import Rule, Spec, StateDef
+from proclife.model.diagrams.chart import Chart, Cluster, Edge, EdgeKind, Line, Node
+from proclife.model.diagrams.labels import rule_text
 
 
 def node_id(machine: str, state: str) -> str:

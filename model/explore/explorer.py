@@ -13,10 +13,12 @@ from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from model.engine import Bounds, Engine, Transition
-from model.errors import ModelError
-from model.extend import Model
-from model.invariants import (
+from proclife.model.core.engine import Bounds, Engine, Transition
+from proclife.model.core.errors import ModelError
+from proclife.model.core.extend import Model
+from proclife.model.core.semantics import Action
+from proclife.model.core.system import Config, System
+from proclife.model.explore.invariants import (
     FINDINGS,
     LIVENESS,
     STATE_INVARIANTS,
@@ -27,10 +29,8 @@ from model.invariants import (
     StepInvariant,
     closed_rules_ok,
 )
-from model.profiles import LIFECYCLE, Profile, actions
-from model.semantics import Action
-from model.symmetry import canonical
-from model.system import Config, System
+from proclife.model.explore.scopes import LIFECYCLE, Profile, actions
+from proclife.model.explore.symmetry import canonical
 
 Progress = Callable[["Stats"], None]
 NO_PARENT = -1

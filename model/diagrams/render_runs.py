@@ -10,9 +10,9 @@ from collections.abc import Sequence
 
 import graphviz
 
-from model.errors import ModelError
-from model.explore import Explorer, Step
-from model.system import System
+from proclife.model.core.errors import ModelError
+from proclife.model.core.system import System
+from proclife.model.explore.explorer import Explorer, Step
 
 SHORT = {
     "running.runnable": "run", "running.blocked": "blk", "exiting.terminate_daemon_children": "x:term",

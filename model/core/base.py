@@ -8,7 +8,7 @@ tests are all derived from ``BASE``.
 
 from __future__ import annotations
 
-from model.spec import EventDef, Outcome, Rule, Source, Spec, StateDef
+from proclife.model.core.spec import EventDef, Outcome, Rule, Source, Spec, StateDef
 
 P = "Lib/multiprocessing/process.py"
 U = "Lib/multiprocessing/util.py"

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from model.engine import Transition
-from model.semantics import MAIN_PAST_THREAD_SHUTDOWN, Action
-from model.spec import Spec
-from model.system import MAIN, Config, ProcState, System
+from proclife.model.core.engine import Transition
+from proclife.model.core.semantics import MAIN_PAST_THREAD_SHUTDOWN, Action
+from proclife.model.core.spec import Spec
+from proclife.model.core.system import MAIN, Config, ProcState, System
 
 P = "CPython 3.11 Lib/multiprocessing/process.py"
 U = "CPython 3.11 Lib/multiprocessing/util.py"

@@ -8,12 +8,12 @@ Every state shown is the engine's, so the picture follows the rules when they ch
 
 from __future__ import annotations
 
-from model.chart import Chart, Cluster, Edge, Line, Node
-from model.engine import Engine
-from model.errors import ModelError
-from model.extend import Model
-from model.semantics import Action
-from model.system import MAIN, System
+from proclife.model.core.engine import Engine
+from proclife.model.core.errors import ModelError
+from proclife.model.core.extend import Model
+from proclife.model.core.semantics import Action
+from proclife.model.core.system import MAIN, System
+from proclife.model.diagrams.chart import Chart, Cluster, Edge, Line, Node
 
 SCENARIO: tuple[Action, ...] = (
     Action("create_child", MAIN, arg=False),
@@ -37,7 +37,7 @@ def run(engine: Engine, actions: tuple[Action, ...]) -> System:
         outcomes = engine.predict(system, action)
         if len(outcomes) != 1:
             msg = (f"composite diagram: {action.describe()} has {len(outcomes)} outcomes in this model; "
-                   f"the example needs exactly one (adjust SCENARIO in model/chart_composite.py)")
+                   f"the example needs exactly one (adjust SCENARIO in model/diagrams/chart_composite.py)")
             raise ModelError(msg)
         system = outcomes[0].system
     return system

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from model.errors import ModelError
-from model.extend import Extension, Model, apply, base_model, resolve
-from model.spec import Source
+from proclife.model.core.errors import ModelError
+from proclife.model.core.extend import Extension, Model, apply, base_model, resolve
+from proclife.model.core.spec import Source
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def model_of(profile: Profile, base: Model | None = None, without: str | None = 
 
 
 def registry() -> dict[str, Profile]:
-    from model.variants import PROFILES
+    from proclife.model.profiles.variants import PROFILES
 
     return {p.name: p for p in PROFILES}
 
@@ -77,7 +77,7 @@ def resolve_profile(name: str) -> Profile:
             return obj
         if isinstance(obj, Extension):
             return Profile(obj.name, obj.doc, (Deviation(obj.name, obj.doc, obj.source or Source(name, "extension"), obj),))
-        raise ModelError(f"--profile {name!r} is a {type(obj).__name__}, not a model.profile.Profile")
+        raise ModelError(f"--profile {name!r} is a {type(obj).__name__}, not a proclife.model.profiles.profile.Profile")
     raise ModelError(f"unknown profile {name!r}; use one of {', '.join(known)} or module:attr")
 
 

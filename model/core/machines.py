@@ -18,10 +18,10 @@ from typing import Any
 from transitions.core import EventData
 from transitions.extensions.nesting import HierarchicalMachine, NestedState
 
-from model.errors import ModelError
-from model.extend import Model
-from model.semantics import Semantics
-from model.spec import MACHINES, Rule, Spec
+from proclife.model.core.errors import ModelError
+from proclife.model.core.extend import Model
+from proclife.model.core.semantics import Semantics
+from proclife.model.core.spec import MACHINES, Rule, Spec
 
 SEPARATOR = "."  # the spec's own nesting separator; transitions' default "_" occurs inside names
 

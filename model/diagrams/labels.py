@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from model.spec import Rule
+from proclife.model.core.spec import Rule
 
 
 def guards(rule: Rule, hide: tuple[str, ...] = ()) -> str:

@@ -1,0 +1,1 @@
+"""The core of the model: its vocabulary (spec), the base rules, what they mean, and the engine that runs them."""

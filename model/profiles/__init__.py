@@ -1,0 +1,1 @@
+"""Implementation profiles: how billiard, multiprocess or `python -O` depart from CPython, and rule diffs."""
