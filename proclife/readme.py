@@ -38,7 +38,7 @@ def rules_markdown(model: Model) -> str:
 
 def profiles_markdown() -> str:
     """Each implementation profile and every way it departs from CPython, with the evidence."""
-    from proclife.model.profiles.profile import registry
+    from proclife.model.profiles.registry import registry
 
     out = [PROFILES_BEGIN, "", "| profile | checked by default for | departs from CPython's standard library | evidence |",
            "|---|---|---|---|"]

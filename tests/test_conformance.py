@@ -128,7 +128,8 @@ def test_ctrl_c_leaves_no_process_behind() -> None:
                                   "multiprocess/forkserver"])
 def test_thorough_conformance_against_each_implementations_profile(spec: str) -> None:
     """The long profile (`./run test -m slow`): the directed plan and 60 random examples of 30 steps."""
-    from proclife.model.profiles.profile import default_profile, model_of
+    from proclife.model.profiles.profile import model_of
+    from proclife.model.profiles.registry import default_profile
 
     impl = resolve_impl(spec)
     model = model_of(default_profile(impl.name))

@@ -13,7 +13,8 @@ from proclife.conformance.necessity import touched, verdict
 from proclife.conformance.runner import Timing
 from proclife.model.core.engine import Bounds
 from proclife.model.core.errors import ModelError
-from proclife.model.profiles.profile import default_profile, model_of, registry, resolve_profile
+from proclife.model.profiles.profile import model_of
+from proclife.model.profiles.registry import default_profile, registry, resolve_profile
 from proclife.runtime.impls import resolve_impl
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,14 +7,11 @@ behaviour it stands for.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple, Protocol
 
 from proclife.model.core.system import MAIN, Config, ProcState, System, ThreadState
-
-if TYPE_CHECKING:
-    from proclife.model.core.engine import Engine
 
 NO_ARG: object = type("NoArg", (), {"__repr__": lambda self: "-"})()
 
@@ -51,13 +48,33 @@ class Action(NamedTuple):
         )
 
 
+class Outcomes(Protocol):
+    """What an effect sees of one outcome of a nested action: the system after it and the rules taken."""
+
+    @property
+    def system(self) -> System: ...
+
+    @property
+    def rules(self) -> tuple[str, ...]: ...
+
+
+class Firing(Protocol):
+    """The one thing an effect may ask of the engine: fire a nested action (a signal an exit sends).
+
+    A protocol, not the engine itself, so that the meanings of the rules sit below the engine
+    that runs them and nothing imports round a loop.
+    """
+
+    def fire(self, system: System, action: Action) -> Sequence[Outcomes]: ...
+
+
 @dataclass(frozen=True)
 class Ctx:
     """What a guard or an effect may look at besides the system."""
 
     config: Config
     action: Action
-    engine: Engine
+    engine: Firing
 
 
 Guard = Callable[[System, Ctx], bool]

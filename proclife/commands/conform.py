@@ -16,7 +16,8 @@ from proclife.conformance.runner import Timing
 from proclife.exits import DISAGREE, OK
 from proclife.model.core.engine import Bounds
 from proclife.model.core.extend import load
-from proclife.model.profiles.profile import default_profile, model_of, resolve_profile
+from proclife.model.profiles.profile import model_of
+from proclife.model.profiles.registry import default_profile, resolve_profile
 from proclife.outputs import check_file, check_folder, write_text
 from proclife.runtime.impls import resolve_impl
 

@@ -10,7 +10,8 @@ import graphviz
 
 from proclife.model.core.spec import Rule
 from proclife.model.profiles.diff import RuleDiff, rule_diff
-from proclife.model.profiles.profile import Profile, model_of, resolve_profile
+from proclife.model.profiles.profile import Profile, model_of
+from proclife.model.profiles.registry import resolve_profile
 from proclife.publish import PublishError
 
 COLOURS = {"added": "#1a7f37", "removed": "#cf222e", "changed": "#bc4c00"}

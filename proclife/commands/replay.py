@@ -19,7 +19,8 @@ from proclife.model.core.errors import ModelError
 from proclife.model.core.extend import load
 from proclife.model.core.semantics import Action
 from proclife.model.core.system import System
-from proclife.model.profiles.profile import default_profile, model_of, resolve_profile
+from proclife.model.profiles.profile import model_of
+from proclife.model.profiles.registry import default_profile, resolve_profile
 from proclife.outputs import check_folder
 from proclife.runtime.impls import resolve_impl
 
