@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_explore.py [--repeat N]
 
-For each case (bounds and profile): the explorer without symmetry reduction (the same state
+For each case (bounds and scope): the explorer without symmetry reduction (the same state
 space SPIN stores with ``-DNOREDUCE``: the counts must be equal) and with it, each in a fresh
 interpreter so that every run starts with cold caches and its peak RSS is its own; then SPIN:
 generate the Promela, ``spin -a`` and ``gcc`` (timed apart: a fixed cost per model and bounds),
@@ -30,9 +30,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from proclife.model.core.engine import Bounds  # noqa: E402  (after the sys.path line)
-from proclife.model.explore.scopes import LIFECYCLE, SMALL, Profile  # noqa: E402
+from proclife.model.explore.scopes import LIFECYCLE, SMALL, Scope  # noqa: E402
 
-CASES: tuple[tuple[Bounds, Profile], ...] = (
+CASES: tuple[tuple[Bounds, Scope], ...] = (
     (Bounds(1, 0, 2), LIFECYCLE),
     (Bounds(1, 1, 2), SMALL),
     (Bounds(2, 0, 2), SMALL),
@@ -50,10 +50,10 @@ def worker(case: int, symmetry: bool) -> None:
     from proclife.model.core.extend import base_model
     from proclife.model.explore.explorer import Explorer
 
-    bounds, profile = CASES[case]
+    bounds, scope = CASES[case]
     model = base_model()
     before = maxrss_mb()
-    stats = Explorer(model, bounds, profile=profile, symmetry=symmetry).run().stats
+    stats = Explorer(model, bounds, scope=scope, symmetry=symmetry).run().stats
     print(json.dumps({"states": stats.states, "seconds": stats.seconds, "rss_before": before,
                       "rss_peak": maxrss_mb()}))
 
@@ -80,9 +80,9 @@ def spin(case: int, folder: str) -> dict[str, float]:
     from proclife.model.core.extend import base_model
     from proclife.model.spin.pml import generate
 
-    bounds, profile = CASES[case]
+    bounds, scope = CASES[case]
     start = time.perf_counter()
-    text = generate(base_model(), bounds, profile).text
+    text = generate(base_model(), bounds, scope).text
     generated = time.perf_counter()
     (Path(folder) / "model.pml").write_text(text)
     run(["spin", "-a", "model.pml"], folder)
@@ -125,11 +125,11 @@ def main() -> None:
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, median of {args.repeat}; "
           "explorer runs each in a fresh interpreter")
     print()
-    print(f"{'bounds':<10} {'profile':<10} {'states':>7} {'reduced':>7} {'py s':>6} {'py st/s':>7} "
+    print(f"{'bounds':<10} {'scope':<10} {'states':>7} {'reduced':>7} {'py s':>6} {'py st/s':>7} "
           f"{'sym s':>6} {'sym st/s':>8} {'gen+cc s':>8} {'pan s':>6} {'pan st/s':>9} "
           f"{'pan/py':>7} {'py/spin':>7}")
     memory = []
-    for case, (bounds, profile) in enumerate(CASES):
+    for case, (bounds, scope) in enumerate(CASES):
         full = [explore(case, symmetry=False) for _ in range(args.repeat)]
         reduced = [explore(case, symmetry=True) for _ in range(args.repeat)]
         with tempfile.TemporaryDirectory() as folder:
@@ -140,19 +140,19 @@ def main() -> None:
         pan_s = median(spins, "pan")
         fixed = median(spins, "generate") + median(spins, "compile")
         py_rate, pan_rate = states / py_s, states / max(pan_s, 1e-9)
-        print(f"P{bounds.procs} T{bounds.threads} D{bounds.depth:<4} {profile.name:<10} {states:>7} "
+        print(f"P{bounds.procs} T{bounds.threads} D{bounds.depth:<4} {scope.name:<10} {states:>7} "
               f"{int(reduced[0]['states']):>7} {py_s:>6.2f} {py_rate:>7.0f} {sym_s:>6.2f} "
               f"{reduced[0]['states'] / sym_s:>8.0f} {fixed:>8.2f} {pan_s:>6.3f} {pan_rate:>9.0f} "
               f"{pan_rate / py_rate:>7.1f} {py_s / (fixed + pan_s):>7.2f}")
-        memory.append((bounds, profile, full, reduced, spins))
+        memory.append((bounds, scope, full, reduced, spins))
     print()
-    print(f"{'bounds':<10} {'profile':<10} {'py MB':>6} {'py +MB':>7} {'sym +MB':>7} {'pan MB':>7} "
+    print(f"{'bounds':<10} {'scope':<10} {'py MB':>6} {'py +MB':>7} {'sym +MB':>7} {'pan MB':>7} "
           f"{'pan states MB':>13} {'py+/states':>10}")
-    for bounds, profile, full, reduced, spins in memory:
+    for bounds, scope, full, reduced, spins in memory:
         grown = median(full, "rss_peak") - median(full, "rss_before")
         sym_grown = median(reduced, "rss_peak") - median(reduced, "rss_before")
         pan_mb = median(spins, "rss")
-        print(f"P{bounds.procs} T{bounds.threads} D{bounds.depth:<4} {profile.name:<10} "
+        print(f"P{bounds.procs} T{bounds.threads} D{bounds.depth:<4} {scope.name:<10} "
               f"{median(full, 'rss_peak'):>6.0f} {grown:>7.0f} {sym_grown:>7.0f} {pan_mb:>7.0f} "
               f"{median(spins, 'state_mb'):>13.2f} {grown / median(spins, 'state_mb'):>10.0f}")
 

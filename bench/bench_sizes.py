@@ -1,4 +1,4 @@
-"""How big the bounded state spaces are: reachable systems per bounds and profile, by SPIN.
+"""How big the bounded state spaces are: reachable systems per bounds and scope, by SPIN.
 
 Run: ``.venv/bin/python bench/bench_sizes.py`` (about ten minutes on 2 cores, up to 8 GB).
 SPIN counts every system (no reduction); the Python explorer's count of symmetry classes is
@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from proclife.model.core.engine import Bounds
 from proclife.model.core.extend import base_model
 from proclife.model.explore.explorer import Explorer
-from proclife.model.explore.scopes import Profile, profile
+from proclife.model.explore.scopes import Scope, scope
 from proclife.model.spin.promela import SpinError
 from proclife.spin_runner import run_spin
 
@@ -39,13 +39,13 @@ def main() -> None:
     target = tuple(int(x) for x in args.target.split(","))
     model = base_model()
     print("model: fork, Python 3.11 rules; depth 2\n")
-    print("| profile | bounds | systems (SPIN) | pan search s | pan states/s | pan MB | classes (Python) | Python s |")
+    print("| scope | bounds | systems (SPIN) | pan search s | pan states/s | pan MB | classes (Python) | Python s |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     lower: dict[str, tuple[int, str]] = {}
     for name, procs, threads in CASES:
-        bounds, prof = Bounds(procs, threads, 2), profile(name)
+        bounds, chosen = Bounds(procs, threads, 2), scope(name)
         try:
-            spin = run_spin(model, bounds, prof)
+            spin = run_spin(model, bounds, chosen)
         except SpinError as exc:
             print(f"| {name} | P{procs} T{threads} | (pan stopped: {str(exc)[:60]}) | | | | | |", flush=True)
             continue
@@ -53,7 +53,7 @@ def main() -> None:
         classes, py_s = "", ""
         if spin.states <= args.python_limit:
             start = time.perf_counter()
-            result = Explorer(model, bounds, profile=prof).run()
+            result = Explorer(model, bounds, scope=chosen).run()
             classes, py_s = f"{result.stats.states:,}", f"{time.perf_counter() - start:.1f}"
         memory = re.search(r"([\d.]+)\s+total actual memory usage", spin.output)
         print(f"| {name} | P{procs} T{threads} | {spin.states:,} | {spin.search_seconds:.1f} | {rate:,.0f} "
@@ -61,17 +61,17 @@ def main() -> None:
         if procs <= target[0] and threads <= target[1] and spin.states > lower.get(name, (0, ""))[0]:
             lower[name] = (spin.states, f"P{procs} T{threads}")
     for name in sorted(lower):
-        # A profile that takes every action a narrower one takes reaches every system it reaches.
-        count, where = max((c, f"{w} under {n}") for n, (c, w) in lower.items() if narrower(profile(n), profile(name)))
-        print(f"\nprofile {name}: P{target[0]} T{target[1]} reaches at least {count:,} systems (all of {where})")
+        # A scope that takes every action a narrower one takes reaches every system it reaches.
+        count, where = max((c, f"{w} under {n}") for n, (c, w) in lower.items() if narrower(scope(n), scope(name)))
+        print(f"\nscope {name}: P{target[0]} T{target[1]} reaches at least {count:,} systems (all of {where})")
 
 
-def narrower(small: Profile, big: Profile) -> bool:
+def narrower(small: Scope, big: Scope) -> bool:
     """Every action ``small`` takes, ``big`` takes too."""
-    if not big.drop <= small.drop:
+    if big.offers is not None and (small.offers is None or not small.offers <= big.offers):
         return False
     for event, domain in big.args.items():
-        if event in small.drop:
+        if small.offers is not None and event not in small.offers:
             continue
         if event not in small.args or not set(small.args[event]) <= set(domain):
             return False

@@ -23,7 +23,7 @@ import psutil
 from proclife.model.core.engine import Bounds
 from proclife.model.core.extend import Model
 from proclife.model.core.system import Config
-from proclife.model.explore.scopes import Profile
+from proclife.model.explore.scopes import Scope
 from proclife.model.spin.pml import MODEL_FILE, NUMBER, Option, SpinOutcome, count, generate, read_trail
 from proclife.model.spin.promela import SpinError
 
@@ -35,14 +35,14 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def run_spin(model: Model, bounds: Bounds, profile: Profile, config: Config | None = None,
+def run_spin(model: Model, bounds: Bounds, scope: Scope, config: Config | None = None,
              workdir: Path | None = None, memory_mb: int | None = None,
              progress: Callable[[str], None] | None = None) -> SpinOutcome:
     """Generate, compile with -DNOREDUCE and run pan; on a violation, read its trail back."""
     for tool in ("spin", "gcc"):
         if shutil.which(tool) is None:
             raise SpinError(f"{tool} is not installed; `apt-get install -y spin gcc`")
-    generated = generate(model, bounds, profile, config)
+    generated = generate(model, bounds, scope, config)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         folder = workdir or Path(tmp)
@@ -59,7 +59,7 @@ def run_spin(model: Model, bounds: Bounds, profile: Profile, config: Config | No
             raise SpinError(
                 f"pan reached its memory bound ({memlim} MB) after "
                 f"{stored.group(1) if stored else 'an unknown number of'} states, before exhausting the "
-                "bounds: no verdict. Narrow the bounds or the profile; docs/exploration.md lists measured sizes"
+                "bounds: no verdict. Narrow the bounds or the scope; docs/exploration.md lists measured sizes"
             )
         errors = count(out, r"errors: (\d+)")
         failed: str | None = None

@@ -21,11 +21,11 @@ from proclife.model.explore.scopes import FULL, LIFECYCLE, SMALL
 from proclife.model.explore.symmetry import canonical
 
 
-@pytest.mark.parametrize(("bounds", "prof"), [
+@pytest.mark.parametrize(("bounds", "chosen"), [
     (Bounds(1, 0, 2), LIFECYCLE), (Bounds(0, 2, 1), FULL), (Bounds(1, 1, 2), SMALL), (Bounds(2, 0, 2), SMALL),
 ])
-def test_invariants_hold_on_the_base_model(bounds: Bounds, prof: object) -> None:
-    result = Explorer(base_model(), bounds, profile=prof).run()  # type: ignore[arg-type]
+def test_invariants_hold_on_the_base_model(bounds: Bounds, chosen: object) -> None:
+    result = Explorer(base_model(), bounds, scope=chosen).run()  # type: ignore[arg-type]
     assert result.ok, [v.invariant for v in result.violations]
     assert result.stats.states > 1 and result.stats.deadlocks == 0
 
@@ -35,7 +35,7 @@ def test_closed_handle_rules_are_inert() -> None:
 
 
 def test_early_exit_is_caught_with_the_shortest_path() -> None:
-    result = Explorer(load([EARLY_EXIT]), Bounds(1, 1, 2), profile=SMALL).run()
+    result = Explorer(load([EARLY_EXIT]), Bounds(1, 1, 2), scope=SMALL).run()
     (v,) = result.violations
     assert v.invariant == "exit_sequence_joined"
     assert [s.action.event for s in v.path] == [
@@ -45,14 +45,14 @@ def test_early_exit_is_caught_with_the_shortest_path() -> None:
 
 
 def test_the_atexit_extension_adds_states_and_keeps_invariants() -> None:
-    base = Explorer(base_model(), Bounds(1, 0, 2), profile=SMALL).run()
-    ext = Explorer(load([ATEXIT]), Bounds(1, 0, 2), profile=SMALL).run()
+    base = Explorer(base_model(), Bounds(1, 0, 2), scope=SMALL).run()
+    ext = Explorer(load([ATEXIT]), Bounds(1, 0, 2), scope=SMALL).run()
     assert ext.ok and ext.stats.states > base.stats.states
 
 
 @pytest.mark.parametrize("model", [base_model(), load([EARLY_EXIT])])
 def test_symmetry_keeps_the_verdict_and_reduces_the_count(model: object) -> None:
-    runs = [Explorer(model, Bounds(2, 0, 2), profile=SMALL, symmetry=s).run() for s in (True, False)]  # type: ignore[arg-type]
+    runs = [Explorer(model, Bounds(2, 0, 2), scope=SMALL, symmetry=s).run() for s in (True, False)]  # type: ignore[arg-type]
     reduced, full = runs
     assert reduced.stats.states < full.stats.states
     assert [v.invariant for v in reduced.violations] == [v.invariant for v in full.violations]
@@ -79,8 +79,8 @@ def test_bad_bounds_are_refused() -> None:
 
 
 @pytest.mark.parametrize(("args", "status"), [
-    (["--procs", "1", "--threads", "0", "--profile", "small"], 0),
-    (["--procs", "1", "--threads", "1", "--profile", "small", "--extend", "examples.early_exit:EXTENSION"], 1),
+    (["--procs", "1", "--threads", "0", "--scope", "small"], 0),
+    (["--procs", "1", "--threads", "1", "--scope", "small", "--extend", "examples.early_exit:EXTENSION"], 1),
     (["--procs", "-1"], 2),
     (["--procs", "1", "--extend", "examples.early_exit:NOPE"], 2),
     (["--procs", "1", "--engine", "spin", "--check", "spin"], 2),
@@ -107,7 +107,7 @@ def test_cli_draws_and_writes_json(tmp_path: object) -> None:
     from proclife.cli import main
 
     out = Path(str(tmp_path))
-    args = ["explore", "--procs", "1", "--threads", "1", "--profile", "small", "--extend",
+    args = ["explore", "--procs", "1", "--threads", "1", "--scope", "small", "--extend",
             "examples.early_exit:EXTENSION", "--json", str(out / "r.json"), "--draw", str(out / "pics")]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1
@@ -122,7 +122,7 @@ def test_cli_spin_engine_gives_a_replayable_path(tmp_path: object) -> None:
     from proclife.model.core.semantics import Action
 
     out = Path(str(tmp_path))
-    args = ["explore", "--procs", "1", "--threads", "1", "--profile", "small", "--engine", "spin", "--extend",
+    args = ["explore", "--procs", "1", "--threads", "1", "--scope", "small", "--engine", "spin", "--extend",
             "examples.early_exit:EXTENSION", "--json", str(out / "r.json"), "--draw", str(out / "pics")]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1, result.output
@@ -132,7 +132,7 @@ def test_cli_spin_engine_gives_a_replayable_path(tmp_path: object) -> None:
     assert data["engine"] == "spin"
     (violation,) = data["violations"]
     steps = [Action.from_json(step) for step in violation["path"]]
-    ours = Explorer(load([EARLY_EXIT]), Bounds(1, 1, 2), profile=SMALL).run().violations[0]
+    ours = Explorer(load([EARLY_EXIT]), Bounds(1, 1, 2), scope=SMALL).run().violations[0]
     assert len(steps) >= len(ours.path) and steps[-1].event == "proceed"
 
 
@@ -143,21 +143,21 @@ def _thread_release_to(dst: str) -> Extension:
 
 def test_a_state_program_actions_cannot_leave_breaks_liveness() -> None:
     no_release = Extension(name="no_release", doc="nothing releases a blocked thread", remove=("thread.release",))
-    result = Explorer(load([no_release]), Bounds(0, 1, 1), profile=LIFECYCLE).run()
+    result = Explorer(load([no_release]), Bounds(0, 1, 1), scope=LIFECYCLE).run()
     (v,) = result.violations
     assert v.invariant == "everything_can_end" and "no program action moves" in v.detail
     assert [s.action.event for s in v.path][-1] == "thread_block"
 
 
 def test_program_actions_that_cycle_break_liveness() -> None:
-    result = Explorer(load([_thread_release_to("running.blocked")]), Bounds(0, 1, 1), profile=LIFECYCLE).run()
+    result = Explorer(load([_thread_release_to("running.blocked")]), Bounds(0, 1, 1), scope=LIFECYCLE).run()
     (v,) = result.violations
     assert v.invariant == "everything_can_end" and "run forever" in v.detail
     assert v.path[-1].system.procs[0].threads[0].life == "running.blocked"
 
 
 def test_a_step_finding_is_reported_not_counted_as_a_violation() -> None:
-    result = Explorer(base_model(), Bounds(0, 2, 1), profile=LIFECYCLE).run()
+    result = Explorer(base_model(), Bounds(0, 2, 1), scope=LIFECYCLE).run()
     assert result.ok
     (hit,) = result.findings
     assert hit.finding.name == "thread_outlives_thread_join" and hit.count > 0
@@ -166,7 +166,7 @@ def test_a_step_finding_is_reported_not_counted_as_a_violation() -> None:
 
 def test_the_state_limit_stops_a_run_without_a_verdict() -> None:
     with pytest.raises(StateLimitError, match=r"state limit, 100 states .* no verdict"):
-        Explorer(base_model(), Bounds(2, 1, 2), profile=LIFECYCLE, max_states=100).run()
+        Explorer(base_model(), Bounds(2, 1, 2), scope=LIFECYCLE, max_states=100).run()
 
 
 @pytest.mark.parametrize(("option", "value", "message"), [
@@ -197,7 +197,7 @@ def test_a_crash_is_status_3_never_a_finding(monkeypatch: pytest.MonkeyPatch) ->
 def test_cli_explores_the_rules_of_the_python_asked_for(python: str, finding: bool) -> None:
     from proclife.cli import main
 
-    args = ["explore", "--procs", "0", "--threads", "2", "--profile", "lifecycle", "--python", python]
+    args = ["explore", "--procs", "0", "--threads", "2", "--scope", "lifecycle", "--python", python]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert f"model: fork, Python {python};" in result.output

@@ -16,7 +16,7 @@ from proclife.model.core.extend import Extension, base_model, load
 from proclife.model.core.semantics import NO_ARG, Action
 from proclife.model.core.system import System
 from proclife.model.explore.explorer import Explorer
-from proclife.model.explore.scopes import FULL, LIFECYCLE, SMALL, Profile
+from proclife.model.explore.scopes import FULL, LIFECYCLE, SMALL, Scope
 from proclife.model.spin.pml import as_result, generate
 from proclife.model.spin.promela import SpinError
 from proclife.spin_runner import run_spin
@@ -25,14 +25,14 @@ needs_spin = pytest.mark.skipif(shutil.which("spin") is None or shutil.which("gc
 
 
 @needs_spin
-@pytest.mark.parametrize(("procs", "threads", "prof"), [
+@pytest.mark.parametrize(("procs", "threads", "chosen"), [
     (1, 0, FULL), (1, 1, SMALL), (1, 0, LIFECYCLE), (0, 1, FULL),
     pytest.param(2, 0, SMALL, marks=pytest.mark.slow),
 ])
-def test_spin_counts_the_same_states(procs: int, threads: int, prof: Profile) -> None:
+def test_spin_counts_the_same_states(procs: int, threads: int, chosen: Scope) -> None:
     bounds = Bounds(procs, threads, 2)
-    ours = Explorer(base_model(), bounds, profile=prof, symmetry=False).run()
-    spin = run_spin(base_model(), bounds, prof)
+    ours = Explorer(base_model(), bounds, scope=chosen, symmetry=False).run()
+    spin = run_spin(base_model(), bounds, chosen)
     assert spin.errors == 0
     assert spin.states == ours.stats.states
     assert spin.transitions == ours.stats.transitions + 1  # pan also counts its start-up step
@@ -51,20 +51,20 @@ def _no_exitcode_on_sigkill() -> Extension:
 
 
 @needs_spin
-@pytest.mark.parametrize(("extension", "bounds", "prof", "check"), [
+@pytest.mark.parametrize(("extension", "bounds", "chosen", "check"), [
     (EARLY_EXIT, Bounds(1, 1, 2), SMALL, "exit_sequence_joined"),
     (Extension("no_release", "nothing releases a thread", remove=("thread.release",)), Bounds(0, 1, 1), LIFECYCLE,
      "everything_can_end"),
     (_no_exitcode_on_sigkill(), Bounds(1, 0, 2), SMALL, "terminated_has_exitcode"),
 ])
-def test_spin_catches_what_the_explorer_catches(extension: Extension, bounds: Bounds, prof: Profile,
+def test_spin_catches_what_the_explorer_catches(extension: Extension, bounds: Bounds, chosen: Scope,
                                                  check: str) -> None:
     model = load([extension])
-    ours = Explorer(model, bounds, profile=prof, symmetry=False).run()
+    ours = Explorer(model, bounds, scope=chosen, symmetry=False).run()
     assert [v.invariant for v in ours.violations] == [check]
-    spin = run_spin(model, bounds, prof)
+    spin = run_spin(model, bounds, chosen)
     assert spin.errors == 1 and spin.failed == check
-    result = as_result(model, bounds, prof, spin)
+    result = as_result(model, bounds, chosen, spin)
     (v,) = result.violations
     assert v.invariant == check and v.path, "the trail is followed from the start"
     assert [s.action for s in v.path] == [o.action for o in spin.trail]
@@ -73,7 +73,7 @@ def test_spin_catches_what_the_explorer_catches(extension: Extension, bounds: Bo
 @needs_spin
 def test_spin_and_the_explorer_excuse_the_same_finding() -> None:
     bounds = Bounds(0, 2, 1)
-    ours = Explorer(base_model(), bounds, profile=LIFECYCLE, symmetry=False).run()
+    ours = Explorer(base_model(), bounds, scope=LIFECYCLE, symmetry=False).run()
     assert ours.ok and [h.finding.name for h in ours.findings] == ["thread_outlives_thread_join"]
     spin = run_spin(base_model(), bounds, LIFECYCLE)
     assert spin.errors == 0 and spin.states == ours.stats.states
@@ -138,10 +138,9 @@ def test_a_tool_dies_with_the_command_that_started_it() -> None:
             tool.kill()
 
 
-SIGINT_ONLY = Profile("sigint_only", "the exit sequences, threads, and SIGINT from outside", drop=frozenset(
-    {"sigterm", "sigkill", "install_sigterm", "sys_exit", "os_exit", "block", "release", "join_current",
-     "thread_block", "target_raise", "kill", "close", "set_daemon", "is_alive", "exitcode", "pid", "sentinel",
-     "join_timeout", "terminate"}))
+SIGINT_ONLY = Scope("sigint_only", "the exit sequences, threads, and SIGINT from outside", offers=frozenset(
+    {"create_child", "create_thread", "start", "join", "target_return", "thread_start", "thread_release",
+     "thread_finish", "sigint"}))
 
 
 @needs_spin
@@ -152,7 +151,7 @@ def test_a_thread_join_interrupted_by_sigint_is_a_finding_in_both_engines(python
 
     config = Config(python=python)
     bounds = Bounds(1, 1, 2)
-    ours = Explorer(base_model(), bounds, config=config, profile=SIGINT_ONLY, symmetry=False).run()
+    ours = Explorer(base_model(), bounds, config=config, scope=SIGINT_ONLY, symmetry=False).run()
     assert ours.ok, [v.invariant for v in ours.violations]
     (hit,) = ours.findings
     assert hit.finding.name == "thread_outlives_thread_join"
@@ -162,7 +161,7 @@ def test_a_thread_join_interrupted_by_sigint_is_a_finding_in_both_engines(python
     if python >= (3, 13):  # a child's interrupted join is excused too, where it happens
         child = [("create_child", 0, False), ("start", 1), ("create_thread", 1, False), ("thread_start", 1, 0),
                  ("target_return", 1), ("sigint", 1)]
-        engine = Explorer(base_model(), bounds, config=config, profile=SIGINT_ONLY).engine
+        engine = Explorer(base_model(), bounds, config=config, scope=SIGINT_ONLY).engine
         system = System.initial()
         for event, pid, *rest in child:
             arg = rest[0] if rest else NO_ARG

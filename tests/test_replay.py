@@ -21,7 +21,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def violation(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("explore") / "early.json"
-    found = run("explore", "--procs", "1", "--threads", "1", "--profile", "exit", "--extend", EARLY, "--json", str(out))
+    found = run("explore", "--procs", "1", "--threads", "1", "--scope", "exit", "--extend", EARLY, "--json", str(out))
     assert found.returncode == 1, found.stdout + found.stderr
     assert json.loads(out.read_text())["violations"][0]["invariant"] == "exit_sequence_joined"
     return out

@@ -58,7 +58,7 @@ def state_graph(explorer: Explorer, limit: int = 400) -> graphviz.Digraph:
                 if len(index) >= limit:
                     raise GraphTooBigError(
                         f"the state graph has more than {limit} states; draw smaller bounds "
-                        "(e.g. --procs 1 --threads 0 --profile small)"
+                        "(e.g. --procs 1 --threads 0 --scope small)"
                     )
                 index[nxt] = len(index)
                 dot.node(f"s{index[nxt]}", brief(nxt))

@@ -1,7 +1,7 @@
 """Breadth-first exploration of the composite model within bounds, with invariants and liveness.
 
 States are whole ``System`` values (optionally reduced by symmetry); edges are program and
-environment actions (``Engine.enabled``, narrowed by a ``Profile``) and internal steps
+environment actions (``Engine.enabled``, narrowed by a ``Scope``) and internal steps
 (``Engine.internal_steps``), both explored because their interleavings matter. BFS parent
 pointers give the shortest path to any violation.
 """
@@ -29,7 +29,7 @@ from proclife.model.explore.invariants import (
     StepInvariant,
     closed_rules_ok,
 )
-from proclife.model.explore.scopes import LIFECYCLE, Profile, actions
+from proclife.model.explore.scopes import LIFECYCLE, Scope, actions
 from proclife.model.explore.symmetry import canonical
 
 Progress = Callable[["Stats"], None]
@@ -83,7 +83,7 @@ class FindingHit:
 @dataclass
 class Result:
     bounds: Bounds
-    profile: Profile
+    scope: Scope
     symmetry: bool
     stats: Stats
     violations: list[Violation] = field(default_factory=list)
@@ -122,7 +122,7 @@ class Explorer:
     model: Model
     bounds: Bounds = field(default_factory=Bounds)
     config: Config = field(default_factory=Config)
-    profile: Profile = LIFECYCLE
+    scope: Scope = LIFECYCLE
     symmetry: bool = True
     state_invariants: tuple[StateInvariant, ...] = STATE_INVARIANTS
     step_invariants: tuple[StepInvariant, ...] = STEP_INVARIANTS
@@ -143,7 +143,7 @@ class Explorer:
     def successors(self, system: System) -> list[tuple[Action, Transition]]:
         """Every (action, outcome) pair from ``system``: program/environment, then internal."""
         fire = self.engine.fire
-        out = [(a, t) for a in actions(self.engine, system, self.bounds, self.profile) for t in fire(system, a)]
+        out = [(a, t) for a in actions(self.engine, system, self.bounds, self.scope) for t in fire(system, a)]
         out += self.engine.internal_steps(system)
         return out
 
@@ -152,7 +152,7 @@ class Explorer:
     def run(self) -> Result:
         start = time.perf_counter()
         stats = Stats()
-        result = Result(self.bounds, self.profile, self.symmetry, stats, config=self.config)
+        result = Result(self.bounds, self.scope, self.symmetry, stats, config=self.config)
         result.checked = tuple(
             [i.name for i in self.state_invariants] + [i.name for i in self.step_invariants]
             + [i.name for i in self.liveness]
@@ -227,8 +227,8 @@ class Explorer:
         b = self.bounds
         return StateLimitError(
             f"stopped at the state limit, {states:,} states (depth {depth}), before exhausting procs={b.procs} "
-            f"threads={b.threads} depth={b.depth} with profile {self.profile.name}: no verdict. Raise "
-            "--max-states (the explorer needs about 1.5 GB per million states), narrow the bounds or the profile, or "
+            f"threads={b.threads} depth={b.depth} in scope {self.scope.name}: no verdict. Raise "
+            "--max-states (the explorer needs about 1.5 GB per million states), narrow the bounds or the scope, or "
             "use --engine spin; docs/exploration.md lists measured sizes"
         )
 

@@ -1,8 +1,11 @@
-"""Which actions the explorer (and the SPIN export) takes: the same set for both engines.
+"""Which actions the explorer (and the SPIN export) offers: a scope, the same for both engines.
 
-Every event of the spec is offered by default; a profile only drops events or narrows an
-argument domain, so that a bounded run stays small. What a profile restricts is printed
-with every summary, because a property proved under a restriction is proved only there.
+A scope is an allow-list: it names the events it offers (every other event, an extension's
+new ones included, is not offered) and may narrow an argument domain, so that a bounded run
+stays small. ``full`` alone offers every event of the spec, whatever extensions add. What a
+scope offers is printed with every summary, because a property proved in a scope is proved
+only there. (Not to be confused with an implementation *profile*, ``--profile``: how an
+implementation departs from CPython.)
 """
 
 from __future__ import annotations
@@ -13,65 +16,83 @@ from dataclasses import dataclass, field
 from proclife.model.core.engine import Bounds, Engine
 from proclife.model.core.errors import ModelError
 from proclife.model.core.semantics import Action
+from proclife.model.core.spec import Spec
 from proclife.model.core.system import System
 
 
 @dataclass(frozen=True)
-class Profile:
-    """Events never taken (``drop``) and narrowed argument domains (``args``)."""
+class Scope:
+    """The events offered (``offers``; ``None``: every event of the spec) and narrowed argument domains."""
 
     name: str
     doc: str
-    drop: frozenset[str] = frozenset()
+    offers: frozenset[str] | None = None
     args: dict[str, tuple[object, ...]] = field(default_factory=dict)
 
     def allows(self, action: Action) -> bool:
-        if action.event in self.drop:
+        if self.offers is not None and action.event not in self.offers:
             return False
         domain = self.args.get(action.event)
         return domain is None or action.arg in domain
 
+    def excluded(self, spec: Spec) -> frozenset[str]:
+        """The events of ``spec`` this scope does not offer."""
+        if self.offers is None:
+            return frozenset()
+        return frozenset(e.name for e in spec.events if e.name not in self.offers)
+
+    def with_offers(self, events: frozenset[str]) -> Scope:
+        """This scope offering ``events`` as well (an extension's scope additions)."""
+        if self.offers is None:
+            return self
+        return Scope(self.name, self.doc, self.offers | events, dict(self.args))
+
     def describe(self) -> str:
-        parts = [f"not taken: {', '.join(sorted(self.drop))}"] if self.drop else []
+        parts = ["offers every event" if self.offers is None else f"offers {', '.join(sorted(self.offers))}"]
         parts += [f"{e} only with {', '.join(map(repr, d))}" for e, d in sorted(self.args.items())]
-        return "; ".join(parts) or "every event, every argument"
+        return "; ".join(parts)
 
 
-FULL = Profile("full", "every event of the spec with every argument of its domain")
-LIFECYCLE = Profile(
+_EXIT_OFFERS = frozenset({"create_child", "create_thread", "start", "join", "terminate", "target_return",
+                          "thread_start", "thread_finish"})
+_SMALL_OFFERS = _EXIT_OFFERS | frozenset({"target_raise", "join_timeout", "is_alive", "exitcode", "pid", "sentinel",
+                                          "set_daemon", "kill", "close", "thread_block", "thread_release"})
+_LIFECYCLE_OFFERS = _SMALL_OFFERS | frozenset({"sigterm", "install_sigterm", "sys_exit", "os_exit", "block",
+                                               "release", "join_current"})
+
+FULL = Scope("full", "every event of the spec, extensions' included, with every argument of its domain")
+LIFECYCLE = Scope(
     "lifecycle",
-    "signals from outside only SIGTERM (the handle's terminate()/kill() still signal); exit codes "
-    "one per class: return 0, raise 1, sys.exit(2), os._exit(3); SIGTERM handlers only 'ignore'",
-    drop=frozenset({"sigkill", "sigint"}),
+    "every API call, target end, thread and block; of the signals from outside only SIGTERM (the handle's "
+    "terminate()/kill() still signal); exit codes one per class: return 0, raise 1, sys.exit(2), "
+    "os._exit(3); SIGTERM handlers only 'ignore'",
+    offers=_LIFECYCLE_OFFERS,
     args={"sys_exit": (2,), "os_exit": (3,), "install_sigterm": ("ignore",)},
 )
-SMALL = Profile(
+SMALL = Scope(
     "small",
-    "lifecycle without signals from outside, SIGTERM handlers, sys.exit, os._exit and main-thread "
-    "blocks: the process/thread/handle life-cycle and the exit sequences only",
-    drop=frozenset({"sigterm", "sigkill", "sigint", "install_sigterm", "sys_exit", "os_exit", "block",
-                    "release", "join_current"}),
+    "the process/thread/handle life-cycle and the exit sequences: API calls, target return or raise, "
+    "threads; no signals from outside, SIGTERM handlers, sys.exit, os._exit or main-thread blocks",
+    offers=_SMALL_OFFERS,
 )
-EXIT = Profile(
+EXIT = Scope(
     "exit",
     "the exit sequences only: targets return, threads start and finish, children are created, started, "
-    "terminated and polled with join(); no signals from outside, no blocks, no other calls",
-    drop=frozenset({"sigterm", "sigkill", "sigint", "install_sigterm", "sys_exit", "os_exit", "block",
-                    "release", "join_current", "thread_block", "thread_release", "target_raise", "kill",
-                    "close", "set_daemon", "is_alive", "exitcode", "pid", "sentinel", "join_timeout"}),
+    "terminated and polled with join()",
+    offers=_EXIT_OFFERS,
 )
-PROFILES: dict[str, Profile] = {p.name: p for p in (FULL, LIFECYCLE, SMALL, EXIT)}
+SCOPES: dict[str, Scope] = {s.name: s for s in (FULL, LIFECYCLE, SMALL, EXIT)}
 
 
-def profile(name: str) -> Profile:
+def scope(name: str) -> Scope:
     try:
-        return PROFILES[name]
+        return SCOPES[name]
     except KeyError:
-        raise ModelError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}") from None
+        raise ModelError(f"unknown scope {name!r}; choose one of {', '.join(SCOPES)}") from None
 
 
-def actions(engine: Engine, system: System, bounds: Bounds, prof: Profile) -> Iterator[Action]:
-    """The program and environment actions the profile takes in ``system``."""
-    for action in engine.candidates(system, bounds, prof.drop):
-        if prof.allows(action):
+def actions(engine: Engine, system: System, bounds: Bounds, chosen: Scope) -> Iterator[Action]:
+    """The program and environment actions ``chosen`` offers in ``system``."""
+    for action in engine.candidates(system, bounds, chosen.excluded(engine.spec)):
+        if chosen.allows(action):
             yield action

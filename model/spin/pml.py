@@ -26,7 +26,7 @@ from proclife.model.explore.explorer import (
     rule_table_violations,
 )
 from proclife.model.explore.invariants import FINDINGS, LIVENESS, STATE_INVARIANTS, STEP_INVARIANTS
-from proclife.model.explore.scopes import Profile
+from proclife.model.explore.scopes import Scope
 from proclife.model.spin.promela import (
     NOCODE,
     NONE,
@@ -90,8 +90,8 @@ def _excuses(invariant: str, pid: int | None = None) -> list[str]:
     return [f"FINDING_{f.name}{suffix}" for f in FINDINGS if f.invariant == invariant]
 
 
-def generate(model: Model, bounds: Bounds, profile: Profile, config: Config | None = None) -> Generated:
-    """The whole Promela model for these bounds and this profile, with every check asserted."""
+def generate(model: Model, bounds: Bounds, scope: Scope, config: Config | None = None) -> Generated:
+    """The whole Promela model for these bounds and this scope, with every check asserted."""
     _require_forms()
     g = Gen(model, bounds, config or Config())
     spec = model.spec
@@ -108,7 +108,7 @@ def generate(model: Model, bounds: Bounds, profile: Profile, config: Config | No
                             continue
                         who: str | None = g.exists(p)
                     else:
-                        if not profile.allows(Action(event.name, p, k, arg)):
+                        if not scope.allows(Action(event.name, p, k, arg)):
                             continue
                         who = candidate(g, event.name, event.machine, event.by, w)
                     if who is None:
@@ -180,12 +180,12 @@ class SpinOutcome:
     search_seconds: float = 0.0
 
 
-def as_result(model: Model, bounds: Bounds, profile: Profile, outcome: SpinOutcome,
+def as_result(model: Model, bounds: Bounds, scope: Scope, outcome: SpinOutcome,
               config: Config | None = None) -> Result:
     """SPIN's verdict in the explorer's terms: the counts, the checks, a violation's path from the start."""
     stats = Stats(states=outcome.states, transitions=outcome.transitions, seconds=outcome.seconds,
                   search_seconds=outcome.search_seconds)
-    result = Result(bounds, profile, False, stats, checked=all_checks(), engine="spin", config=config or Config())
+    result = Result(bounds, scope, False, stats, checked=all_checks(), engine="spin", config=config or Config())
     result.violations += rule_table_violations(model)
     if outcome.errors:
         checks: dict[str, tuple[str, str]] = {c.name: (c.source, c.doc) for c in STATE_INVARIANTS}

@@ -13,7 +13,7 @@ from proclife.model.core.engine import Bounds
 from proclife.model.core.extend import Model, load
 from proclife.model.core.system import START_METHODS, Config
 from proclife.model.explore.explorer import Explorer, Result, Stats, Step, Violation, check_bounds
-from proclife.model.explore.scopes import PROFILES, Profile, profile
+from proclife.model.explore.scopes import SCOPES, Scope, scope
 from proclife.outputs import check_file, check_folder, write_text
 
 
@@ -35,7 +35,7 @@ def _summary(result: Result) -> list[str]:
     c = result.config
     lines = [
         f"model: {c.start_method}, Python {c.python[0]}.{c.python[1]}; bounds: procs={b.procs} threads={b.threads} "
-        f"depth={b.depth}; profile {result.profile.name}: {result.profile.describe()}",
+        f"depth={b.depth}; scope {result.scope.name}: {result.scope.describe()}",
     ]
     if result.engine == "spin":
         lines += [
@@ -82,7 +82,7 @@ def _violation(v: Violation) -> list[str]:
 def _as_json(result: Result, spin: dict[str, object] | None) -> dict[str, object]:
     s = result.stats
     return {
-        "engine": result.engine, "bounds": vars(result.bounds), "profile": result.profile.name,
+        "engine": result.engine, "bounds": vars(result.bounds), "scope": result.scope.name,
         "start_method": result.config.start_method, "python": ".".join(map(str, result.config.python)),
         "symmetry": result.symmetry,
         "states": s.states, "transitions": s.transitions, "self_loops": s.self_loops, "final": s.final,
@@ -103,8 +103,8 @@ def _as_json(result: Result, spin: dict[str, object] | None) -> dict[str, object
 @click.option("--procs", default=2, show_default=True, type=int, help="Processes besides the main program.")
 @click.option("--threads", default=1, show_default=True, type=int, help="Threads per process.")
 @click.option("--depth", default=2, show_default=True, type=int, help="Depth of the process tree.")
-@click.option("--profile", "profile_name", default="exit", show_default=True,
-              type=click.Choice(sorted(PROFILES)), help="Which actions are taken (see the summary).")
+@click.option("--scope", "scope_name", default="exit", show_default=True, type=click.Choice(sorted(SCOPES)),
+              help="Which actions are offered: an allow-list of events (the summary says which).")
 @click.option("--start-method", type=click.Choice(list(START_METHODS)), default="fork", show_default=True,
               help="The start method the model is instantiated for.")
 @click.option("--python", "python_version", metavar="X.Y", default=f"{sys.version_info[0]}.{sys.version_info[1]}",
@@ -120,7 +120,7 @@ def _as_json(result: Result, spin: dict[str, object] | None) -> dict[str, object
 @click.option("--json", "json_file", type=click.Path(path_type=Path), default=None, help="Write the result as JSON.")
 @click.option("--draw", "draw", type=click.Path(path_type=Path), default=None,
               help="Write pictures (state graph of small bounds, counterexample paths) into this folder.")
-def command(procs: int, threads: int, depth: int, profile_name: str, start_method: str, python_version: str,
+def command(procs: int, threads: int, depth: int, scope_name: str, start_method: str, python_version: str,
             extend: tuple[str, ...], no_symmetry: bool,
             check: str | None, engine: str, max_states: int, json_file: Path | None, draw: Path | None) -> None:
     """Explore every reachable system within bounds; check invariants and liveness."""
@@ -135,13 +135,13 @@ def command(procs: int, threads: int, depth: int, profile_name: str, start_metho
     model = load(extend)
     bounds = Bounds(procs, threads, depth)
     check_bounds(bounds)
-    prof = profile(profile_name)
+    chosen = scope(scope_name)
     explorer: Explorer | None = None
     if engine == "spin":
-        result = _spin(model, bounds, prof, config)
+        result = _spin(model, bounds, chosen, config)
     else:
         symmetry = not no_symmetry and check is None
-        explorer = Explorer(model, bounds, config=config, profile=prof, symmetry=symmetry, max_states=max_states,
+        explorer = Explorer(model, bounds, config=config, scope=chosen, symmetry=symmetry, max_states=max_states,
                             progress=_progress if sys.stderr.isatty() else None)
         result = explorer.run()
         if explorer.progress:
@@ -150,7 +150,7 @@ def command(procs: int, threads: int, depth: int, profile_name: str, start_metho
         click.echo(line)
     spin: Result | None = None
     if check == "spin":
-        spin = _spin(model, bounds, prof, config)
+        spin = _spin(model, bounds, chosen, config)
         same = "the same" if spin.stats.states == result.stats.states else "DIFFERENT"
         click.echo(f"spin: {spin.stats.states:,} states, {spin.stats.transitions:,} transitions, "
                    f"{len(spin.violations)} violations, {spin.stats.seconds:.2f} s; "
@@ -178,7 +178,7 @@ def _python(text: str) -> tuple[int, int]:
     return int(major), int(minor)
 
 
-def _spin(model: Model, bounds: Bounds, prof: Profile, config: Config) -> Result:
+def _spin(model: Model, bounds: Bounds, chosen: Scope, config: Config) -> Result:
     """SPIN's run as a Result; a failure of SPIN itself is the harness's (exit 3), never a finding."""
     from proclife.model.spin.pml import as_result
     from proclife.model.spin.promela import SpinError
@@ -188,10 +188,10 @@ def _spin(model: Model, bounds: Bounds, prof: Profile, config: Config) -> Result
         click.echo(f"\r  pan: {' '.join(line.split())}", err=True, nl=False)
 
     try:
-        outcome = run_spin(model, bounds, prof, config, progress=progress if sys.stderr.isatty() else None)
+        outcome = run_spin(model, bounds, chosen, config, progress=progress if sys.stderr.isatty() else None)
         if sys.stderr.isatty():
             click.echo("", err=True)
-        return as_result(model, bounds, prof, outcome, config)
+        return as_result(model, bounds, chosen, outcome, config)
     except SpinError as exc:
         click.echo(f"proclife: spin failed: {exc}", err=True)
         sys.exit(HARNESS)
