@@ -50,6 +50,8 @@ CALLS = frozenset({
     "set_daemon", "terminate", "kill", "close",
 })
 
+CONTROL_OPS = frozenset({"release", "thread_release", "thread_finish"})
+
 _AGENT: Agent | None = None
 
 
@@ -307,6 +309,12 @@ class Agent:
         "install_sigterm": op_install_sigterm,
         "join_current": op_join_current,
     }
+
+
+# Every operation a command may ask for: the table above, ending the target, blocking (the
+# performing thread's loop), and what the control thread does. The driver checks a model's
+# events against this before a run.
+OPERATIONS: frozenset[str] = frozenset(Agent.OPS) | {"end", "block", "thread_block"} | CONTROL_OPS
 
 
 def finish(ending: Ending) -> None:

@@ -28,9 +28,10 @@ from types import TracebackType
 import psutil
 
 from proclife.model.core.base import BASE
-from proclife.model.core.semantics import NO_ARG, Action
+from proclife.model.core.semantics import Action
 from proclife.model.core.spec import Spec
 from proclife.model.core.system import System
+from proclife.runtime.commands import check_performable, command_for, drive_of, signal_number
 from proclife.runtime.errors import AgentGoneError, HarnessError
 from proclife.runtime.hub import Hub
 from proclife.runtime.impls import Implementation
@@ -52,11 +53,7 @@ from proclife.runtime.osproc import (
 from proclife.runtime.protocol import ACK, Message
 
 TOKEN_VAR = "PROCLIFE_RUN"
-SIGNALS = {"sigterm": signal.SIGTERM, "sigkill": signal.SIGKILL, "sigint": signal.SIGINT}
-# Commands another thread performs (a release comes from outside the released thread).
-BY_CONTROL = frozenset({"release", "thread_release", "thread_finish"})
 REAP_SLICE = 0.02  # how often to look whether a zombie's living parent has collected it
-BY_MAIN = frozenset({"block", "install_sigterm", "join_current", "end"})
 
 
 class Driver:
@@ -75,6 +72,7 @@ class Driver:
         self.optimize = optimize  # agents run under `python -O` (children inherit the flag)
         self.join_timeout = join_timeout
         self.bound = bound
+        check_performable(spec)
         self.spec = spec
         self.token = uuid.uuid4().hex
         self.python: str | None = None
@@ -157,36 +155,17 @@ class Driver:
             event = self.spec.event(action.event)
         except KeyError:
             raise HarnessError(f"{action.describe()}: the spec has no event {action.event!r}") from None
-        if event.drive is None:
-            raise HarnessError(f"{action.describe()}: the event is model-only (drive=None); it cannot be run")
-        if event.drive == "signal":
-            return self._signal(action, before)
-        agent, cmd = self._command(event.drive, event.by, action, before)
+        drive = drive_of(event, action)
+        if drive.how == "signal":
+            return self._signal(action, before, signal_number(drive))
+        agent, cmd = command_for(event, action, before, self.join_timeout, self.bound)
         reply = self._roundtrip(agent, cmd, action)
-        if event.drive == "create_child":
+        if drive.op == "create_child":
             self.count = max(self.count, int(cmd["child"]) + 1)
-        fresh = action.event == "start" and action.pid not in self.known
-        if cmd["op"] == "call" and fresh and reply.get("pid") is not None:
+        fresh = drive.how == "call" and drive.name == "start" and action.pid not in self.known
+        if fresh and reply.get("pid") is not None:
             self._started(action.pid, int(reply["pid"]), agent)
         return str(reply["observed"])
-
-    def _command(self, drive: str, by: str, action: Action, before: System) -> tuple[int, Message]:
-        return command_for(drive, by, action, before, self.join_timeout, self.bound)
-
-    @staticmethod
-    def _actor(before: System, pid: int, by: str, action: Action) -> str | int:
-        """The thread that acts, as ``Engine.actor`` decides: main if runnable, else a runnable worker."""
-        proc = before.procs[pid]
-        if proc.life == "running.runnable":
-            return "main"
-        if by != "main":
-            for index, thread in enumerate(proc.threads):
-                if thread.life == "running.runnable":
-                    return index
-        raise HarnessError(
-            f"{action.describe()}: no thread of P{pid} can act (P{pid} is {proc.life}, threads "
-            f"{[t.life for t in proc.threads]}); the action is not enabled in this model state"
-        )
 
     def _roundtrip(self, ident: int, cmd: Message, action: Action) -> Message:
         hub = self._hub()
@@ -236,17 +215,13 @@ class Driver:
                     with contextlib.suppress(psutil.Error):
                         self.helpers[child.pid] = Known(child.pid, child.create_time())
 
-    def _signal(self, action: Action, before: System) -> str:
+    def _signal(self, action: Action, before: System, number: int) -> str:
         known = self.known.get(action.pid)
         if known is None:
             raise HarnessError(f"{action.describe()}: P{action.pid} has no OS process to signal")
         if before.procs[action.pid].exiting:
             # Land where the model's settled phase is: its main thread blocked in the exit sequence.
             main_thread_asleep(known.pid, time.monotonic() + self.bound)
-        try:
-            number = SIGNALS[action.event]
-        except KeyError:
-            raise HarnessError(f"{action.describe()}: no signal is named {action.event!r}") from None
         try:
             fd = os.pidfd_open(known.pid)
         except ProcessLookupError:
@@ -461,33 +436,3 @@ class Driver:
             return "(no agent log)"
         return f"agent log ({self.log_path}) ends with:\n{text}" if text else "(the agent log is empty)"
 
-
-def command_for(
-    drive: str, by: str, action: Action, before: System, join_timeout: float, bound: float
-) -> tuple[int, Message]:
-    """The agent that performs ``action`` and the command it is sent: a pure function of the model state."""
-    if not 0 <= action.pid < len(before.procs):
-        raise HarnessError(f"{action.describe()}: the model system has no P{action.pid}")
-    proc = before.procs[action.pid]
-    arg = None if action.arg is NO_ARG else action.arg
-    cmd: Message = {"op": drive, "arg": arg, "worker": action.thread, "timeout": join_timeout}
-    if drive == "call":
-        if proc.parent is None:
-            raise HarnessError(f"{action.describe()}: P{action.pid} has no handle (it is the main program)")
-        cmd.update(method=action.event, target=action.pid,
-                   thread=Driver._actor(before, proc.parent, by, action))
-        return proc.parent, cmd
-    if drive == "end":
-        cmd["event"] = action.event
-    if drive in BY_CONTROL:
-        cmd["thread"] = "control"
-        cmd["timeout"] = bound / 2
-    elif drive == "thread_block":
-        cmd["thread"] = action.thread
-    else:
-        cmd["thread"] = Driver._actor(before, action.pid, "main" if drive in BY_MAIN else by, action)
-    if drive == "create_child":
-        cmd["child"] = len(before.procs)
-    elif drive == "create_thread":
-        cmd["worker"] = len(proc.threads)
-    return action.pid, cmd

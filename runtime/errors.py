@@ -26,6 +26,12 @@ class ImplementationError(RuntimeHarnessFault, ValueError):
     exit_status = 2
 
 
+class UnperformableError(RuntimeHarnessFault, ValueError):
+    """A model (an extension, say) has an event whose drive the runtime cannot perform."""
+
+    exit_status = 2
+
+
 class AgentGoneError(RuntimeHarnessFault):
     """A process ended before it acknowledged a command the model expected it to perform.
 

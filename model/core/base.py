@@ -8,7 +8,7 @@ tests are all derived from ``BASE``.
 
 from __future__ import annotations
 
-from proclife.model.core.spec import EventDef, Outcome, Rule, Source, Spec, StateDef
+from proclife.model.core.spec import Drive, EventDef, Outcome, Rule, Source, Spec, StateDef
 
 P = "Lib/multiprocessing/process.py"
 U = "Lib/multiprocessing/util.py"
@@ -74,41 +74,69 @@ STATES = (
 )
 
 BOOL = (False, True)
+
+
+def api(name: str, doc: str, *, ends: bool = False, **kw: object) -> EventDef:
+    """A Process API call (method or property ``name``), made by a thread of the parent process."""
+    return EventDef(name, "handle", "program", doc, drive=Drive("call", name, ends), **kw)  # type: ignore[arg-type]
+
+
+def op(name: str, machine: str, doc: str, *, ends: bool = False, **kw: object) -> EventDef:
+    """An operation of the program inside the process, performed there by the agent."""
+    return EventDef(name, machine, "program", doc, drive=Drive("op", name, ends), **kw)  # type: ignore[arg-type]
+
+
+def ending(name: str, doc: str, **kw: object) -> EventDef:
+    """A way the main thread leaves its target; the process may end after it."""
+    return EventDef(name, "process", "program", doc, drive=Drive("end", name, True), by="main", **kw)  # type: ignore[arg-type]
+
+
+def signalled(name: str, signal: str, doc: str) -> EventDef:
+    """A signal (``SIGTERM``, as the signal module spells it) sent to the process from outside."""
+    return EventDef(name, "process", "environment", doc, drive=Drive("signal", signal, True), by="none")
+
+
+def internal(name: str, doc: str) -> EventDef:
+    """The model's own progress: no thread acts, nothing drives it."""
+    return EventDef(name, "process", "internal", doc, by="none")
+
+
 EVENTS = (
     # handle: calls of the Process API, made by a thread of the parent process
-    EventDef("start", "handle", "program", "Process.start()", drive="call"),
-    EventDef("join", "handle", "program", "Process.join() with no timeout; offered only where it returns", drive="call"),
-    EventDef("join_timeout", "handle", "program", "Process.join(timeout)", drive="call"),
-    EventDef("is_alive", "handle", "program", "Process.is_alive()", drive="call"),
-    EventDef("exitcode", "handle", "program", "Process.exitcode", drive="call"),
-    EventDef("pid", "handle", "program", "Process.pid", drive="call"),
-    EventDef("sentinel", "handle", "program", "Process.sentinel", drive="call"),
-    EventDef("set_daemon", "handle", "program", "Process.daemon = value", drive="call", params=("value",), domains=(BOOL,)),
-    EventDef("terminate", "handle", "program", "Process.terminate(): SIGTERM", drive="call"),
-    EventDef("kill", "handle", "program", "Process.kill(): SIGKILL", drive="call"),
-    EventDef("close", "handle", "program", "Process.close()", drive="call"),
+    api("start", "Process.start()"),
+    api("join", "Process.join() with no timeout; offered only where it returns"),
+    api("join_timeout", "Process.join(timeout)"),
+    api("is_alive", "Process.is_alive()"),
+    api("exitcode", "Process.exitcode"),
+    api("pid", "Process.pid"),
+    api("sentinel", "Process.sentinel"),
+    api("set_daemon", "Process.daemon = value", params=("value",), domains=(BOOL,)),
+    api("terminate", "Process.terminate(): SIGTERM", ends=True),
+    api("kill", "Process.kill(): SIGKILL", ends=True),
+    api("close", "Process.close()"),
     # process: the program inside it, signals from outside, and the exit sequence's own progress
-    EventDef("create_child", "process", "program", "Process(target=..., daemon=value)", drive="create_child", params=("daemon",), domains=(BOOL,)),
-    EventDef("create_thread", "process", "program", "threading.Thread(daemon=value)", drive="create_thread", params=("daemon",), domains=(BOOL,)),
-    EventDef("launch", "process", "internal", "the OS process begins (sent by the handle's start())", by="none"),
-    EventDef("block", "process", "program", "the main thread waits on a primitive", drive="block", by="main"),
-    EventDef("release", "process", "program", "another thread releases the main thread", drive="release", by="none"),
-    EventDef("install_sigterm", "process", "program", "signal.signal(SIGTERM, handler) in the main thread", drive="install_sigterm", params=("handler",), domains=(("ignore", "exit"),), by="main"),
-    EventDef("target_return", "process", "program", "the target returns", drive="end", by="main"),
-    EventDef("target_raise", "process", "program", "the target raises an exception", drive="end", by="main"),
-    EventDef("sys_exit", "process", "program", "the target calls sys.exit(arg)", drive="end", params=("arg",), domains=((None, 2, 256, -1, True, "text"),), by="main"),
-    EventDef("os_exit", "process", "program", "the target calls os._exit(n)", drive="end", params=("n",), domains=((0, 3),), by="main"),
-    EventDef("join_current", "process", "program", "current_process().join()", drive="join_current", by="main"),
-    EventDef("sigterm", "process", "environment", "SIGTERM from outside (kill -TERM)", drive="signal", by="none"),
-    EventDef("sigkill", "process", "environment", "SIGKILL from outside (kill -KILL)", drive="signal", by="none"),
-    EventDef("sigint", "process", "environment", "SIGINT from outside (Ctrl-C)", drive="signal", by="none"),
-    EventDef("proceed", "process", "internal", "the exit sequence moves to its next phase", by="none"),
-    EventDef("reap", "process", "internal", "someone other than the handle collects the exit status", by="none"),
+    op("create_child", "process", "Process(target=..., daemon=value)", params=("daemon",), domains=(BOOL,)),
+    op("create_thread", "process", "threading.Thread(daemon=value)", params=("daemon",), domains=(BOOL,)),
+    internal("launch", "the OS process begins (sent by the handle's start())"),
+    op("block", "process", "the main thread waits on a primitive", by="main"),
+    op("release", "process", "another thread releases the main thread", ends=True, by="control"),
+    op("install_sigterm", "process", "signal.signal(SIGTERM, handler) in the main thread", ends=True,
+       params=("handler",), domains=(("ignore", "exit"),), by="main"),
+    ending("target_return", "the target returns"),
+    ending("target_raise", "the target raises an exception"),
+    ending("sys_exit", "the target calls sys.exit(arg)", params=("arg",), domains=((None, 2, 256, -1, True, "text"),)),
+    ending("os_exit", "the target calls os._exit(n)", params=("n",), domains=((0, 3),)),
+    op("join_current", "process", "current_process().join()", by="main"),
+    signalled("sigterm", "SIGTERM", "SIGTERM from outside (kill -TERM)"),
+    signalled("sigkill", "SIGKILL", "SIGKILL from outside (kill -KILL)"),
+    signalled("sigint", "SIGINT", "SIGINT from outside (Ctrl-C)"),
+    internal("proceed", "the exit sequence moves to its next phase"),
+    internal("reap", "someone other than the handle collects the exit status"),
     # thread
-    EventDef("thread_start", "thread", "program", "Thread.start()", drive="thread_start"),
-    EventDef("thread_block", "thread", "program", "the thread waits on a primitive", drive="thread_block", by="none"),
-    EventDef("thread_release", "thread", "program", "another thread releases it", drive="thread_release", by="none"),
-    EventDef("thread_finish", "thread", "program", "the thread's run() returns", drive="thread_finish", by="none"),
+    op("thread_start", "thread", "Thread.start()"),
+    op("thread_block", "thread", "the thread waits on a primitive", by="self"),
+    op("thread_release", "thread", "another thread releases it", ends=True, by="control"),
+    op("thread_finish", "thread", "the thread's run() returns", ends=True, by="control"),
 )
 
 

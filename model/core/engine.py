@@ -12,11 +12,29 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import product
+from typing import Literal
 
 from proclife.model.core.errors import UnknownActionError
 from proclife.model.core.semantics import NO_ARG, Action, Ctx, Semantics, base_semantics
-from proclife.model.core.spec import EventDef, Rule, Spec
+from proclife.model.core.spec import NEEDS_ACTOR, EventDef, Rule, Spec
 from proclife.model.core.system import MAIN, Config, System
+
+
+def acting_thread(system: System, pid: int, by: str) -> Literal["main"] | int | None:
+    """The thread of process ``pid`` that acts for an event of ``by`` 'main' or 'any'.
+
+    Its main thread if runnable; else, for 'any', its first runnable thread; else ``None``:
+    the event is not offered. The runtime asks the same thread to perform it.
+    """
+    proc = system.procs[pid]
+    if proc.life == "running.runnable":
+        return "main"
+    if by != "any" or proc.terminated or proc.life == "new":
+        return None
+    for index, thread in enumerate(proc.threads):
+        if thread.life == "running.runnable":
+            return index
+    return None
 
 
 @dataclass(frozen=True)
@@ -135,15 +153,8 @@ class Engine:
     # --- which actions may be taken ------------------------------------------------------
 
     def actor(self, system: System, pid: int, by: str) -> bool:
-        """Can process ``pid`` act: its main thread free, or (``by='any'``) some thread runnable."""
-        if by == "none":
-            return True
-        proc = system.procs[pid]
-        if proc.life == "running.runnable":
-            return True
-        if by == "main" or proc.terminated or proc.life == "new":
-            return False
-        return any(t.life == "running.runnable" for t in proc.threads)
+        """Can process ``pid`` act for an event ``by`` it (see ``By``): some thread of it may."""
+        return by not in NEEDS_ACTOR or acting_thread(system, pid, by) is not None
 
     def candidates(self, system: System, bounds: Bounds | None = None,
                    skip: frozenset[str] = frozenset()) -> Iterator[Action]:

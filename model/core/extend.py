@@ -16,13 +16,7 @@ from pathlib import Path
 from proclife.model.core.base import BASE
 from proclife.model.core.errors import ExtensionError
 from proclife.model.core.semantics import Effect, Guard, Semantics, base_semantics
-from proclife.model.core.spec import MACHINES, EventDef, Rule, Source, Spec, StateDef
-
-# What the runtime knows how to do; an event with another ``drive`` must be model-only (None).
-DRIVES: frozenset[str] = frozenset({
-    "call", "create_child", "create_thread", "block", "release", "install_sigterm", "end",
-    "join_current", "signal", "thread_start", "thread_block", "thread_release", "thread_finish",
-})
+from proclife.model.core.spec import BY_VALUES, DRIVE_KINDS, MACHINES, EventDef, Rule, Source, Spec, StateDef
 
 
 @dataclass(frozen=True)
@@ -101,11 +95,13 @@ def validate(spec: Spec, semantics: Semantics, blame: str = "the base model") ->
             fail(f"event {e.name!r} is declared twice; give the new event another name")
         if e.machine not in MACHINES:
             fail(f"event {e.name!r} is in machine {e.machine!r}; use one of {', '.join(MACHINES)}")
-        if e.drive is not None and e.drive not in DRIVES:
+        if e.drive is not None and e.drive.how not in DRIVE_KINDS:
             fail(
-                f"event {e.name!r} is driven by {e.drive!r}, which the runtime cannot do; "
-                f"use one of {', '.join(sorted(DRIVES))}, or drive=None to mark it model-only"
+                f"event {e.name!r} is driven by {e.drive.how!r}; use Drive(how=...) with one of "
+                f"{', '.join(DRIVE_KINDS)}, or drive=None to mark it model-only"
             )
+        if e.by not in BY_VALUES:
+            fail(f"event {e.name!r} is acted by {e.by!r}; use one of {', '.join(BY_VALUES)}")
         if len(e.domains) != len(e.params):
             fail(f"event {e.name!r} has {len(e.params)} parameters but {len(e.domains)} domains; give one domain each")
         events[e.name] = e

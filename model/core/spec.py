@@ -8,7 +8,7 @@ printed as JSON and validated before anything runs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Literal, get_args
 
 Actor = Literal["program", "environment", "internal"]
 MACHINES: tuple[str, ...] = ("handle", "process", "thread")
@@ -39,24 +39,67 @@ class StateDef:
         return head or None
 
 
+By = Literal["main", "any", "self", "control", "none"]
+"""Who acts for an event, as seen from the process it aims at.
+
+``main``: its main thread, which must be runnable. ``any``: its main thread if runnable, else
+another runnable thread of it. ``self``: the thread the action names (its rules say in which
+states). ``control``: a thread the model does not track acts on the named thread or the main
+thread, whatever they are doing (a release; the end of a thread's run() awaited from beside
+it). ``none``: no thread of the process (a signal from outside, or the model's own progress).
+"""
+
+BY_VALUES: tuple[str, ...] = get_args(By)
+# The values of ``by`` that need a runnable thread of the process before the event is offered.
+NEEDS_ACTOR: frozenset[str] = frozenset({"main", "any"})
+
+
+DriveKind = Literal["call", "signal", "end", "op"]
+DRIVE_KINDS: tuple[str, ...] = get_args(DriveKind)
+
+
+@dataclass(frozen=True)
+class Drive:
+    """How an event is performed on a real process: stated here once, derived everywhere else.
+
+    ``how`` is ``call`` (a Process API call on the target's handle, made in its parent;
+    ``name`` is the method or property), ``signal`` (sent to the target from outside; ``name``
+    as the signal module spells it, ``SIGTERM``), ``end`` (the target's main thread leaves its
+    target this way; ``name`` is the way), or ``op`` (an operation of the agent inside the
+    process; ``name`` is the operation). ``ends`` says the process it aims at may end after it.
+    """
+
+    how: DriveKind
+    name: str
+    ends: bool = False
+
+    @property
+    def op(self) -> str:
+        """The operation the agent is asked for (``signal``: none, the driver sends it itself)."""
+        return self.name if self.how == "op" else self.how
+
+    def __str__(self) -> str:
+        return self.op if self.how in ("op", "end") else f"{self.how} {self.name}"
+
+
 @dataclass(frozen=True)
 class EventDef:
     """Something that can happen to a component.
 
-    ``drive`` names the runtime operation that makes it happen on real processes; ``None``
-    marks the event model-only (internal progress, or an extension's idea with no driver yet).
-    ``params`` lists the parameter names; ``domains`` gives the finite values the explorer
-    and the conformance generator draw from for each.
+    ``drive`` says how the runtime makes it happen on real processes; ``None`` marks the
+    event model-only (internal progress, or an extension's idea with no driver yet). ``by``
+    says who acts (see ``By``). ``params`` lists the parameter names; ``domains`` gives the
+    finite values the explorer and the conformance generator draw from for each.
     """
 
     name: str
     machine: str
     actor: Actor
     doc: str
-    drive: str | None = None
+    drive: Drive | None = None
     params: tuple[str, ...] = ()
     domains: tuple[tuple[object, ...], ...] = ()
-    by: Literal["main", "any", "none"] = "any"
+    by: By = "any"
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from proclife.model.core.engine import Transition
 from proclife.model.core.semantics import MAIN_PAST_THREAD_SHUTDOWN, Action
-from proclife.model.core.spec import Spec
+from proclife.model.core.spec import EventDef, Spec
 from proclife.model.core.system import MAIN, Config, ProcState, System
 
 P = "CPython 3.11 Lib/multiprocessing/process.py"
@@ -41,17 +41,17 @@ class StepInvariant:
 
 @dataclass(frozen=True)
 class Liveness:
-    """Every maximal run of the events of ``drives`` and internal steps ends where ``goal`` holds."""
+    """Every maximal run of the events ``moves`` picks and internal steps ends where ``goal`` holds."""
 
     name: str
     source: str
     doc: str
     goal: Callable[[System], bool]
-    drives: frozenset[str]
+    moves: Callable[[EventDef], bool]
 
     def events(self, spec: Spec) -> frozenset[str]:
-        """The events whose edges count: those of ``drives`` and every internal one."""
-        return frozenset(e.name for e in spec.events if e.drive in self.drives or e.actor == "internal")
+        """The events whose edges count: those ``moves`` picks and every internal one."""
+        return frozenset(e.name for e in spec.events if self.moves(e) or e.actor == "internal")
 
 
 @dataclass(frozen=True)
@@ -145,9 +145,10 @@ def all_started_terminated(system: System) -> bool:
     return all(p.life == "new" or p.terminated for p in system.procs)
 
 
-# Program actions a process takes by itself: the runtime drives named here (derived from
-# each event's ``drive``), never a call on another process's handle or a signal.
-SELF_DRIVES = frozenset({"end", "release", "thread_release", "thread_finish"})
+def by_itself(event: EventDef) -> bool:
+    """A program action a process takes by itself: its target ends, or one of its threads is
+    released or finishes; never a call on another process's handle or a signal."""
+    return event.drive is not None and (event.drive.how == "end" or event.by == "control")
 
 
 # --- findings --------------------------------------------------------------------------
@@ -220,7 +221,7 @@ LIVENESS: tuple[Liveness, ...] = (
         "program actions alone (targets end, threads finish, blocks are released) and internal steps "
         "cannot run forever, and wherever they stop every started process has terminated: so from "
         "every reachable system, every started process can terminate by them",
-        all_started_terminated, SELF_DRIVES,
+        all_started_terminated, by_itself,
     ),
 )
 

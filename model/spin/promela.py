@@ -17,7 +17,7 @@ from proclife.model.core.engine import Bounds
 from proclife.model.core.errors import ModelError
 from proclife.model.core.extend import Model
 from proclife.model.core.semantics import MAIN_FINALIZING_3_12, NO_ARG, _sys_exit_code
-from proclife.model.core.spec import Rule
+from proclife.model.core.spec import NEEDS_ACTOR, Rule
 from proclife.model.core.system import Config
 
 NONE = 255  # an absent parent
@@ -97,7 +97,7 @@ class Gen:
 
     def actor(self, p: int, by: str) -> str:
         """Engine.actor: the main thread is free, or (by='any') some thread is runnable."""
-        if by == "none":
+        if by not in NEEDS_ACTOR:
             return "true"
         runnable = f"life[{p}] == {self.const('process', 'running.runnable')}"
         if by == "main":

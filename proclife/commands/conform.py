@@ -19,6 +19,7 @@ from proclife.model.core.extend import load
 from proclife.model.profiles.profile import model_of
 from proclife.model.profiles.registry import default_profile, resolve_profile
 from proclife.outputs import check_file, check_folder, write_text
+from proclife.runtime.commands import check_performable
 from proclife.runtime.impls import resolve_impl
 
 
@@ -87,6 +88,7 @@ def command(
     for impl in resolved:
         profile = chosen or default_profile(impl.name, optimize)
         model = load(extend, base=model_of(profile))
+        check_performable(model.spec)
         with status.status(f"{impl.spec}: planning") as spinner:
             report = check(model, impl, bounds, budget, Timing(optimize=optimize), progress=spinner.update)
         report.profile = profile.name

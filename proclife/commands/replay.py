@@ -22,6 +22,7 @@ from proclife.model.core.system import System
 from proclife.model.profiles.profile import model_of
 from proclife.model.profiles.registry import default_profile, resolve_profile
 from proclife.outputs import check_folder
+from proclife.runtime.commands import check_performable
 from proclife.runtime.impls import resolve_impl
 
 
@@ -71,7 +72,9 @@ def command(
     check_folder(repro_dir, "--repro-dir")
     impl = resolve_impl(impl_spec)
     profile = resolve_profile(profile_name) if profile_name else default_profile(impl.name)
-    engine = engine_for(load(extend, base=model_of(profile)), impl)
+    model = load(extend, base=model_of(profile))
+    check_performable(model.spec)
+    engine = engine_for(model, impl)
     actions = [a for a in read_path(path_file, index) if engine.event(a.event).drive is not None]
     _check_possible(engine, actions)
     console = Console(highlight=False, soft_wrap=True)

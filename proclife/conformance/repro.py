@@ -13,8 +13,8 @@ from pathlib import Path
 from proclife.conformance.report import Disagreement
 from proclife.model.core.spec import Spec
 from proclife.model.core.system import System
-from proclife.runtime import driver as driver_module
-from proclife.runtime.driver import command_for
+from proclife.runtime import agent as agent_module
+from proclife.runtime.commands import command_for, drive_of, signal_number
 from proclife.runtime.observe import expected_os
 
 AGENT_MODULES = ("__init__.py", "agent.py", "impls.py", "protocol.py", "errors.py")
@@ -30,14 +30,15 @@ def steps_for(
     for seq, (record, before) in enumerate(zip(records, engine_systems, strict=True), 1):
         action = record.action if record else found.action
         event = spec.event(action.event)
+        drive = drive_of(event, action)
         step: dict[str, object] = {"describe": action.describe(), "signal": None, "target": action.pid}
-        if event.drive == "signal":
-            step["signal"] = action.event
+        if drive.how == "signal":
+            step["signal"] = signal_number(drive)
         else:
-            agent, cmd = command_for(str(event.drive), event.by, action, before, join_timeout, bound)
+            agent, cmd = command_for(event, action, before, join_timeout, bound)
             cmd["seq"] = seq
             step.update(agent=agent, cmd=cmd)
-            if action.event == "start":
+            if drive.how == "call" and drive.name == "start":
                 step["starts"] = action.pid
         if record is not None:
             step["allowed"] = [record.observed]
@@ -54,7 +55,7 @@ def write_reproducer(
 ) -> Path:
     """Write the script into ``folder``; its name is stable for the same disagreement."""
     steps = steps_for(found, spec, found.systems, join_timeout, bound)
-    root = Path(driver_module.__file__).parent
+    root = Path(agent_module.__file__).parent
     sources = {f"proclife/runtime/{name}": (root / name).read_text() for name in AGENT_MODULES}
     sources["proclife/__init__.py"] = '"""The agent of a proclife reproducer: only what runs inside the processes."""\n'
     text = TEMPLATE.read_text()

@@ -20,12 +20,6 @@ from proclife.runtime.errors import AgentGoneError
 from proclife.runtime.impls import Implementation
 from proclife.runtime.observe import expected_os
 
-# Events after which the process they aim at could end, whatever the model says.
-ENDING = frozenset({
-    "sigterm", "sigkill", "sigint", "terminate", "kill", "release", "thread_release", "thread_finish",
-    "target_return", "target_raise", "sys_exit", "os_exit", "install_sigterm",
-})
-
 
 @dataclass(frozen=True)
 class Timing:
@@ -102,12 +96,15 @@ class Runner:
         of a step that can end a process (a signal, a release, a thread finishing, an end).
         A call that only asks (is_alive, pid, ...) puts nothing at risk.
         """
+        drive = self.engine.event(action.event).drive
+        ends = drive is not None and drive.ends
+
         def at_risk(pid: int) -> bool:
             proc = after.procs[pid]
             if proc.life == "new" or proc.terminated:
                 return False
             changed = pid >= len(before.procs) or before.procs[pid].life != proc.life
-            return changed or (pid == action.pid and action.event in ENDING)
+            return changed or (pid == action.pid and ends)
 
         risky = [pid for pid in range(len(after.procs)) if at_risk(pid)]
         ended = self.driver.ended_within(risky, self.timing.grace) if risky else []
