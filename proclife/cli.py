@@ -7,8 +7,12 @@ one-line message and status 2; a failure of the harness itself ends with status 
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
+import threading
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 
@@ -26,6 +30,27 @@ COMMANDS = (
 )
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: unwound like Ctrl-C, so every ``with``/``finally`` cleans up on the way out."""
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise Terminated(signal.Signals(signum).name)
+
+
+@contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """While a command runs, SIGTERM interrupts it like SIGINT (unless it was inherited ignored)."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 class Group(click.Group):
     """Turns our exception types into exit statuses and one-line messages."""
 
@@ -33,14 +58,16 @@ class Group(click.Group):
         from proclife.model.core.errors import ModelError
 
         try:
-            return super().invoke(ctx)
+            with sigterm_interrupts():
+                return super().invoke(ctx)
         except ModelError as exc:
             click.echo(f"proclife: error: {exc}", err=True)
             sys.exit(USAGE)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
             raise
-        except KeyboardInterrupt:
-            click.echo("proclife: interrupted; every process it started has been stopped", err=True)
+        except KeyboardInterrupt as exc:
+            why = " by SIGTERM" if isinstance(exc, Terminated) else ""
+            click.echo(f"proclife: interrupted{why}; every process it started has been stopped", err=True)
             sys.exit(HARNESS)
         except Exception as exc:
             kind = getattr(exc, "exit_status", None)

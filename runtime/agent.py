@@ -343,6 +343,11 @@ def child_main(spec: str, address: str, ident: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """The main program of a fresh interpreter: model process 0."""
+    # The model's main program starts from Python's own SIGINT and SIGTERM dispositions,
+    # whatever the driver inherited (a shell's `&` or a CI runner ignores them, a mask blocks).
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     parser = argparse.ArgumentParser(prog="python -m proclife.runtime.agent")
     parser.add_argument("--impl", required=True)
     parser.add_argument("--address", required=True)

@@ -20,7 +20,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from types import TracebackType
@@ -51,6 +50,7 @@ from proclife.runtime.osproc import (
     wait_pid_or,
 )
 from proclife.runtime.protocol import ACK, Message
+from proclife.runtime.workdir import make as make_workdir
 
 TOKEN_VAR = "PROCLIFE_RUN"
 REAP_SLICE = 0.02  # how often to look whether a zombie's living parent has collected it
@@ -85,7 +85,7 @@ class Driver:
         self.hub: Hub | None = None
         self._seq = itertools.count(1)
         self._closed = False
-        self._dir = tempfile.mkdtemp(prefix="proclife-")
+        self._dir = make_workdir()  # records its owner; sweeps those a SIGKILLed run left
         self.address = os.path.join(self._dir, "agents.sock")
         self.log_path = os.path.join(self._dir, "agents.log")
         atexit.register(self.close)
