@@ -11,6 +11,8 @@ from typing import Literal, NamedTuple
 
 StartMethod = Literal["fork", "spawn", "forkserver"]
 START_METHODS: tuple[str, ...] = ("fork", "spawn", "forkserver")
+# The Python versions whose rules the model states, each checked by experiment (docs/python-versions.md).
+PYTHONS: tuple[tuple[int, int], ...] = ((3, 11), (3, 12), (3, 13))
 MAIN = 0
 
 

@@ -11,7 +11,7 @@ import click
 from proclife.exits import DISAGREE, HARNESS, OK
 from proclife.model.core.engine import Bounds
 from proclife.model.core.extend import Model, load
-from proclife.model.core.system import START_METHODS, Config
+from proclife.model.core.system import PYTHONS, START_METHODS, Config
 from proclife.model.explore.explorer import Explorer, Result, Stats, Step, Violation, check_bounds
 from proclife.model.explore.scopes import SCOPES, Scope, scope
 from proclife.outputs import check_file, check_folder, write_text
@@ -173,8 +173,12 @@ def command(procs: int, threads: int, depth: int, scope_name: str, start_method:
 
 def _python(text: str) -> tuple[int, int]:
     major, _, minor = text.partition(".")
-    if not (major.isdigit() and minor.isdigit()) or (int(major), int(minor)) < (3, 11):
-        raise click.BadParameter(f"{text!r}: give a version X.Y, 3.11 or later (e.g. 3.13)", param_hint="--python")
+    known = ", ".join(f"{a}.{b}" for a, b in PYTHONS)
+    if not (major.isdigit() and minor.isdigit()):
+        raise click.BadParameter(f"{text!r}: give a version X.Y, one the model knows: {known}", param_hint="--python")
+    if (int(major), int(minor)) not in PYTHONS:
+        raise click.BadParameter(f"{text!r}: the model knows the rules of Python {known} only; pick one of them",
+                                 param_hint="--python")
     return int(major), int(minor)
 
 
