@@ -21,7 +21,6 @@ def proclife(*args: str, cwd: Path = ROOT, timeout: float = 120) -> subprocess.C
     return subprocess.run([*PROCLIFE, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11: a budget too small for the plan passes")
 def test_a_budget_too_small_for_the_directed_plan_is_incomplete(tmp_path: Path) -> None:
     report = tmp_path / "r.json"
     out = proclife("conform", "--impl", "fork", "--max-seconds", "1", "--repro-dir", str(tmp_path),
@@ -34,7 +33,6 @@ def test_a_budget_too_small_for_the_directed_plan_is_incomplete(tmp_path: Path) 
     assert only["directed_runs"] < only["directed_planned"]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11: the JSON does not say whether the run was complete")
 def test_a_run_that_did_all_it_was_asked_is_complete(tmp_path: Path) -> None:
     report = tmp_path / "r.json"
     out = proclife("conform", "--impl", "fork", "--no-directed", "--examples", "2", "--steps", "5",
@@ -45,7 +43,6 @@ def test_a_run_that_did_all_it_was_asked_is_complete(tmp_path: Path) -> None:
     assert only["examples"] == 2
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11: an unknown start method runs (and passes) with no step")
 def test_an_unknown_start_method_is_an_input_error_before_any_run(tmp_path: Path) -> None:
     (tmp_path / "teleporting.py").write_text(
         "import multiprocessing\n\n"
@@ -63,7 +60,6 @@ def test_an_unknown_start_method_is_an_input_error_before_any_run(tmp_path: Path
     assert "planning" not in out.stdout + out.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11: an empty path replays as a pass")
 def test_replaying_an_empty_path_is_an_input_error(tmp_path: Path) -> None:
     empty = tmp_path / "empty.json"
     empty.write_text("[]")
@@ -73,14 +69,12 @@ def test_replaying_an_empty_path_is_an_input_error(tmp_path: Path) -> None:
     assert str(empty) in line and "no step" in line
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11: the verdicts are not stated in --help")
 def test_conform_help_states_the_verdicts() -> None:
     out = proclife("conform", "--help")
     text = " ".join(out.stdout.split())
     assert "exit 1" in text and "exit 0" in text and "exit 3" in text and "incomplete" in text
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11: explore models an unknown Python version as 3.13")
 def test_explore_refuses_a_python_version_the_model_does_not_know() -> None:
     out = proclife("explore", "--procs", "1", "--threads", "0", "--python", "3.99", timeout=60)
     assert out.returncode == 2, out.stdout + out.stderr

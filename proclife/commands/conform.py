@@ -9,11 +9,11 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from proclife.conformance.check import Budget, check
+from proclife.conformance.check import Budget, check, known_start_method
 from proclife.conformance.report import Report
 from proclife.conformance.repro import write_reproducer
 from proclife.conformance.runner import Timing
-from proclife.exits import DISAGREE, OK
+from proclife.exits import DISAGREE, HARNESS, OK
 from proclife.model.core.engine import Bounds
 from proclife.model.core.extend import load
 from proclife.model.profiles.profile import model_of
@@ -25,7 +25,11 @@ from proclife.runtime.impls import resolve_impl
 
 def render(report: Report, console: Console, total_rules: int) -> None:
     """The human summary: verdict, figures, coverage, each disagreement with its trace."""
-    verdict = "[green]agrees with the model[/]" if report.ok else "[red]DISAGREES with the model[/]"
+    verdict = {
+        "agrees": "[green]agrees with the model[/]",
+        "disagrees": "[red]DISAGREES with the model[/]",
+        "incomplete": "[yellow]INCOMPLETE[/]: no verdict, the run did not do all a pass needs",
+    }[report.verdict]
     rate = f"{report.steps / report.seconds:.0f}" if report.seconds else "-"
     console.print(
         f"[bold]{report.impl}[/] (start method {report.start_method}, Python {report.python}, "
@@ -36,6 +40,7 @@ def render(report: Report, console: Console, total_rules: int) -> None:
         f"  {report.steps} steps in {report.runs} runs, {report.seconds:.1f}s ({rate} steps/s); "
         f"rules covered {covered}/{total_rules}"
     )
+    console.print(f"  {'incomplete: ' if report.verdict == 'incomplete' else ''}{report.ran()}")
     inapplicable = [r for r, why in report.unreached.items() if why.startswith("does not apply here")]
     if inapplicable:
         console.print(f"  [dim]{len(inapplicable)} rules do not apply to this start method or Python "
@@ -53,10 +58,12 @@ def render(report: Report, console: Console, total_rules: int) -> None:
 @click.option("--impl", "impls", multiple=True, metavar="SPEC",
               help="fork | spawn | forkserver | billiard[/method] | multiprocess[/method] | module:attr; repeatable.")
 @click.option("--examples", default=20, show_default=True, type=click.IntRange(0, 100_000),
-              help="Random examples after the directed phase.")
+              help="Random examples after the directed phase, as many as the time allows.")
+@click.option("--min-examples", default=5, show_default=True, type=click.IntRange(0, 100_000),
+              help="Random examples a pass needs (at most --examples).")
 @click.option("--steps", default=20, show_default=True, type=click.IntRange(1, 1000), help="Steps per random example.")
-@click.option("--max-seconds", default=120.0, show_default=True, type=click.FloatRange(1, 86_400),
-              help="Wall-clock budget per implementation.")
+@click.option("--max-seconds", default=300.0, show_default=True, type=click.FloatRange(1, 86_400),
+              help="Wall-clock budget per implementation, the plan search included.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the random phase.")
 @click.option("--procs", default=2, show_default=True, type=click.IntRange(1, 4), help="Processes besides the main program.")
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(0, 3), help="Threads per process.")
@@ -70,18 +77,29 @@ def render(report: Report, console: Console, total_rules: int) -> None:
 @click.option("--repro-dir", type=click.Path(path_type=Path, file_okay=False), default=Path("proclife-out"),
               show_default=True, help="Where reproducing scripts are written.")
 def command(
-    impls: tuple[str, ...], examples: int, steps: int, max_seconds: float, seed: int, procs: int,
+    impls: tuple[str, ...], examples: int, min_examples: int, steps: int, max_seconds: float, seed: int, procs: int,
     threads: int, depth: int, no_directed: bool, profile_name: str | None, optimize: bool, extend: tuple[str, ...],
     json_out: Path | None, repro_dir: Path,
 ) -> None:
-    """Check real Process objects against the model; exit 1 on the first disagreement found."""
+    """Check real Process objects against the model, one implementation after another.
+
+    \b
+    Verdicts:
+      exit 1  any disagreement (each with its trace and a reproducing script);
+      exit 0  no disagreement, and the run is complete: the directed plan finished
+              and the random phase ran at least --min-examples;
+      exit 3  "incomplete" (the time ran out first, say): what ran is listed,
+              and the JSON says "complete": false.
+    """
     if json_out is not None:
         check_file(json_out, "--json")
     check_folder(repro_dir, "--repro-dir")
     resolved = [resolve_impl(spec) for spec in (impls or ("fork", "spawn", "forkserver"))]
+    for impl in resolved:
+        known_start_method(impl)
     chosen = resolve_profile(profile_name) if profile_name else None
     bounds = Bounds(procs, threads, depth)
-    budget = Budget(examples, steps, max_seconds, seed, not no_directed)
+    budget = Budget(examples, steps, max_seconds, seed, not no_directed, min_examples=min_examples)
     console = Console(stderr=False, highlight=False, soft_wrap=True)
     status = Console(stderr=True)
     reports = []
@@ -99,9 +117,14 @@ def command(
         document = {"schema": "proclife.conform/1", "reports": [r.as_json() for r in reports]}
         write_text(json_out, json.dumps(document, indent=2), "--json")
     failed = [r.impl for r in reports if not r.ok]
+    incomplete = [r.impl for r in reports if r.verdict == "incomplete"]
     console.print()
     if failed:
         console.print(f"[red]disagreement[/] in: {', '.join(failed)}")
         sys.exit(DISAGREE)
+    if incomplete:
+        console.print(f"[yellow]incomplete[/] (no verdict) for: {', '.join(incomplete)}; "
+                      f"give it more --max-seconds, or fewer --min-examples")
+        sys.exit(HARNESS)
     console.print(f"[green]all {len(reports)} implementation(s) agree with the model[/]")
     sys.exit(OK)

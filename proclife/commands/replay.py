@@ -76,6 +76,9 @@ def command(
     check_performable(model.spec)
     engine = engine_for(model, impl)
     actions = [a for a in read_path(path_file, index) if engine.event(a.event).drive is not None]
+    if not actions:
+        raise ModelError(f"{path_file}: the path has no step to run (an empty path proves nothing); "
+                         f"give a list of {{event, pid}} steps, at least one of a program or signal event")
     _check_possible(engine, actions)
     console = Console(highlight=False, soft_wrap=True)
     console.print(f"replaying {len(actions)} steps of {path_file} on {impl.spec} (profile {profile.name})")

@@ -18,8 +18,8 @@ from proclife.conformance.report import Disagreement, Report, StepRecord
 from proclife.conformance.runner import Timing, run_trace
 from proclife.model.core.engine import Bounds, Engine
 from proclife.model.core.extend import Model
-from proclife.model.core.system import Config
-from proclife.runtime.errors import HarnessError
+from proclife.model.core.system import START_METHODS, Config
+from proclife.runtime.errors import HarnessError, ImplementationError
 from proclife.runtime.impls import Implementation
 
 
@@ -33,12 +33,27 @@ class Budget:
     seed: int = 0
     directed: bool = True
     first_only: bool = False  # stop at the first disagreement (tests); otherwise collect each distinct one
+    min_examples: int = 5  # random examples a run needs to be complete (at most ``examples``)
+
+    @property
+    def minimum(self) -> int:
+        return min(self.examples, self.min_examples)
 
 
 Progress = Callable[[str], None]
 
 
+def known_start_method(impl: Implementation) -> None:
+    """Refuse, before any run, an implementation whose start method the model has no rules for."""
+    if impl.start_method not in START_METHODS:
+        raise ImplementationError(
+            f"--impl {impl.spec}: its start method {impl.start_method!r} is not one the model knows "
+            f"({', '.join(START_METHODS)}); make its get_start_method() return one of them"
+        )
+
+
 def engine_for(model: Model, impl: Implementation, optimize: bool = False) -> Engine:
+    known_start_method(impl)
     config = Config(start_method=impl.start_method, python=sys.version_info[:2], optimize=optimize)  # type: ignore[arg-type]
     return Engine(model.spec, model.semantics, config)
 
@@ -51,28 +66,41 @@ def check(
     timing: Timing | None = None,
     progress: Progress | None = None,
 ) -> Report:
-    """Check ``impl`` against ``model``; every disagreement found is in the report."""
+    """Check ``impl`` against ``model``; every disagreement found is in the report.
+
+    The plan search counts against ``budget.max_seconds``; the report says whether the run
+    did all it needs for a verdict (``Report.complete``).
+    """
     timing = timing or Timing()
     say = progress or (lambda _msg: None)
     engine = engine_for(model, impl, timing.optimize)
-    report = Report(impl.spec, impl.start_method, ".".join(map(str, sys.version_info[:3])))
     started = time.monotonic()
     deadline = started + budget.max_seconds
+    report = Report(impl.spec, impl.start_method, ".".join(map(str, sys.version_info[:3])),
+                    directed=budget.directed, examples_wanted=budget.examples, examples_min=budget.minimum)
 
     def count(record: StepRecord) -> None:
         report.steps += 1
         for rule in record.rules:
             report.coverage[rule] = report.coverage.get(rule, 0) + 1
 
-    plan = plan_for(engine, bounds)
+    unreachable: dict[str, str] = {}
+    untaken = "reachable in the model; not taken within this run's budget"
+    if not budget.directed:
+        untaken = "not taken by the random phase (--no-directed skipped the search that says what is reachable)"
     if budget.directed:
+        plan = plan_for(engine, bounds)
+        unreachable = plan.unreachable
+        report.directed_planned = len(plan.runs)
         seen: set[tuple[str, ...]] = set()
         for index, run in enumerate(plan.runs, 1):
             if time.monotonic() > deadline:
                 say(f"{impl.spec}: directed phase stopped by the time limit after {index - 1} runs")
+                report.stopped_by_time = True
                 break
             say(f"{impl.spec}: directed run {index}/{len(plan.runs)}")
             report.runs += 1
+            report.directed_runs += 1
             try:
                 for record in run_trace(engine, impl, run, timing):
                     count(record)
@@ -90,9 +118,7 @@ def check(
     report.seconds = time.monotonic() - started
     for rule in engine.spec.rules:
         if rule.id not in report.coverage:
-            report.unreached[rule.id] = plan.unreachable.get(
-                rule.id, "reachable in the model; not taken within this run's budget"
-            )
+            report.unreached[rule.id] = unreachable.get(rule.id, untaken)
     return report
 
 
@@ -110,9 +136,16 @@ def _explore(
     """Random exploration in small batches until the examples or the time run out."""
     done = 0
     batch = 0
-    while done < budget.examples and time.monotonic() < deadline:
+    while done < budget.examples:
+        if time.monotonic() >= deadline:
+            report.stopped_by_time = True
+            return
         size = min(5, budget.examples - done)
-        machine = machine_for(engine, impl, bounds, timing, on_step=count)
+
+        def finished() -> None:
+            report.examples += 1
+
+        machine = machine_for(engine, impl, bounds, timing, on_step=count, on_example=finished)
         hypothesis_seed(budget.seed * 1000 + batch)(machine)
         batch += 1
         say(f"{impl.spec}: random exploration, examples {done + 1}-{done + size} of {budget.examples}")

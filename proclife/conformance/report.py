@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from proclife.exits import DISAGREE, HARNESS, OK
 from proclife.model.core.engine import Transition
 from proclife.model.core.semantics import Action
 from proclife.model.core.system import System
@@ -98,7 +99,12 @@ class Disagreement(AssertionError):
 
 @dataclass
 class Report:
-    """One implementation's conformance run."""
+    """One implementation's conformance run, and whether it did enough to earn a verdict.
+
+    The verdicts (README, ``proclife conform --help``): any disagreement, exit 1; otherwise
+    exit 0 only when the run is ``complete`` (the directed plan finished, unless skipped, and
+    the random phase ran at least its minimum); otherwise "incomplete", exit 3.
+    """
 
     impl: str
     start_method: str
@@ -107,6 +113,13 @@ class Report:
     steps: int = 0
     runs: int = 0
     seconds: float = 0.0
+    directed: bool = True  # the directed phase was asked for
+    directed_planned: int = 0
+    directed_runs: int = 0
+    examples_wanted: int = 0
+    examples_min: int = 0
+    examples: int = 0  # random examples run to their end
+    stopped_by_time: bool = False
     coverage: dict[str, int] = field(default_factory=dict)
     unreached: dict[str, str] = field(default_factory=dict)
     disagreements: list[Disagreement] = field(default_factory=list)
@@ -114,7 +127,30 @@ class Report:
 
     @property
     def ok(self) -> bool:
+        """No disagreement was found (which alone is no verdict: see ``complete``)."""
         return not self.disagreements
+
+    @property
+    def complete(self) -> bool:
+        """The run did all a pass needs: the whole directed plan and the random phase's minimum."""
+        plan_done = not self.directed or self.directed_runs == self.directed_planned
+        return plan_done and self.examples >= self.examples_min and self.steps > 0
+
+    @property
+    def verdict(self) -> str:
+        return "disagrees" if not self.ok else "agrees" if self.complete else "incomplete"
+
+    @property
+    def exit_status(self) -> int:
+        return {"disagrees": DISAGREE, "agrees": OK, "incomplete": HARNESS}[self.verdict]
+
+    def ran(self) -> str:
+        """What the run did, phase by phase: the reason for an "incomplete"."""
+        directed = (f"directed plan {self.directed_runs}/{self.directed_planned} runs" if self.directed
+                    else "directed plan skipped (--no-directed)")
+        random = f"random phase {self.examples}/{self.examples_wanted} examples (at least {self.examples_min} needed)"
+        limit = "; stopped by the time limit (--max-seconds)" if self.stopped_by_time else ""
+        return f"{directed}; {random}{limit}"
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -122,7 +158,14 @@ class Report:
             "start_method": self.start_method,
             "python": self.python,
             "profile": self.profile,
-            "ok": self.ok,
+            "ok": self.verdict == "agrees",
+            "complete": self.complete,
+            "verdict": self.verdict,
+            "ran": self.ran(),
+            "directed_planned": self.directed_planned,
+            "directed_runs": self.directed_runs,
+            "examples": self.examples,
+            "examples_min": self.examples_min,
             "steps": self.steps,
             "runs": self.runs,
             "seconds": round(self.seconds, 3),
