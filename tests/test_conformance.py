@@ -67,7 +67,7 @@ def test_each_broken_implementation_is_caught_with_a_trace_and_a_reproducer(
 
 def test_cli_exit_status_is_1_for_a_broken_implementation(tmp_path: Path) -> None:
     out = subprocess.run(
-        [*PROCLIFE, "conform", "--impl", "examples.broken_impls:CLOSE_RUNNING", "--examples", "0", "--max-seconds", "15",
+        [*PROCLIFE, "conform", "--impl", "examples.broken_impls:CLOSE_RUNNING", "--examples", "0", "--max-seconds", "90",
          "--repro-dir", str(tmp_path), "--json", str(tmp_path / "r.json")],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
