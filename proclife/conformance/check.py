@@ -141,11 +141,7 @@ def _explore(
             report.stopped_by_time = True
             return
         size = min(5, budget.examples - done)
-
-        def finished() -> None:
-            report.examples += 1
-
-        machine = machine_for(engine, impl, bounds, timing, on_step=count, on_example=finished)
+        machine = machine_for(engine, impl, bounds, timing, on_step=count)
         hypothesis_seed(budget.seed * 1000 + batch)(machine)
         batch += 1
         say(f"{impl.spec}: random exploration, examples {done + 1}-{done + size} of {budget.examples}")
@@ -172,3 +168,4 @@ def _explore(
                 f"an outcome the model does not decide is missing from it"
             ) from flaky
         done += size
+        report.examples = done  # batches hypothesis finished (its own replays and invalid draws not counted)

@@ -26,12 +26,8 @@ def machine_for(
     bounds: Bounds,
     timing: Timing | None = None,
     on_step: Callable[[StepRecord], None] | None = None,
-    on_example: Callable[[], None] | None = None,
 ) -> type[RuleBasedStateMachine]:
-    """A RuleBasedStateMachine class that checks ``impl`` against ``engine`` step by step.
-
-    ``on_step`` hears of each step that agreed, ``on_example`` of each example run to its end.
-    """
+    """A RuleBasedStateMachine class that checks ``impl`` against ``engine`` step by step."""
     chosen = timing or Timing()
 
     class Conformance(RuleBasedStateMachine):
@@ -44,8 +40,6 @@ def machine_for(
 
         def teardown(self) -> None:
             self.runner.close()
-            if on_example is not None:
-                on_example()
 
     def make_rule(event: str) -> Callable[..., None]:
         def step(self: Any, data: st.DataObject) -> None:

@@ -118,7 +118,7 @@ class Report:
     directed_runs: int = 0
     examples_wanted: int = 0
     examples_min: int = 0
-    examples: int = 0  # random examples run to their end
+    examples: int = 0  # random examples run (in whole batches)
     stopped_by_time: bool = False
     coverage: dict[str, int] = field(default_factory=dict)
     unreached: dict[str, str] = field(default_factory=dict)
