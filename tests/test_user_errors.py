@@ -1,0 +1,203 @@
+"""A user's mistake (bad --impl, --profile, --extend, path file or README) is one line and status 2.
+
+Never a traceback and status 3, which would blame proclife for the user's code: the line
+names the input at fault and how to fix it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from proclife.cli import main
+from proclife.model.core.errors import ExtensionError
+
+EXTENSIONS = """
+from dataclasses import replace
+from proclife.model.core.base import BASE
+from proclife.model.core.extend import Extension
+
+BLOCK = BASE.rule("process.block")
+
+def factory() -> Extension:
+    raise RuntimeError("the factory broke")
+
+def good_factory() -> Extension:
+    return Extension(name="fine", doc="made by a factory")
+
+def not_a_factory():
+    raise AssertionError("proclife called a function that does not say it returns an Extension")
+
+STRING_RULE = Extension(name="s", doc="a rule id where a Rule belongs", rules=("process.block",))
+TWICE = Extension(name="twice", doc="one rule twice", rules=(BLOCK, replace(BLOCK, dst="running.runnable")))
+RAISES = Extension(name="raises", doc="a guard that raises", rules=(replace(BLOCK, when=("boom",)),),
+                   guards={"boom": lambda system, ctx: 1 / 0})
+ARITY = Extension(name="arity", doc="a guard with one parameter", rules=(replace(BLOCK, when=("lonely",)),),
+                  guards={"lonely": lambda system: True})
+EFFECT_ARITY = Extension(name="effect_arity", doc="an effect with two parameters",
+                         rules=(replace(BLOCK, effects=("two",)),), effects={"two": lambda system, ctx: []})
+EFFECT_RAISES = Extension(name="effect_raises", doc="an effect that raises",
+                          rules=(replace(BLOCK, effects=("bad",)),),
+                          effects={"bad": lambda system, ctx, arg: {}["missing"]})
+"""
+
+
+@pytest.fixture
+def here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A current folder holding the user's modules, each name unique to this test (no import cache)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    before = set(sys.modules)
+    yield tmp_path
+    for name in set(sys.modules) - before:
+        if name.startswith("user_"):
+            del sys.modules[name]
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args))
+
+
+def one_line(result: Result, *words: str) -> str:
+    """The run ended with status 2 and one line of error naming every one of ``words``."""
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 2, result.output
+    assert len(lines) == 1 and lines[0].startswith("proclife: error:"), result.stderr
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+    return lines[0]
+
+
+def write(folder: Path, name: str, text: str) -> str:
+    (folder / f"{name}.py").write_text(text)
+    return name
+
+
+def path_file(folder: Path, steps: list[dict[str, object]]) -> str:
+    (folder / "path.json").write_text(json.dumps(steps))
+    return str(folder / "path.json")
+
+
+CHILD = [{"event": "create_child", "pid": 0, "arg": False}, {"event": "start", "pid": 1}]
+
+
+# --- --impl and --profile --------------------------------------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11: an --impl module that raises on import is a traceback")
+def test_an_impl_module_that_raises_on_import(here: Path) -> None:
+    mod = write(here, "user_impl_raises", "raise RuntimeError('no context here')\n")
+    one_line(run("replay", path_file(here, CHILD), "--impl", f"{mod}:ctx"), f"{mod}:ctx", "RuntimeError",
+             "no context here")
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11: --profile does not look in the current folder")
+def test_a_profile_is_found_in_the_current_folder(here: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from proclife.model.profiles.registry import resolve_profile
+
+    mod = write(here, "user_profile", "from proclife.model.profiles.registry import registry\n"
+                                      "MINE = registry()['billiard']\n")
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in (str(here), "")])
+    assert resolve_profile(f"{mod}:MINE").name == "billiard"
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11: a --profile module that raises on import is a traceback")
+def test_a_profile_module_that_raises_on_import(here: Path) -> None:
+    mod = write(here, "user_profile_raises", "raise KeyError('nope')\n")
+    one_line(run("replay", path_file(here, CHILD), "--profile", f"{mod}:P"), f"{mod}:P", "KeyError")
+
+
+# --- extensions ------------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11: an extension factory that raises is a traceback")
+def test_an_extension_factory_that_raises(here: Path) -> None:
+    mod = write(here, "user_ext_factory", EXTENSIONS)
+    one_line(run("model", "--extend", f"{mod}:factory"), f"{mod}:factory", "the factory broke")
+
+
+def test_a_declared_factory_is_called(here: Path) -> None:
+    mod = write(here, "user_ext_good", EXTENSIONS)
+    result = run("model", "--extend", f"{mod}:good_factory")
+    assert result.exit_code == 0 and "extensions: fine" in result.output, result.output
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11: the loader calls any callable it is given")
+@pytest.mark.parametrize("target", ["sys:exit", "user_ext_plain:not_a_factory"])
+def test_a_callable_not_declared_as_a_factory_is_refused_uncalled(here: Path, target: str) -> None:
+    write(here, "user_ext_plain", EXTENSIONS)
+    one_line(run("model", "--extend", target), target, "-> Extension")
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11: a string among an extension's rules is a traceback")
+def test_an_extension_whose_rules_hold_a_string(here: Path) -> None:
+    mod = write(here, "user_ext_string", EXTENSIONS)
+    one_line(run("model", "--extend", f"{mod}:STRING_RULE"), "'s'", "rules", "'process.block'", "Rule")
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11: two rules with one id in an extension: the last silently wins")
+def test_two_rules_with_one_id_in_an_extension(here: Path) -> None:
+    mod = write(here, "user_ext_twice", EXTENSIONS)
+    one_line(run("model", "--extend", f"{mod}:TWICE"), "'twice'", "process.block", "twice")
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11: a guard of the wrong arity fails only when it is called")
+@pytest.mark.parametrize(("name", "words"), [
+    ("ARITY", ("'lonely'", "process.block", "(system, ctx)")),
+    ("EFFECT_ARITY", ("'two'", "process.block", "(system, ctx, arg)")),
+])
+def test_a_guard_or_effect_of_the_wrong_arity_is_refused_at_load(here: Path, name: str, words: tuple[str]) -> None:
+    mod = write(here, f"user_ext_{name.lower()}", EXTENSIONS)
+    one_line(run("model", "--extend", f"{mod}:{name}"), *words)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11: a guard or effect that raises is a traceback")
+@pytest.mark.parametrize(("name", "words"), [
+    ("RAISES", ("process.block", "guard 'boom'", "ZeroDivisionError")),
+    ("EFFECT_RAISES", ("process.block", "effect 'bad'", "KeyError")),
+])
+def test_a_guard_or_effect_that_raises_names_the_rule(here: Path, name: str, words: tuple[str]) -> None:
+    mod = write(here, f"user_ext_run_{name.lower()}", EXTENSIONS)
+    steps = [{"event": "block", "pid": 0}]
+    one_line(run("replay", path_file(here, steps), "--extend", f"{mod}:{name}"), *words)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11: a guard that raises escapes the engine as itself")
+def test_the_engine_names_the_rule_and_guard_that_raised(here: Path) -> None:
+    from proclife.model.core.engine import Engine
+    from proclife.model.core.extend import load
+    from proclife.model.core.semantics import Action
+    from proclife.model.core.system import System
+
+    mod = write(here, "user_ext_engine", EXTENSIONS)
+    model = load([f"{mod}:RAISES"])
+    with pytest.raises(ExtensionError, match=r"rule 'process\.block'.*guard 'boom'.*ZeroDivisionError"):
+        Engine(model.spec, model.semantics).fire(System.initial(), Action("block", 0))
+
+
+# --- replay's path file ----------------------------------------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11: a path step with a non-integer thread is a traceback")
+@pytest.mark.parametrize(("step", "words"), [
+    ({"event": "thread_start", "pid": 1, "thread": "x"}, ("step 3", "thread", "'x'")),
+    ({"event": "start", "pid": "one"}, ("step 3", "pid", "'one'")),
+    ({"event": "sys_exit", "pid": 1, "arg": [1, 2]}, ("step 3", "[1, 2]", "sys_exit")),
+])
+def test_a_path_step_the_path_language_refuses(here: Path, step: dict[str, object], words: tuple[str]) -> None:
+    one_line(run("replay", path_file(here, [*CHILD, step])), *words)
+
+
+# --- model --update-readme --------------------------------------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11: a README without the markers is a traceback")
+def test_update_readme_without_markers(here: Path) -> None:
+    (here / "NOTES.md").write_text("# notes\n")
+    one_line(run("model", "--update-readme", "NOTES.md"), "NOTES.md", "<!-- BEGIN rules")
+    assert (here / "NOTES.md").read_text() == "# notes\n"
