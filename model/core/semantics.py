@@ -123,7 +123,7 @@ def proc_terminated(system: System, ctx: Ctx) -> bool:
 
 def sentinel_lag(system: System, ctx: Ctx) -> bool:
     """Under fork, a live descendant inherited the write end of the sentinel pipe."""
-    if ctx.config.start_method != "fork":
+    if not ctx.config.traits.descendants_hold_sentinel:
         return False
     return any(
         system.procs[d].life != "new" and not system.procs[d].terminated
@@ -153,17 +153,12 @@ def threads_done(system: System, ctx: Ctx) -> bool:
 
 def spawned(system: System, ctx: Ctx) -> bool:
     """The process runs in an interpreter of its own (spawn): it ends through sys.exit()."""
-    return ctx.config.start_method == "spawn" and ctx.action.pid != MAIN
+    return ctx.config.traits.children_run_fresh_interpreter and ctx.action.pid != MAIN
 
 
 def atexit_in_child(system: System, ctx: Ctx) -> bool:
-    """Python 3.13+: a child joins its threads, then runs _exit_function from atexit."""
-    # CPython 3.13 Lib/multiprocessing/process.py _bootstrap no longer calls _exit_function();
-    # popen_fork.Popen._launch and forkserver.main register it with atexit and run
-    # atexit._run_exitfuncs() after _bootstrap (spawn: the interpreter's own shutdown). A
-    # signal's exception meanwhile is written as unraisable (Modules/_threadmodule.c
-    # thread_shutdown; atexit). Seen: docs/python-versions.md.
-    return ctx.action.pid != MAIN and ctx.config.python >= (3, 13)
+    """A child with the main program's exit order (``Traits.children_exit_like_main``, 3.13+)."""
+    return ctx.action.pid != MAIN and ctx.config.traits.children_exit_like_main
 
 
 # The main program's phases after threading._shutdown(): Py_FinalizeEx runs atexit, hence
@@ -171,27 +166,27 @@ def atexit_in_child(system: System, ctx: Ctx) -> bool:
 MAIN_PAST_THREAD_SHUTDOWN: tuple[str, ...] = ("exiting.terminate_daemon_children", "exiting.join_children")
 
 
-# 3.12 marks the main interpreter as finalizing before it joins the threads: from then on
-# it refuses new threads and fork() (3.11 and 3.13 do neither; tests/programs/*.py, 3.12.1).
-MAIN_FINALIZING_3_12: tuple[str, ...] = ("exiting.join_threads", *MAIN_PAST_THREAD_SHUTDOWN)
+# The main program's phases once 3.12 marks the interpreter as finalizing: before it joins
+# the threads (``Traits.shutdown_refuses_threads``, ``shutdown_refuses_fork``).
+MAIN_FINALIZING: tuple[str, ...] = ("exiting.join_threads", *MAIN_PAST_THREAD_SHUTDOWN)
 
 
-def _main_finalizing_3_12(system: System, ctx: Ctx) -> bool:
-    return ctx.config.python == (3, 12) and system.procs[MAIN].life in MAIN_FINALIZING_3_12
+def _main_finalizing(system: System) -> bool:
+    return system.procs[MAIN].life in MAIN_FINALIZING
 
 
 def shutdown_refuses_threads(system: System, ctx: Ctx) -> bool:
-    """3.12: in the main program's exit sequence Thread.start() raises RuntimeError.
+    """In the main program's exit sequence Thread.start() raises RuntimeError, where the version does.
 
     3.11 and 3.13 start the thread and nobody joins it (finding thread_outlives_thread_join).
     """
-    return ctx.action.pid == MAIN and _main_finalizing_3_12(system, ctx)
+    return ctx.config.traits.shutdown_refuses_threads and ctx.action.pid == MAIN and _main_finalizing(system)
 
 
 def shutdown_refuses_fork(system: System, ctx: Ctx) -> bool:
-    """3.12, fork: a thread of the main program in its exit sequence cannot start a Process."""
+    """A thread of the main program in its exit sequence cannot start a Process, where the version forbids fork."""
     parent = _proc(system, ctx).parent
-    return ctx.config.start_method == "fork" and parent == MAIN and _main_finalizing_3_12(system, ctx)
+    return ctx.config.traits.shutdown_refuses_fork and parent == MAIN and _main_finalizing(system)
 
 
 def reaped_by_other(system: System, ctx: Ctx) -> bool:
@@ -199,7 +194,7 @@ def reaped_by_other(system: System, ctx: Ctx) -> bool:
     proc = _proc(system, ctx)
     if proc.parent is None or proc.orphan:
         return True
-    return ctx.config.start_method == "forkserver"
+    return ctx.config.traits.zombies_reaped_at_once
 
 
 # --- effects --------------------------------------------------------------------------
@@ -308,14 +303,14 @@ def inherit_sigterm(system: System, ctx: Ctx, _: str | None) -> Branches:
         return one(system)
     mine = system.procs[parent].sigterm
     across_exec = "ignore" if mine == "ignore" else "default"
-    method = ctx.config.start_method
-    if method == "fork":
+    traits = ctx.config.traits
+    if traits.children_copy_handlers:
         value = mine
-    elif method == "spawn":
-        value = across_exec
-    else:
+    elif traits.children_share_forkserver:
         value = system.procs[parent].fs_sigterm or across_exec
         system = system.update(parent, fs_sigterm=value)
+    else:
+        value = across_exec
     return one(system.update(pid, sigterm=value))
 
 

@@ -6,8 +6,11 @@ conformance machine can compare prediction and observation by equality.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal, NamedTuple
+
+from proclife.model.core.traits import Traits
 
 StartMethod = Literal["fork", "spawn", "forkserver"]
 START_METHODS: tuple[str, ...] = ("fork", "spawn", "forkserver")
@@ -63,8 +66,11 @@ class Config:
     start_method: StartMethod = "fork"
     python: tuple[int, int] = (3, 11)
     optimize: bool = False
-    profile: str = "cpython"
-    extra: frozenset[str] = field(default_factory=frozenset)
+
+    @cached_property
+    def traits(self) -> Traits:
+        """What this version and start method change: the facts the guards read."""
+        return Traits.of(self.start_method, self.python)
 
 
 class System(NamedTuple):

@@ -172,7 +172,7 @@ def past_thread_join(system: System, pid: int, config: Config) -> bool:
     The main program, and from 3.13 every child, joins its threads before ``_exit_function``
     (terminate daemonic children, join children); 3.11 and 3.12 children join them last.
     """
-    if pid != MAIN and config.python < (3, 13):
+    if pid != MAIN and not config.traits.children_exit_like_main:
         return False
     return system.procs[pid].life in MAIN_PAST_THREAD_SHUTDOWN
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from proclife.model.core.engine import Bounds
 from proclife.model.core.errors import ModelError
 from proclife.model.core.extend import Model
-from proclife.model.core.semantics import MAIN_FINALIZING_3_12, NO_ARG, _sys_exit_code
+from proclife.model.core.semantics import MAIN_FINALIZING, NO_ARG, _sys_exit_code
 from proclife.model.core.spec import NEEDS_ACTOR, Rule
 from proclife.model.core.system import Config
 
@@ -125,7 +125,7 @@ GUARDS: dict[str, GuardGen] = {
     "parent_daemonic": lambda g, w: "(" + " || ".join(
         [f"(parent[{w.pid}] == {q} && pdaemon[{q}])" for q in range(w.pid)] or ["false"]) + ")",
     "proc_terminated": lambda g, w: g.term(w.pid),
-    "sentinel_lag": lambda g, w: "false" if g.config.start_method != "fork" else "(" + " || ".join(
+    "sentinel_lag": lambda g, w: "false" if not g.config.traits.descendants_hold_sentinel else "(" + " || ".join(
         [f"({g.exists(c)} && {g.desc(c, w.pid)} && !{g.term(c)})" for c in range(w.pid + 1, g.n)] or ["false"]) + ")",
     "sigterm_default": _sigterm("default"),
     "sigterm_ignore": _sigterm("ignore"),
@@ -135,14 +135,14 @@ GUARDS: dict[str, GuardGen] = {
     "threads_done": lambda g, w: "(" + " && ".join(
         [f"({g.td(w.pid, k)} || !{g.is_in(g.tl(w.pid, k), 'thread', ('running',))})" for k in range(g.t)]
         or ["true"]) + ")",
-    "shutdown_refuses_threads": lambda g, w: "false" if w.pid != 0 or g.config.python != (3, 12)
-    else g.is_in("life[0]", "process", MAIN_FINALIZING_3_12),
-    "shutdown_refuses_fork": lambda g, w: "false" if g.config.python != (3, 12) or g.config.start_method != "fork"
-    else f"(parent[{w.pid}] == 0 && {g.is_in('life[0]', 'process', MAIN_FINALIZING_3_12)})",
-    "reaped_by_other": lambda g, w: "true" if w.pid == 0 or g.config.start_method == "forkserver"
+    "shutdown_refuses_threads": lambda g, w: "false" if w.pid != 0 or not g.config.traits.shutdown_refuses_threads
+    else g.is_in("life[0]", "process", MAIN_FINALIZING),
+    "shutdown_refuses_fork": lambda g, w: "false" if not g.config.traits.shutdown_refuses_fork
+    else f"(parent[{w.pid}] == 0 && {g.is_in('life[0]', 'process', MAIN_FINALIZING)})",
+    "reaped_by_other": lambda g, w: "true" if w.pid == 0 or g.config.traits.zombies_reaped_at_once
     else f"orphan[{w.pid}]",
-    "spawned": lambda g, w: "true" if g.config.start_method == "spawn" and w.pid != 0 else "false",
-    "atexit_in_child": lambda g, w: "true" if w.pid != 0 and g.config.python >= (3, 13) else "false",
+    "spawned": lambda g, w: "true" if g.config.traits.children_run_fresh_interpreter and w.pid != 0 else "false",
+    "atexit_in_child": lambda g, w: "true" if w.pid != 0 and g.config.traits.children_exit_like_main else "false",
 }
 
 
@@ -211,14 +211,14 @@ def _inherit_sigterm(g: Gen, w: Where, _: str | None) -> str:
     out = []
     for q in range(c):
         across = f"if :: sigterm[{q}] == {ign} -> sigterm[{c}] = {ign} :: else -> sigterm[{c}] = {dfl} fi;"
-        method = g.config.start_method
-        if method == "fork":
+        traits = g.config.traits
+        if traits.children_copy_handlers:
             body = f"sigterm[{c}] = sigterm[{q}];"
-        elif method == "spawn":
-            body = across
-        else:  # fs_sigterm holds the disposition + 1, 0 meaning no forkserver yet
+        elif traits.children_share_forkserver:  # fs_sigterm holds the disposition + 1, 0 meaning no forkserver yet
             body = (f"if :: fs_sigterm[{q}] == 0 -> {across} fs_sigterm[{q}] = sigterm[{c}] + 1 "
                     f":: else -> sigterm[{c}] = fs_sigterm[{q}] - 1 fi;")
+        else:
+            body = across
         out.append(f"if :: parent[{c}] == {q} -> {body} :: else -> skip fi;")
     return " ".join(out)
 

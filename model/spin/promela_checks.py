@@ -101,7 +101,7 @@ FindingGen = Callable[[Gen, "int | None"], str]
 
 def _past_thread_join(g: Gen, p: int) -> str:
     """invariants.past_thread_join: the main program, and from 3.13 every child."""
-    if p != 0 and g.config.python < (3, 13):
+    if p != 0 and not g.config.traits.children_exit_like_main:
         return "false"
     return g.is_in(f"life[{p}]", "process", MAIN_PAST_THREAD_SHUTDOWN)
 
