@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from proclife.model.core.base import REAPED
 from proclife.model.core.system import System
 from proclife.runtime.osproc import ALIVE, GONE, NONE, ZOMBIE
 
@@ -29,7 +30,7 @@ def expected_os(system: System) -> dict[int, str]:
     for pid, proc in enumerate(system.procs):
         if proc.life == "new":
             out[pid] = NONE
-        elif proc.life == "terminated.reaped":
+        elif proc.life == REAPED:
             out[pid] = GONE
         elif proc.terminated:
             out[pid] = ZOMBIE

@@ -47,6 +47,15 @@ STILL_RUNNING = err(
     "You should first call join() or terminate().",
 )
 
+# The states the engines, the exports and the runtime name, each once: they read these, never a literal.
+RUNNABLE = "running.runnable"  # a process's main thread, or a thread, can act
+BLOCKED = "running.blocked"
+TERMINATE_DAEMONS = "exiting.terminate_daemon_children"
+JOIN_CHILDREN = "exiting.join_children"
+JOIN_THREADS = "exiting.join_threads"
+ZOMBIE = "terminated.zombie"
+REAPED = "terminated.reaped"
+
 STATES = (
     # The handle: the Process object as its parent sees it; names follow repr().
     StateDef("handle", "initial", "created, start() not called yet"),
@@ -56,20 +65,20 @@ STATES = (
     # The process itself.
     StateDef("process", "new", "the Process object exists; no OS process yet"),
     StateDef("process", "running", "the target (or the main program's code) runs"),
-    StateDef("process", "running.runnable", "the main thread can act"),
-    StateDef("process", "running.blocked", "the main thread waits on a primitive"),
+    StateDef("process", RUNNABLE, "the main thread can act"),
+    StateDef("process", BLOCKED, "the main thread waits on a primitive"),
     StateDef("process", "exiting", "the target has ended; the exit sequence runs"),
-    StateDef("process", "exiting.terminate_daemon_children", "SIGTERM to each live daemonic child"),
-    StateDef("process", "exiting.join_children", "join() every child started before this phase"),
-    StateDef("process", "exiting.join_threads", "threading._shutdown(): join non-daemon threads"),
+    StateDef("process", TERMINATE_DAEMONS, "SIGTERM to each live daemonic child"),
+    StateDef("process", JOIN_CHILDREN, "join() every child started before this phase"),
+    StateDef("process", JOIN_THREADS, "threading._shutdown(): join non-daemon threads"),
     StateDef("process", "terminated", "the OS process has ended"),
-    StateDef("process", "terminated.zombie", "ended; its exit status not yet collected"),
-    StateDef("process", "terminated.reaped", "its exit status collected; the pid is gone"),
+    StateDef("process", ZOMBIE, "ended; its exit status not yet collected"),
+    StateDef("process", REAPED, "its exit status collected; the pid is gone"),
     # A thread other than the main thread.
     StateDef("thread", "new", "threading.Thread created, not started"),
     StateDef("thread", "running", "start() returned"),
-    StateDef("thread", "running.runnable", "the thread can act"),
-    StateDef("thread", "running.blocked", "the thread waits on a primitive"),
+    StateDef("thread", RUNNABLE, "the thread can act"),
+    StateDef("thread", BLOCKED, "the thread waits on a primitive"),
     StateDef("thread", "terminated", "run() ended, or the process ended under it"),
 )
 

@@ -14,6 +14,7 @@ from functools import lru_cache
 from itertools import product
 from typing import Literal
 
+from proclife.model.core.base import REAPED, RUNNABLE
 from proclife.model.core.errors import UnknownActionError
 from proclife.model.core.semantics import NO_ARG, Action, Ctx, Semantics, base_semantics
 from proclife.model.core.spec import NEEDS_ACTOR, EventDef, Rule, Spec
@@ -27,12 +28,12 @@ def acting_thread(system: System, pid: int, by: str) -> Literal["main"] | int | 
     the event is not offered. The runtime asks the same thread to perform it.
     """
     proc = system.procs[pid]
-    if proc.life == "running.runnable":
+    if proc.life == RUNNABLE:
         return "main"
     if by != "any" or proc.terminated or proc.life == "new":
         return None
     for index, thread in enumerate(proc.threads):
-        if thread.life == "running.runnable":
+        if thread.life == RUNNABLE:
             return index
     return None
 
@@ -211,7 +212,7 @@ class Engine:
         """Internal events that can happen now (only a process that is exiting or a zombie has any)."""
         out = []
         for pid, proc in enumerate(system.procs):
-            if proc.life.startswith(("running", "new", "terminated.reaped")):
+            if proc.life.startswith(("running", "new", REAPED)):
                 continue
             for event in self._internal:
                 action = Action(event, pid)

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
+from proclife.model.core.base import JOIN_CHILDREN, JOIN_THREADS, REAPED, TERMINATE_DAEMONS, ZOMBIE
 from proclife.model.core.system import MAIN, Config, ProcState, System, ThreadState
 
 NO_ARG: object = type("NoArg", (), {"__repr__": lambda self: "-"})()
@@ -157,18 +158,18 @@ def spawned(system: System, ctx: Ctx) -> bool:
 
 
 def atexit_in_child(system: System, ctx: Ctx) -> bool:
-    """A child with the main program's exit order (``Traits.children_exit_like_main``, 3.13+)."""
-    return ctx.action.pid != MAIN and ctx.config.traits.children_exit_like_main
+    """Python 3.13+: a child joins its threads, then runs _exit_function from atexit."""
+    return ctx.action.pid != MAIN and ctx.config.traits.children_exit_like_main  # Traits says why
 
 
 # The main program's phases after threading._shutdown(): Py_FinalizeEx runs atexit, hence
 # multiprocessing's _exit_function, once the thread joins are over.
-MAIN_PAST_THREAD_SHUTDOWN: tuple[str, ...] = ("exiting.terminate_daemon_children", "exiting.join_children")
+MAIN_PAST_THREAD_SHUTDOWN: tuple[str, ...] = (TERMINATE_DAEMONS, JOIN_CHILDREN)
 
 
 # The main program's phases once 3.12 marks the interpreter as finalizing: before it joins
 # the threads (``Traits.shutdown_refuses_threads``, ``shutdown_refuses_fork``).
-MAIN_FINALIZING: tuple[str, ...] = ("exiting.join_threads", *MAIN_PAST_THREAD_SHUTDOWN)
+MAIN_FINALIZING: tuple[str, ...] = (JOIN_THREADS, *MAIN_PAST_THREAD_SHUTDOWN)
 
 
 def _main_finalizing(system: System) -> bool:
@@ -239,8 +240,8 @@ def reap(system: System, ctx: Ctx, _: str | None) -> Branches:
 
 
 def _reap(system: System, pid: int) -> System:
-    if system.procs[pid].life == "terminated.zombie":
-        system = system.update(pid, life="terminated.reaped")
+    if system.procs[pid].life == ZOMBIE:
+        system = system.update(pid, life=REAPED)
     return system
 
 
@@ -285,8 +286,8 @@ def die(system: System, ctx: Ctx, _: str | None) -> Branches:
         c = system.procs[child]
         if c.life != "new" and not c.terminated:
             system = system.update(child, orphan=True)
-        elif c.life == "terminated.zombie":  # re-parented to the subreaper (or init), which reaps it
-            system = system.update(child, life="terminated.reaped")
+        elif c.life == ZOMBIE:  # re-parented to the subreaper (or init), which reaps it
+            system = system.update(child, life=REAPED)
     return one(system)
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Literal, NamedTuple
 
+from proclife.model.core.base import RUNNABLE
 from proclife.model.core.traits import Traits
 
 StartMethod = Literal["fork", "spawn", "forkserver"]
@@ -80,7 +81,7 @@ class System(NamedTuple):
 
     @staticmethod
     def initial() -> System:
-        return System((ProcState(parent=None, daemon=False, life="running.runnable", handle=None),))
+        return System((ProcState(parent=None, daemon=False, life=RUNNABLE, handle=None),))
 
     def put(self, pid: int, proc: ProcState) -> System:
         procs = list(self.procs)

@@ -10,14 +10,23 @@ from collections.abc import Sequence
 
 import graphviz
 
+from proclife.model.core.base import (
+    BLOCKED,
+    JOIN_CHILDREN,
+    JOIN_THREADS,
+    REAPED,
+    RUNNABLE,
+    TERMINATE_DAEMONS,
+    ZOMBIE,
+)
 from proclife.model.core.errors import ModelError
 from proclife.model.core.system import System
 from proclife.model.explore.explorer import Explorer, Step
 
 SHORT = {
-    "running.runnable": "run", "running.blocked": "blk", "exiting.terminate_daemon_children": "x:term",
-    "exiting.join_children": "x:kids", "exiting.join_threads": "x:thr", "terminated.zombie": "zmb",
-    "terminated.reaped": "gone", "terminated": "end", "new": "new",
+    RUNNABLE: "run", BLOCKED: "blk", TERMINATE_DAEMONS: "x:term",
+    JOIN_CHILDREN: "x:kids", JOIN_THREADS: "x:thr", ZOMBIE: "zmb",
+    REAPED: "gone", "terminated": "end", "new": "new",
 }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from proclife.model.core.base import JOIN_CHILDREN, JOIN_THREADS
 from proclife.model.core.engine import Transition
 from proclife.model.core.semantics import MAIN_PAST_THREAD_SHUTDOWN, Action
 from proclife.model.core.spec import EventDef, Spec
@@ -108,9 +109,6 @@ def closed_handle_inert(before: System, action: Action, t: Transition) -> bool:
     return t.system == before.update(action.pid, daemon=after.daemon)
 
 
-JOIN_THREADS, JOIN_CHILDREN = "exiting.join_threads", "exiting.join_children"
-
-
 def live_non_daemon(proc: ProcState) -> bool:
     return any(not th.daemon and th.life.startswith("running") for th in proc.threads)
 
@@ -157,7 +155,7 @@ def by_itself(event: EventDef) -> bool:
 def _daemon_ignoring_sigterm_holds_parent(system: System, pid: int | None, config: Config) -> bool:
     """Some exiting parent awaits a live daemonic child whose SIGTERM is ignored."""
     for i, p in enumerate(system.procs):
-        if p.life != "exiting.join_children":
+        if p.life != JOIN_CHILDREN:
             continue
         for c in system.children(i):
             child = system.procs[c]

@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from proclife.model.core.base import REAPED
 from proclife.model.core.engine import Bounds, Engine, Transition
 from proclife.model.core.semantics import Action
 from proclife.model.core.spec import Rule, Spec
@@ -47,7 +48,7 @@ def observable(system: System) -> tuple[tuple[str, bool], ...]:
     for proc in system.procs:
         if proc.life == "new":
             kind = "new"
-        elif proc.life == "terminated.reaped":
+        elif proc.life == REAPED:
             kind = "gone"
         elif proc.terminated:
             kind = "zombie"

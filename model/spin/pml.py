@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from proclife.model.core.base import RUNNABLE
 from proclife.model.core.engine import Bounds, Engine
 from proclife.model.core.errors import ModelError
 from proclife.model.core.extend import Model
@@ -124,7 +125,7 @@ def generate(model: Model, bounds: Bounds, scope: Scope, config: Config | None =
         f"byte life[{g.n}] = 0; byte handle[{g.n}] = 0; byte parent[{g.n}] = {NONE}; bool pdaemon[{g.n}];",
         f"short code[{g.n}] = {NOCODE}; short exitcode[{g.n}] = {NOCODE}; byte sigterm[{g.n}];",
         f"bool orphan[{g.n}]; bool awaited[{g.n}]; byte fs_sigterm[{g.n}]; byte tlife[{nt}]; bool tdaemon[{nt}];",
-        f"byte life0 = {g.const('process', 'running.runnable')};  /* the main program, not made by a step */",
+        f"byte life0 = {g.const('process', RUNNABLE)};  /* the main program, not made by a step */",
     ]
     lines += [f"#define INV_{name} {STATE[name](g)}" for name in STATE]
     lines += [f"#define FINDING_{name} {gen(g, None)}" for name, gen in PML_FINDINGS.items()]

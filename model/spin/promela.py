@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from proclife.model.core.base import REAPED, RUNNABLE, ZOMBIE
 from proclife.model.core.engine import Bounds
 from proclife.model.core.errors import ModelError
 from proclife.model.core.extend import Model
@@ -99,10 +100,10 @@ class Gen:
         """Engine.actor: the main thread is free, or (by='any') some thread is runnable."""
         if by not in NEEDS_ACTOR:
             return "true"
-        runnable = f"life[{p}] == {self.const('process', 'running.runnable')}"
+        runnable = f"life[{p}] == {self.const('process', RUNNABLE)}"
         if by == "main":
             return f"({runnable})"
-        threads = [f"{self.tl(p, k)} == {self.const('thread', 'running.runnable')}" for k in range(self.t)]
+        threads = [f"{self.tl(p, k)} == {self.const('thread', RUNNABLE)}" for k in range(self.t)]
         others = f"(!{self.term(p)} && life[{p}] != {self.const('process', 'new')} && ({' || '.join(threads) or 'false'}))"
         return f"({runnable} || {others})"
 
@@ -147,7 +148,7 @@ GUARDS: dict[str, GuardGen] = {
 
 
 def _reap(g: Gen, p: int) -> str:
-    z, r = g.const("process", "terminated.zombie"), g.const("process", "terminated.reaped")
+    z, r = g.const("process", ZOMBIE), g.const("process", REAPED)
     return f"if :: life[{p}] == {z} -> life[{p}] = {r} :: else -> skip fi;"
 
 
@@ -199,8 +200,8 @@ def _die(g: Gen, w: Where, _: str | None) -> str:
                        f":: else -> skip fi;" for k in range(g.t))
     orphans = _each_child(g, p, lambda c: f"life[{c}] != {g.const('process', 'new')} && !{g.term(c)}",
                           lambda c: f"orphan[{c}] = 1;")
-    zombies = _each_child(g, p, lambda c: f"life[{c}] == {g.const('process', 'terminated.zombie')}",
-                          lambda c: f"life[{c}] = {g.const('process', 'terminated.reaped')};")
+    zombies = _each_child(g, p, lambda c: f"life[{c}] == {g.const('process', ZOMBIE)}",
+                          lambda c: f"life[{c}] = {g.const('process', REAPED)};")
     return f"exitcode[{p}] = code[{p}]; {threads} {orphans} {zombies}"
 
 

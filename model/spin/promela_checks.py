@@ -112,7 +112,7 @@ def _pids(g: Gen, pid: int | None) -> range:
 
 FINDINGS: dict[str, FindingGen] = {
     "daemon_ignores_sigterm": lambda g, pid: _any([
-        f"(life[{p}] == {g.const('process', 'exiting.join_children')} && {g.child(c, p)} && awaited[{c}] "
+        f"(life[{p}] == {g.const('process', JOIN_CHILDREN)} && {g.child(c, p)} && awaited[{c}] "
         f"&& pdaemon[{c}] && sigterm[{c}] == {SIGTERM['ignore']} && !{g.term(c)})"
         for p in range(g.n) for c in range(p + 1, g.n)]),
     "thread_outlives_thread_join": lambda g, pid: _any([
