@@ -7,6 +7,7 @@ phase ran at least its minimum; 3 ("incomplete") otherwise; 2 for an input the r
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -80,3 +81,16 @@ def test_explore_refuses_a_python_version_the_model_does_not_know() -> None:
     assert out.returncode == 2, out.stdout + out.stderr
     assert "3.99" in out.stderr and all(v in out.stderr for v in ("3.11", "3.12", "3.13"))
     assert out.stdout == ""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_the_default_budget_finishes_the_plan_on_a_cold_plan_cache(tmp_path: Path) -> None:
+    """The README's promise: with no plan cached, the defaults still earn a verdict (spawn: the slowest)."""
+    report = tmp_path / "r.json"
+    out = subprocess.run([*PROCLIFE, "conform", "--impl", "spawn", "--repro-dir", str(tmp_path), "--json", str(report)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=900,
+                         env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")})
+    assert out.returncode == 0, out.stdout + out.stderr
+    (only,) = json.loads(report.read_text())["reports"]
+    assert only["complete"] is True and only["directed_runs"] == only["directed_planned"] > 0
