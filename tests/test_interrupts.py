@@ -94,6 +94,7 @@ def test_a_run_started_with_a_signal_ignored_still_agrees(ignored: str, tmp_path
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)
 @pytest.mark.parametrize("method", ["fork", "spawn"])
 def test_conform_with_sigint_and_sigterm_ignored_agrees(method: str, tmp_path: Path) -> None:
     argv = [*PROCLIFE, "conform", "--impl", method, "--examples", "2", "--steps", "10", "--repro-dir", str(tmp_path)]
