@@ -150,7 +150,7 @@ EVENTS = (
 
 
 def handle_rules() -> list[Rule]:
-    """Every Process API call in every handle state (design.md 2.1, checked on 3.11 and 3.13)."""
+    """Every Process API call in every handle state (docs/semantics.md E1, checked on 3.11 and 3.13)."""
     r: list[Rule] = []
 
     def add(rid: str, event: str, srcs: str, dst: str | None, out: Outcome, ref: str, **kw: object) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -162,6 +162,3 @@ def load(extensions: Sequence[str | Extension] = (), base: Model | None = None) 
     for ext in extensions:
         model = apply(model, resolve(ext) if isinstance(ext, str) else ext)
     return model
-
-
-ExtensionFactory = Callable[[], Extension]

@@ -7,7 +7,7 @@ printed as JSON and validated before anything runs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Literal, get_args
 
 Actor = Literal["program", "environment", "internal"]
@@ -193,6 +193,3 @@ class Spec:
         return tuple(
             leaf for leaf in self.leaves(machine) if leaf == name or leaf.startswith(name + ".")
         )
-
-    def with_changes(self, **changes: object) -> Spec:
-        return replace(self, **changes)  # type: ignore[arg-type]

@@ -191,7 +191,7 @@ STATE_INVARIANTS: tuple[StateInvariant, ...] = (
         "a terminated process has an exit code", terminated_has_exitcode,
     ),
     StateInvariant(
-        "orphans_exact", "kernel: re-parenting on exit (design.md 2.3, 2.4)",
+        "orphans_exact", "kernel: exit(2) re-parents the live children to the subreaper or init; docs/semantics.md E3, E4",
         "orphans are exactly the live children of a terminated parent", orphans_exact,
     ),
 )
@@ -226,7 +226,7 @@ LIVENESS: tuple[Liveness, ...] = (
 FINDINGS: tuple[Finding, ...] = (
     Finding(
         "daemon_ignores_sigterm", "everything_can_end",
-        f"experiment (design.md 2.2 step 3); {U} _exit_function joins daemonic children too",
+        f"experiment (docs/semantics.md E8); {U} _exit_function joins daemonic children too",
         "a daemonic child that ignores SIGTERM and never ends its target holds its parent's exit "
         "sequence forever: _exit_function terminates it, then joins it",
         _daemon_ignoring_sigterm_holds_parent,
