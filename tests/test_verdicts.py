@@ -24,8 +24,9 @@ def proclife(*args: str, cwd: Path = ROOT, timeout: float = 120) -> subprocess.C
 
 def test_a_budget_too_small_for_the_directed_plan_is_incomplete(tmp_path: Path) -> None:
     report = tmp_path / "r.json"
-    out = proclife("conform", "--impl", "fork", "--max-seconds", "1", "--repro-dir", str(tmp_path),
-                   "--json", str(report))
+    # Small bounds keep a cold plan search short; the plan still needs far more than a second.
+    out = proclife("conform", "--impl", "fork", "--max-seconds", "1", "--procs", "1", "--threads", "0",
+                   "--depth", "1", "--repro-dir", str(tmp_path), "--json", str(report))
     assert out.returncode == 3, out.stdout + out.stderr
     assert "incomplete" in out.stdout
     assert "directed" in out.stdout  # it lists what ran
