@@ -45,11 +45,14 @@ def command(out: Path, impls: tuple[str, ...], examples: int, max_seconds: float
         report.reproducers = [str(write_reproducer(d, model.spec, out)) for d in report.disagreements]
         reports.append(report)
         rate = f"{report.steps / report.seconds:.0f}" if report.seconds else "-"
-        verdict = "[green]agrees[/]" if report.ok else f"[red]{len(report.disagreements)} disagreement(s)[/]"
+        verdict = {"agrees": "[green]agrees[/]", "incomplete": f"[yellow]incomplete[/] ({report.ran()})",
+                   "disagrees": f"[red]{len(report.disagreements)} disagreement(s)[/]"}[report.verdict]
         table.add_row(impl.spec, verdict, str(report.steps), f"{len(report.coverage)}/{len(model.spec.rules)}",
                       f"{report.seconds:.1f}", rate)
     console.print(table)
     for report in reports:
-        if not report.ok or report.unreached:
+        if report.verdict != "agrees" or report.unreached:
             render(report, console, len(model.spec.rules))
-    sys.exit(OK if all(r.ok for r in reports) else DISAGREE)
+    # The worst verdict decides: a disagreement (1) over an incomplete run (3) over agreement (0).
+    statuses = {r.exit_status for r in reports}
+    sys.exit(DISAGREE if DISAGREE in statuses else max(statuses, default=OK))
