@@ -52,19 +52,25 @@ def profiles_markdown() -> str:
     return "\n".join(out)
 
 
-def splice(readme: str, block: str, begin: str = BEGIN, end: str = END) -> str:
+class ReadmeError(ValueError):
+    """The README to update lacks a generated block's markers: the user's file to fix (status 2)."""
+
+    exit_status = 2
+
+
+def splice(readme: str, block: str, begin: str = BEGIN, end: str = END, name: str = "README.md") -> str:
     """README text with the generated block between ``begin`` and ``end`` replaced by ``block``."""
     pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
     if not pattern.search(readme):
-        raise ValueError(f"README.md has no generated block; add the lines {begin!r} and {end!r}")
+        raise ReadmeError(f"{name} has no generated block; add the lines {begin!r} and {end!r}")
     return pattern.sub(lambda _m: block, readme)
 
 
 def update(path: Path, model: Model) -> bool:
     """Rewrite the generated blocks in ``path``; True if anything changed."""
     old = path.read_text()
-    new = splice(old, rules_markdown(model))
-    new = splice(new, profiles_markdown(), PROFILES_BEGIN, PROFILES_END)
+    new = splice(old, rules_markdown(model), name=str(path))
+    new = splice(new, profiles_markdown(), PROFILES_BEGIN, PROFILES_END, name=str(path))
     if new != old:
         path.write_text(new)
     return new != old

@@ -64,6 +64,8 @@ def _attribute(spec: str) -> Implementation:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise _fail(spec, f"cannot import module {module_name!r} ({exc})") from None
+    except (Exception, SystemExit) as exc:  # the user's module failed: theirs to fix, not a crash of ours
+        raise _fail(spec, f"importing module {module_name!r} raised {type(exc).__name__}: {exc}") from None
     target: Any = module
     for part in attr.split("."):
         try:

@@ -89,14 +89,12 @@ CHILD = [{"event": "create_child", "pid": 0, "arg": False}, {"event": "start", "
 # --- --impl and --profile --------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11: an --impl module that raises on import is a traceback")
 def test_an_impl_module_that_raises_on_import(here: Path) -> None:
     mod = write(here, "user_impl_raises", "raise RuntimeError('no context here')\n")
     one_line(run("replay", path_file(here, CHILD), "--impl", f"{mod}:ctx"), f"{mod}:ctx", "RuntimeError",
              "no context here")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11: --profile does not look in the current folder")
 def test_a_profile_is_found_in_the_current_folder(here: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from proclife.model.profiles.registry import resolve_profile
 
@@ -106,7 +104,6 @@ def test_a_profile_is_found_in_the_current_folder(here: Path, monkeypatch: pytes
     assert resolve_profile(f"{mod}:MINE").name == "billiard"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11: a --profile module that raises on import is a traceback")
 def test_a_profile_module_that_raises_on_import(here: Path) -> None:
     mod = write(here, "user_profile_raises", "raise KeyError('nope')\n")
     one_line(run("replay", path_file(here, CHILD), "--profile", f"{mod}:P"), f"{mod}:P", "KeyError")
@@ -115,7 +112,6 @@ def test_a_profile_module_that_raises_on_import(here: Path) -> None:
 # --- extensions ------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11: an extension factory that raises is a traceback")
 def test_an_extension_factory_that_raises(here: Path) -> None:
     mod = write(here, "user_ext_factory", EXTENSIONS)
     one_line(run("model", "--extend", f"{mod}:factory"), f"{mod}:factory", "the factory broke")
@@ -127,26 +123,22 @@ def test_a_declared_factory_is_called(here: Path) -> None:
     assert result.exit_code == 0 and "extensions: fine" in result.output, result.output
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11: the loader calls any callable it is given")
 @pytest.mark.parametrize("target", ["sys:exit", "user_ext_plain:not_a_factory"])
 def test_a_callable_not_declared_as_a_factory_is_refused_uncalled(here: Path, target: str) -> None:
     write(here, "user_ext_plain", EXTENSIONS)
     one_line(run("model", "--extend", target), target, "-> Extension")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11: a string among an extension's rules is a traceback")
 def test_an_extension_whose_rules_hold_a_string(here: Path) -> None:
     mod = write(here, "user_ext_string", EXTENSIONS)
     one_line(run("model", "--extend", f"{mod}:STRING_RULE"), "'s'", "rules", "'process.block'", "Rule")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11: two rules with one id in an extension: the last silently wins")
 def test_two_rules_with_one_id_in_an_extension(here: Path) -> None:
     mod = write(here, "user_ext_twice", EXTENSIONS)
     one_line(run("model", "--extend", f"{mod}:TWICE"), "'twice'", "process.block", "twice")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11: a guard of the wrong arity fails only when it is called")
 @pytest.mark.parametrize(("name", "words"), [
     ("ARITY", ("'lonely'", "process.block", "(system, ctx)")),
     ("EFFECT_ARITY", ("'two'", "process.block", "(system, ctx, arg)")),
@@ -156,7 +148,6 @@ def test_a_guard_or_effect_of_the_wrong_arity_is_refused_at_load(here: Path, nam
     one_line(run("model", "--extend", f"{mod}:{name}"), *words)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11: a guard or effect that raises is a traceback")
 @pytest.mark.parametrize(("name", "words"), [
     ("RAISES", ("process.block", "guard 'boom'", "ZeroDivisionError")),
     ("EFFECT_RAISES", ("process.block", "effect 'bad'", "KeyError")),
@@ -167,7 +158,6 @@ def test_a_guard_or_effect_that_raises_names_the_rule(here: Path, name: str, wor
     one_line(run("replay", path_file(here, steps), "--extend", f"{mod}:{name}"), *words)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11: a guard that raises escapes the engine as itself")
 def test_the_engine_names_the_rule_and_guard_that_raised(here: Path) -> None:
     from proclife.model.core.engine import Engine
     from proclife.model.core.extend import load
@@ -183,7 +173,6 @@ def test_the_engine_names_the_rule_and_guard_that_raised(here: Path) -> None:
 # --- replay's path file ----------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11: a path step with a non-integer thread is a traceback")
 @pytest.mark.parametrize(("step", "words"), [
     ({"event": "thread_start", "pid": 1, "thread": "x"}, ("step 3", "thread", "'x'")),
     ({"event": "start", "pid": "one"}, ("step 3", "pid", "'one'")),
@@ -196,7 +185,6 @@ def test_a_path_step_the_path_language_refuses(here: Path, step: dict[str, objec
 # --- model --update-readme --------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11: a README without the markers is a traceback")
 def test_update_readme_without_markers(here: Path) -> None:
     (here / "NOTES.md").write_text("# notes\n")
     one_line(run("model", "--update-readme", "NOTES.md"), "NOTES.md", "<!-- BEGIN rules")

@@ -15,7 +15,7 @@ from itertools import product
 from typing import Literal
 
 from proclife.model.core.base import REAPED, RUNNABLE
-from proclife.model.core.errors import UnknownActionError
+from proclife.model.core.errors import ModelError, RuleCallError, UnknownActionError
 from proclife.model.core.semantics import NO_ARG, Action, Ctx, Semantics, base_semantics
 from proclife.model.core.spec import NEEDS_ACTOR, EventDef, Rule, Spec
 from proclife.model.core.system import MAIN, Config, System
@@ -36,6 +36,16 @@ def acting_thread(system: System, pid: int, by: str) -> Literal["main"] | int | 
         if thread.life == RUNNABLE:
             return index
     return None
+
+
+def _call_failed(rule: Rule, kind: str, name: str, fn: object, exc: Exception) -> RuleCallError | None:
+    """The user's guard or effect that raised, named with its rule; None for one of proclife's own."""
+    if getattr(fn, "__module__", "").startswith("proclife."):
+        return None  # proclife's own guard or effect: a crash of proclife, shown as one
+    return RuleCallError(
+        f"rule {rule.id!r}: {kind} {name!r} raised {type(exc).__name__}: {exc}; fix the {kind} "
+        f"(the engine calls it as {kind}(system, ctx{', arg' if kind == 'effect' else ''}))"
+    )
 
 
 @dataclass(frozen=True)
@@ -100,9 +110,29 @@ class Engine:
         ctx = Ctx(self.config, action, self)
         out = []
         for rule, leaves in self._index.get((machine, action.event), ()):
-            if state in leaves and all(self._guard(g, system, ctx) for g in rule.when):
-                out.append(rule)
+            if state in leaves:
+                try:  # free unless it raises (3.11+): the hot path stays as fast
+                    holds = all(self._guard(g, system, ctx) for g in rule.when)
+                except ModelError:
+                    raise
+                except Exception as exc:
+                    named = self._guard_failed(rule, system, ctx, exc)
+                    if named is None:
+                        raise
+                    raise named from exc
+                if holds:
+                    out.append(rule)
         return out
+
+    def _guard_failed(self, rule: Rule, system: System, ctx: Ctx, exc: Exception) -> RuleCallError | None:
+        """Which guard of ``rule`` raised, named; a guard of proclife's own is proclife's failure."""
+        for g in rule.when:
+            fn = self.semantics.guards[g.lstrip("!")]
+            try:
+                fn(system, ctx)
+            except Exception as again:
+                return _call_failed(rule, "guard", g, fn, again)
+        return _call_failed(rule, "guard", " and ".join(rule.when), None, exc)
 
     def _guard(self, name: str, system: System, ctx: Ctx) -> bool:
         negate = name.startswith("!")
@@ -117,9 +147,17 @@ class Engine:
             for effect in rule.effects:
                 name, _, arg = effect.partition(":")
                 fn = self.semantics.effects[name]
-                branches = [
-                    (s2, fired + more) for s1, fired in branches for s2, more in fn(s1, ctx, arg or None)
-                ]
+                try:
+                    branches = [
+                        (s2, fired + more) for s1, fired in branches for s2, more in fn(s1, ctx, arg or None)
+                    ]
+                except ModelError:
+                    raise
+                except Exception as exc:
+                    named = _call_failed(rule, "effect", name, fn, exc)
+                    if named is None:
+                        raise
+                    raise named from exc
             for final, fired in branches:
                 out.append(Transition(fired, self._observe(rule, final, action), final))
         return tuple(out)

@@ -13,3 +13,7 @@ class ExtensionError(ModelError):
 
 class UnknownActionError(ModelError):
     """An action names an event or a component the model does not have."""
+
+
+class RuleCallError(ExtensionError):
+    """A guard or effect an extension gave raised when a rule called it: named with its rule."""

@@ -8,6 +8,7 @@ a message that names the fault and its fix, not as a silent gap in a diagram.
 from __future__ import annotations
 
 import importlib
+import inspect
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -47,8 +48,68 @@ def base_model() -> Model:
     return Model(BASE, base_semantics())
 
 
+# How the engine calls what an extension names: checked once at load, never on the hot path.
+CALLED_AS = {"guard": ("system", "ctx"), "effect": ("system", "ctx", "arg")}
+FIELDS: tuple[tuple[str, type, str], ...] = (
+    ("states", StateDef, "StateDef(machine, name, doc)"),
+    ("events", EventDef, "EventDef(...)"),
+    ("rules", Rule, "Rule(...) or dataclasses.replace(BASE.rule(id), ...); to drop a rule, name its id in remove"),
+    ("remove", str, "a rule id"),
+)
+
+
+def check_shape(ext: Extension) -> None:
+    """Refuse an extension whose fields hold the wrong kind of thing, or two rules with one id."""
+    name = ext.name
+    for field_name, kind, build in FIELDS:
+        items = getattr(ext, field_name)
+        if not isinstance(items, (tuple, list)):
+            raise ExtensionError(f"extension {name!r}: {field_name} is a {type(items).__name__}; give a tuple")
+        for item in items:
+            if not isinstance(item, kind):
+                raise ExtensionError(
+                    f"extension {name!r}: {field_name} holds {item!r}, a {type(item).__name__}, not a "
+                    f"{kind.__name__}; use {build}"
+                )
+    seen: set[str] = set()
+    for rule in ext.rules:
+        if rule.id in seen:
+            raise ExtensionError(
+                f"extension {name!r} has two rules with id {rule.id!r}; keep one (a rule with a model's id "
+                "replaces that rule), or give the other its own id"
+            )
+        seen.add(rule.id)
+    for what, table in (("guard", ext.guards), ("effect", ext.effects)):
+        if not isinstance(table, dict):
+            raise ExtensionError(f"extension {name!r}: {what}s is a {type(table).__name__}; give a dict of name: function")
+
+
+def check_calls(spec: Spec, ext: Extension) -> None:
+    """Each guard and effect ``ext`` gives takes exactly the arguments the engine passes (``CALLED_AS``)."""
+    for kind, table in (("guard", ext.guards), ("effect", ext.effects)):
+        params = CALLED_AS[kind]
+        call = f"{kind}({', '.join(params)})"
+        for key, fn in table.items():
+            users = [r.id for r in spec.rules
+                     if key in {n.lstrip("!") for n in r.when} | {e.partition(":")[0] for e in r.effects}]
+            where = f"{kind} {key!r} (named by {', '.join(map(repr, users)) or 'no rule'})"
+            if not isinstance(key, str) or not callable(fn):
+                raise ExtensionError(f"extension {ext.name!r}: {where} is {fn!r}; give a function called as {call}")
+            try:
+                signature = inspect.signature(fn)
+            except (TypeError, ValueError):
+                continue  # a builtin without a signature: a wrong call is named when it happens
+            try:
+                signature.bind(*params)
+            except TypeError as exc:
+                raise ExtensionError(
+                    f"extension {ext.name!r}: {where} takes {signature} ({exc}), but the engine calls it as {call}"
+                ) from None
+
+
 def apply(model: Model, ext: Extension) -> Model:
     """Merge ``ext`` into ``model`` and validate the result."""
+    check_shape(ext)
     spec = model.spec
     known_ids = {r.id for r in spec.rules}
     for rid in ext.remove:
@@ -71,6 +132,7 @@ def apply(model: Model, ext: Extension) -> Model:
     )
     semantics = model.semantics.merged(Semantics(dict(ext.guards), dict(ext.effects)))
     validate(merged, semantics, blame=ext.name)
+    check_calls(merged, ext)
     return Model(merged, semantics, model.extensions + (ext.name,))
 
 
@@ -130,27 +192,63 @@ def validate(spec: Spec, semantics: Semantics, blame: str = "the base model") ->
                 fail(f"rule {r.id!r} sends event {arg!r}, which nobody declares")
 
 
-def resolve(target: str) -> Extension:
-    """Import ``module:attribute`` (the current folder is importable) and return its Extension."""
-    module_name, sep, attr = target.partition(":")
-    if not sep or not module_name or not attr:
-        raise ExtensionError(f"--extend {target!r}: write it as module:attribute, e.g. examples.zombie:EXTENSION")
+def import_user_module(option: str, module_name: str) -> object:
+    """Import the user's module, the current folder importable; whatever it raises is the user's fault."""
     cwd = str(Path.cwd())
     if cwd not in sys.path:
         sys.path.insert(0, cwd)
     try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:  # an extension's own import error must not read as a crash of ours
-        raise ExtensionError(f"--extend {target!r}: cannot import {module_name!r}: {exc}") from exc
+        return importlib.import_module(module_name)
+    except (Exception, SystemExit) as exc:  # the user's import error must not read as a crash of ours
+        raise ExtensionError(f"{option}: cannot import {module_name!r}: {type(exc).__name__}: {exc}") from None
+
+
+def user_attribute(option: str, target: str, example: str) -> object:
+    """The object ``module:attribute`` (dotted attributes allowed) names, for the option ``option``."""
+    module_name, sep, attr = target.partition(":")
+    if not sep or not module_name or not attr:
+        raise ExtensionError(f"{option} {target!r}: write it as module:attribute, e.g. {example}")
+    obj = import_user_module(f"{option} {target!r}", module_name)
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise ExtensionError(f"{option} {target!r}: module {module_name!r} has no attribute {attr!r}") from None
+    return obj
+
+
+def declares_extension(fn: object) -> bool:
+    """A factory says what it returns: ``def make() -> Extension`` (as a class or, postponed, as text)."""
     try:
-        obj: object = getattr(module, attr)
-    except AttributeError:
-        raise ExtensionError(f"--extend {target!r}: module {module_name!r} has no attribute {attr!r}") from None
+        returns = inspect.signature(fn).return_annotation  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    if isinstance(returns, str):
+        return returns.rpartition(".")[2] == "Extension"
+    return returns is Extension
+
+
+def resolve(target: str) -> Extension:
+    """Import ``module:attribute`` (the current folder is importable) and return its Extension.
+
+    A callable is called only when it declares that it returns an Extension: ``--extend
+    sys:exit`` must not run whatever it names.
+    """
+    option = f"--extend {target!r}"
+    obj = user_attribute("--extend", target, "examples.zombie:EXTENSION")
     if callable(obj) and not isinstance(obj, Extension):
-        obj = obj()
+        if not declares_extension(obj):
+            raise ExtensionError(
+                f"{option} is a {type(obj).__name__} that does not declare it returns an Extension; proclife "
+                "calls only a factory declared as `def make() -> Extension`, or name an Extension object"
+            )
+        try:
+            obj = obj()
+        except (Exception, SystemExit) as exc:
+            raise ExtensionError(f"{option}: the factory raised {type(exc).__name__}: {exc}") from None
     if not isinstance(obj, Extension):
         raise ExtensionError(
-            f"--extend {target!r} is a {type(obj).__name__}, not a proclife.model.core.extend.Extension; "
+            f"{option} is a {type(obj).__name__}, not a proclife.model.core.extend.Extension; "
             f"build one with Extension(name=..., doc=..., rules=(...))"
         )
     return obj

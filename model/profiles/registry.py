@@ -6,10 +6,8 @@ that neither needs the other lazily.
 
 from __future__ import annotations
 
-import importlib
-
 from proclife.model.core.errors import ModelError
-from proclife.model.core.extend import Extension
+from proclife.model.core.extend import Extension, user_attribute
 from proclife.model.core.spec import Source
 from proclife.model.profiles.profile import Deviation, Profile
 from proclife.model.profiles.variants import PROFILES
@@ -26,11 +24,8 @@ def resolve_profile(name: str) -> Profile:
     if name in known:
         return known[name]
     if ":" in name:
-        module_name, _, attr = name.partition(":")
-        try:
-            obj = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError) as exc:
-            raise ModelError(f"--profile {name!r}: cannot load it ({exc})") from None
+        # Found as an extension is: the current folder importable, the module's own errors named.
+        obj = user_attribute("--profile", name, "mymodule:PROFILE")
         if isinstance(obj, Profile):
             return obj
         if isinstance(obj, Extension):

@@ -48,7 +48,25 @@ def read_path(path: Path, which: int) -> list[Action]:
         steps = [*chosen["trace"], chosen["action"]]
     if not isinstance(steps, list) or not all(isinstance(s, dict) and "event" in s and "pid" in s for s in steps):
         raise ModelError(f"{path}: expected a list of steps, each with 'event' and 'pid'")
-    return [Action.from_json(s) for s in steps]
+    return [step_action(path, number, s) for number, s in enumerate(steps, 1)]
+
+
+SCALARS = (type(None), bool, int, float, str)
+
+
+def step_action(path: Path, number: int, step: dict[str, object]) -> Action:
+    """One step of a path file as an Action; a value the path language has no place for is refused, named."""
+    where = f"{path}: step {number}"
+    for key in ("pid", "thread"):
+        value = step.get(key)
+        if (value is not None or key == "pid") and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ModelError(f"{where}: {key!r} is {value!r}; give a {key} number (0, 1, ...)")
+    if not isinstance(step["event"], str):
+        raise ModelError(f"{where}: 'event' is {step['event']!r}; give an event name (`proclife model` lists them)")
+    if not isinstance(step.get("arg"), SCALARS):
+        raise ModelError(f"{where} ({step['event']}): argument {step['arg']!r} is not a value a path "
+                         "can give; use null, true, false, a number or a string")
+    return Action.from_json(step)
 
 
 @click.command("replay")
