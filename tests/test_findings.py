@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from proclife.model.core.engine import Bounds
 from proclife.model.core.extend import Extension, load
 from proclife.model.core.system import Config, ProcState, System
@@ -32,7 +30,6 @@ def test_a_chain_of_exits_held_by_the_daemon_is_the_finding() -> None:
     assert DAEMON.matches(System((MAIN_HELD, middle, daemon)), None, Config())
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11: daemon_ignores_sigterm matches anywhere in the system")
 def test_another_process_stuck_for_another_reason_is_not_excused() -> None:
     """Main awaits the daemon and also a non-daemon child blocked forever: that child is not explained."""
     blocked = ProcState(0, False, "running.blocked", "started", awaited=True)
@@ -40,7 +37,6 @@ def test_another_process_stuck_for_another_reason_is_not_excused() -> None:
     assert not DAEMON.matches(system, None, Config())
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11: daemon_ignores_sigterm ignores the process it is asked about")
 def test_the_finding_is_about_the_process_it_is_asked_about() -> None:
     blocked = ProcState(0, False, "running.blocked", "started", awaited=True)
     system, pid = HELD.add(blocked)

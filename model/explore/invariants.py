@@ -152,16 +152,35 @@ def by_itself(event: EventDef) -> bool:
 # --- findings --------------------------------------------------------------------------
 
 
+def daemon_holds_exit(system: System, pid: int) -> bool:
+    """``pid`` is a live daemonic child that ignores SIGTERM, awaited by its parent's children join."""
+    proc = system.procs[pid]
+    return (
+        proc.parent is not None and proc.awaited and proc.daemon and proc.sigterm == "ignore"
+        and not proc.terminated and system.procs[proc.parent].life == JOIN_CHILDREN
+    )
+
+
+def held_by_daemon(system: System, pid: int) -> bool:
+    """``pid`` is such a daemon, or waits in its children join on an awaited child that is held by one."""
+    if daemon_holds_exit(system, pid):
+        return True
+    return system.procs[pid].life == JOIN_CHILDREN and any(
+        held_by_daemon(system, c) for c in system.children(pid)
+        if system.procs[c].awaited and not system.procs[c].terminated
+    )
+
+
 def _daemon_ignoring_sigterm_holds_parent(system: System, pid: int | None, config: Config) -> bool:
-    """Some exiting parent awaits a live daemonic child whose SIGTERM is ignored."""
-    for i, p in enumerate(system.procs):
-        if p.life != JOIN_CHILDREN:
-            continue
-        for c in system.children(i):
-            child = system.procs[c]
-            if child.awaited and child.daemon and child.sigterm == "ignore" and not child.terminated:
-                return True
-    return False
+    """The stuck process (``pid``; every started, unended one for a stuck state) is held by the daemon.
+
+    Only what the daemon explains is excused: another process stuck for another reason beside
+    it is still a violation.
+    """
+    pids = range(len(system.procs)) if pid is None else (pid,)
+    return all(
+        held_by_daemon(system, p) for p in pids if system.procs[p].life != "new" and not system.procs[p].terminated
+    )
 
 
 def past_thread_join(system: System, pid: int, config: Config) -> bool:

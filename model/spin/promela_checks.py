@@ -110,11 +110,21 @@ def _pids(g: Gen, pid: int | None) -> range:
     return range(g.n) if pid is None else range(pid, pid + 1)
 
 
+def _held_by_daemon(g: Gen, p: int) -> str:
+    """invariants.held_by_daemon: ``p`` is a live daemon ignoring SIGTERM its parent's children join
+    awaits, or waits in its children join on an awaited child held so (a child's index is above its parent's)."""
+    joining = g.const("process", JOIN_CHILDREN)
+    daemon = (f"(awaited[{p}] && pdaemon[{p}] && sigterm[{p}] == {SIGTERM['ignore']} && !{g.term(p)} && "
+              + _any([f"({g.child(p, q)} && life[{q}] == {joining})" for q in range(p)]) + ")")
+    via = _any([f"({g.child(c, p)} && awaited[{c}] && !{g.term(c)} && {_held_by_daemon(g, c)})"
+                for c in range(p + 1, g.n)])
+    return f"({daemon} || (life[{p}] == {joining} && {via}))"
+
+
 FINDINGS: dict[str, FindingGen] = {
-    "daemon_ignores_sigterm": lambda g, pid: _any([
-        f"(life[{p}] == {g.const('process', JOIN_CHILDREN)} && {g.child(c, p)} && awaited[{c}] "
-        f"&& pdaemon[{c}] && sigterm[{c}] == {SIGTERM['ignore']} && !{g.term(c)})"
-        for p in range(g.n) for c in range(p + 1, g.n)]),
+    "daemon_ignores_sigterm": lambda g, pid: _all([
+        f"(!{g.exists(p)} || life[{p}] == {g.const('process', 'new')} || {g.term(p)} || {_held_by_daemon(g, p)})"
+        for p in _pids(g, pid)]),
     "thread_outlives_thread_join": lambda g, pid: _any([
         f"({_past_thread_join(g, p)} && " + _any([_live_non_daemon_thread(g, p, k) for k in range(g.t)]) + ")"
         for p in _pids(g, pid)]),
