@@ -61,7 +61,6 @@ def run(clone: Path, env: dict[str, str], *args: str) -> subprocess.CompletedPro
 
 
 @pytest.mark.skipif(os.name != "posix", reason="./run is a bash script for Debian")
-@pytest.mark.xfail(strict=True, reason="issue 11: ./run prints every line of apt and pip")
 def test_a_fresh_demo_prints_at_most_15_lines_before_proclife(tmp_path: Path) -> None:
     clone, env = fake_machine(tmp_path)
     done = run(clone, env, "demo")
@@ -74,7 +73,6 @@ def test_a_fresh_demo_prints_at_most_15_lines_before_proclife(tmp_path: Path) ->
 
 
 @pytest.mark.skipif(os.name != "posix", reason="./run is a bash script for Debian")
-@pytest.mark.xfail(strict=True, reason="issue 11: ./run prints every line of apt and pip")
 def test_a_failed_stage_names_the_log_and_shows_its_tail(tmp_path: Path) -> None:
     clone, env = fake_machine(tmp_path, apt_status=100)
     done = run(clone, env, "setup")
