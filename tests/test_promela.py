@@ -16,7 +16,7 @@ from proclife.model.core.extend import Extension, base_model, load
 from proclife.model.core.semantics import NO_ARG, Action
 from proclife.model.core.system import System
 from proclife.model.explore.explorer import Explorer
-from proclife.model.explore.scopes import FULL, LIFECYCLE, SMALL, Scope
+from proclife.model.explore.scopes import EXIT, FULL, LIFECYCLE, SMALL, Scope
 from proclife.model.spin.pml import as_result, generate
 from proclife.model.spin.promela import SpinError
 from proclife.spin_runner import run_spin as run_spin_optimized
@@ -55,7 +55,7 @@ def _no_exitcode_on_sigkill() -> Extension:
 
 
 BROKEN = [
-    (EARLY_EXIT, Bounds(1, 1, 2), SMALL, "exit_sequence_joined"),
+    (EARLY_EXIT, Bounds(1, 1, 2), EXIT, "exit_sequence_joined"),
     (Extension("no_release", "nothing releases a thread", remove=("thread.release",)), Bounds(0, 1, 1), LIFECYCLE,
      "everything_can_end"),
     (_no_exitcode_on_sigkill(), Bounds(1, 0, 2), SMALL, "terminated_has_exitcode"),
