@@ -25,6 +25,7 @@ Why it is built this way:
 from __future__ import annotations
 
 import dis
+import importlib
 import json
 import os
 import signal
@@ -81,7 +82,7 @@ class Event:
     pid: int
     tid: int  # the thread's native id
     thread: str
-    daemon: bool | None  # the thread's daemon flag
+    thread_daemon: bool | None
     kind: str
     begin: int
     end: int | None  # None: begun, not (yet) returned
@@ -97,7 +98,7 @@ class Event:
         return self.details.get(key, default)
 
 
-_BASE_FIELDS = ("pid", "tid", "thread", "daemon", "kind", "begin", "end")
+_BASE_FIELDS = ("pid", "tid", "thread", "thread_daemon", "kind", "begin", "end")
 
 
 def parse_line(line: str, seq: int = 0) -> Event:
@@ -106,7 +107,7 @@ def parse_line(line: str, seq: int = 0) -> Event:
     if not isinstance(raw, dict) or "kind" not in raw:
         raise ValueError(f"not an observer event: {line[:80]!r}")
     details = {k: v for k, v in raw.items() if k not in _BASE_FIELDS}
-    return Event(raw["pid"], raw["tid"], raw["thread"], raw["daemon"], raw["kind"], raw["begin"],
+    return Event(raw["pid"], raw["tid"], raw["thread"], raw["thread_daemon"], raw["kind"], raw["begin"],
                  raw["end"], details, seq)
 
 
@@ -175,7 +176,7 @@ def _emit(kind: str, begin: int, end: int | None, /, *, as_thread: Any = None, *
     if _S.fd < 0:
         return
     tid, name, daemon = _thread_identity(as_thread)
-    record = {"pid": _S.pid, "tid": tid, "thread": name, "daemon": daemon, "kind": kind,
+    record = {"pid": _S.pid, "tid": tid, "thread": name, "thread_daemon": daemon, "kind": kind,
               "begin": begin, "end": end, **details}
     data = json.dumps(record, default=repr, separators=(",", ":")).encode() + b"\n"
     if len(data) > LINE_LIMIT:
@@ -700,8 +701,6 @@ def _resolve(target: str) -> Any:
     module_name, _, qualname = target.partition(":")
     module = sys.modules.get(module_name)
     if module is None:
-        import importlib
-
         module = importlib.import_module(module_name)
     obj: Any = module
     for part in qualname.split("."):
@@ -777,7 +776,7 @@ def install(sink: str | int, families: tuple[str, ...] = ("multiprocessing",), e
         os.environ[ENV_FAMILIES] = ",".join(families)
     c_hooks: dict[Any, Callable[[FrameType, str, Any], None]] = {
         os._exit: _on_os_exit, sys.exit: _on_sys_exit, os.waitpid: _on_wait, os.waitid: _on_wait,
-        signal.signal: _on_signal_signal,
+        importlib.import_module("_signal").signal: _on_signal_signal,  # signal.signal wraps it in Python
     }
     _S.hooks.update(c_hooks)
     _hook_names(THREADING, optional=False)
