@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import shutil
+import subprocess
 import sys
 from dataclasses import replace
 
@@ -14,7 +14,7 @@ from examples.early_exit import EXTENSION as EARLY_EXIT
 from examples.excepthook import EXTENSION as ATEXIT
 from proclife.model.core.engine import Bounds
 from proclife.model.core.extend import Extension, base_model, load
-from proclife.model.core.system import Config, ProcState, System, ThreadState
+from proclife.model.core.system import ProcState, System, ThreadState
 from proclife.model.explore.explorer import BoundsError, Explorer, StateLimitError
 from proclife.model.explore.invariants import closed_rules_ok
 from proclife.model.explore.scopes import EXIT, FULL, LIFECYCLE, SMALL
@@ -115,7 +115,7 @@ def test_cli_draws_and_writes_json(tmp_path: object) -> None:
     assert (out / "r.json").exists() and (out / "pics" / "violation-exit_sequence_joined.svg").exists()
 
 
-@pytest.mark.skipif(shutil.which("spin") is None or shutil.which("gcc") is None, reason="no spin/gcc")
+@pytest.mark.tools("spin", "gcc")
 def test_cli_spin_engine_gives_a_replayable_path(tmp_path: object) -> None:
     from pathlib import Path
 
@@ -135,6 +135,14 @@ def test_cli_spin_engine_gives_a_replayable_path(tmp_path: object) -> None:
     steps = [Action.from_json(step) for step in violation["path"]]
     ours = Explorer(load([EARLY_EXIT]), Bounds(1, 1, 2), scope=EXIT).run().violations[0]
     assert len(steps) >= len(ours.path) and steps[-1].event == "proceed"
+    # Replayed on real processes: CPython agrees with the base model along it, and not with the extension.
+    replay = [sys.executable, "-m", "proclife", "replay", str(out / "r.json"), "--impl", "fork", "--bound", "2"]
+    base = subprocess.run(replay, capture_output=True, text=True, timeout=300)
+    assert base.returncode == 0 and "every step agreed" in base.stdout, base.stdout + base.stderr
+    broken = subprocess.run([*replay, "--extend", "examples.early_exit:EXTENSION", "--repro-dir", str(out)],
+                            capture_output=True, text=True, timeout=300)
+    assert broken.returncode == 1, broken.stdout + broken.stderr
+    assert "the OS shows alive" in broken.stdout, broken.stdout  # the child still joins its thread
 
 
 def _thread_release_to(dst: str) -> Extension:
@@ -162,7 +170,16 @@ def test_a_step_finding_is_reported_not_counted_as_a_violation() -> None:
     assert result.ok
     (hit,) = result.findings
     assert hit.finding.name == "thread_outlives_thread_join" and hit.count > 0
-    assert hit.finding.matches(hit.path[-2].system, hit.path[-1].action.pid, Config())
+    # What the finding says, read off the path itself: a daemon thread starts a non-daemon thread
+    # after the main program's thread join, and the program ends while that thread runs.
+    rules = [step.rules for step in hit.path]
+    joined = next(i for i, r in enumerate(rules) if "process.main_joins_threads" in r)
+    late = [s for s in hit.path[joined + 1:] if s.action.event == "thread_start"]
+    assert late, [s.action.describe() for s in hit.path]
+    thread = late[0].action.thread
+    before, after = hit.path[-2].system.procs[0], hit.path[-1].system.procs[0]
+    assert thread is not None and not before.threads[thread].daemon
+    assert before.threads[thread].life.startswith("running") and after.terminated
 
 
 def test_the_state_limit_stops_a_run_without_a_verdict() -> None:
