@@ -12,39 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from bad_inputs import EXTENSIONS  # the user's extension module, shared with the table
 from click.testing import CliRunner, Result
 
 from proclife.cli import main
 from proclife.model.core.errors import ExtensionError
-
-EXTENSIONS = """
-from dataclasses import replace
-from proclife.model.core.base import BASE
-from proclife.model.core.extend import Extension
-
-BLOCK = BASE.rule("process.block")
-
-def factory() -> Extension:
-    raise RuntimeError("the factory broke")
-
-def good_factory() -> Extension:
-    return Extension(name="fine", doc="made by a factory")
-
-def not_a_factory():
-    raise AssertionError("proclife called a function that does not say it returns an Extension")
-
-STRING_RULE = Extension(name="s", doc="a rule id where a Rule belongs", rules=("process.block",))
-TWICE = Extension(name="twice", doc="one rule twice", rules=(BLOCK, replace(BLOCK, dst="running.runnable")))
-RAISES = Extension(name="raises", doc="a guard that raises", rules=(replace(BLOCK, when=("boom",)),),
-                   guards={"boom": lambda system, ctx: 1 / 0})
-ARITY = Extension(name="arity", doc="a guard with one parameter", rules=(replace(BLOCK, when=("lonely",)),),
-                  guards={"lonely": lambda system: True})
-EFFECT_ARITY = Extension(name="effect_arity", doc="an effect with two parameters",
-                         rules=(replace(BLOCK, effects=("two",)),), effects={"two": lambda system, ctx: []})
-EFFECT_RAISES = Extension(name="effect_raises", doc="an effect that raises",
-                          rules=(replace(BLOCK, effects=("bad",)),),
-                          effects={"bad": lambda system, ctx, arg: {}["missing"]})
-"""
 
 
 @pytest.fixture

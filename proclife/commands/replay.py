@@ -93,7 +93,8 @@ def command(
     model = load(extend, base=model_of(profile))
     check_performable(model.spec)
     engine = engine_for(model, impl)
-    actions = [a for a in read_path(path_file, index) if engine.event(a.event).drive is not None]
+    steps = known_events(engine, path_file, read_path(path_file, index))
+    actions = [a for a in steps if engine.event(a.event).drive is not None]
     if not actions:
         raise ModelError(f"{path_file}: the path has no step to run (an empty path proves nothing); "
                          f"give a list of {{event, pid}} steps, at least one of a program or signal event")
@@ -110,6 +111,16 @@ def command(
         sys.exit(DISAGREE)
     console.print("every step agreed with the model")
     sys.exit(OK)
+
+
+def known_events(engine: Engine, path: Path, actions: list[Action]) -> list[Action]:
+    """The steps, once each names an event of the model: an unknown one is refused with its step."""
+    for number, action in enumerate(actions, 1):
+        try:
+            engine.event(action.event)
+        except ModelError as exc:
+            raise ModelError(f"{path}: step {number}: {exc}") from None
+    return actions
 
 
 def _check_possible(engine: Engine, actions: list[Action]) -> None:
