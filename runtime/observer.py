@@ -142,13 +142,11 @@ class _State:
     installed: bool = False
     families: tuple[str, ...] = ()
     unhooked: list[str]
-    hooks: dict[Any, Callable[[FrameType, str, Any], None]]
     run_offsets: dict[CodeType, frozenset[int]]
     dispositions: dict[str, str]
 
     def __init__(self) -> None:
         self.unhooked = []
-        self.hooks = {}
         self.run_offsets = {}
         self.dispositions = {}
 
@@ -335,8 +333,29 @@ def _child_state(pid: Any) -> tuple[str, int | None]:
 # Profile functions: the fast one, and the watchers swapped in for the frames that need them.
 
 
-def _profile(frame: FrameType, event: str, arg: Any) -> None:
-    hook = _S.hooks.get(arg if event[1] == "_" else frame.f_code)  # c_call, c_return, c_exception
+Hook = Callable[[FrameType, str, Any], None]
+# A frame's f_code is read only for frames of a hooked module: reading f_code (like calling
+# id()) raises an audit event, which calls every audit hook (ours included), and a code
+# object's hash is recomputed at each use; a frame's globals and a module's name are free.
+_MODULES: set[str] = set()  # the names of the modules with a hooked function
+_PY_HOOKS: dict[CodeType, Hook] = {}
+_C_HOOKS: dict[Any, Hook] = {}  # C functions (their hash is two pointers)
+
+
+def _hook_code(code: CodeType, hook: Hook, globals_: dict[str, Any]) -> None:
+    _MODULES.add(globals_.get("__name__", ""))
+    _PY_HOOKS[code] = hook
+
+
+def _profile(frame: FrameType, event: str, arg: Any, _modules: set[str] = _MODULES,
+             _py: dict[CodeType, Hook] = _PY_HOOKS, _c: dict[Any, Hook] = _C_HOOKS) -> None:
+    """Called for every call and return: two cheap filters before anything else."""
+    if event == "call" or event == "return":
+        if frame.f_globals.get("__name__") not in _modules:
+            return
+        hook = _py.get(frame.f_code)
+    else:
+        hook = _c.get(arg)
     if hook is not None:
         try:
             hook(frame, event, arg)
@@ -359,6 +378,7 @@ class _Boot:
     run_begin: int = 0
     run_end: int = 0
     baseline: BaseException | None = None
+    previous: Hook | None = None  # the hook the run's code had before it ran as the target
 
 
 _BOOT = _Boot()
@@ -370,20 +390,26 @@ def _watch_bootstrap(frame: FrameType, event: str, arg: Any) -> None:
     if (event == "call" and boot is not None and frame.f_back is boot
             and boot.f_lasti in _S.run_offsets.get(boot.f_code, ())):
         _BOOT.run, _BOOT.run_begin, _BOOT.baseline = frame, _now(), sys.exc_info()[1]
-        sys.setprofile(_watch_run)
-        _emit("target_begin", _BOOT.run_begin, None, function=frame.f_code.co_qualname
-              if hasattr(frame.f_code, "co_qualname") else frame.f_code.co_name)
+        code = frame.f_code
+        _BOOT.previous = _PY_HOOKS.get(code)
+        _hook_code(code, _on_run, frame.f_globals)  # the target runs under the fast profile, its code hooked
+        sys.setprofile(_profile)
+        _emit("target_begin", _BOOT.run_begin, None, function=getattr(code, "co_qualname", code.co_name))
         return
     _profile(frame, event, arg)
 
 
-def _watch_run(frame: FrameType, event: str, arg: Any) -> None:
-    """The target runs under the fast profile, plus one check: is this the run frame's return?"""
+def _on_run(frame: FrameType, event: str, arg: Any) -> None:
+    """A call or return of the target's code: the run frame's return ends the target."""
     if event == "return" and frame is _BOOT.run:
         _BOOT.run_end = _now()
+        if _BOOT.previous is None:
+            del _PY_HOOKS[frame.f_code]
+        else:
+            _PY_HOOKS[frame.f_code] = _BOOT.previous
         sys.setprofile(_watch_after_run)
-        return
-    _profile(frame, event, arg)
+    elif _BOOT.previous is not None:
+        _BOOT.previous(frame, event, arg)
 
 
 def _watch_after_run(frame: FrameType, event: str, arg: Any) -> None:
@@ -640,8 +666,8 @@ def _note_dispositions(changed_only: bool) -> dict[str, str]:
         handler = signal.getsignal(signum)
         now[name] = _disposition(handler)
         code = getattr(handler, "__code__", None)
-        if code is not None and code not in _S.hooks:
-            _S.hooks[code] = _on_signal_handler
+        if code is not None and code not in _PY_HOOKS:
+            _hook_code(code, _on_signal_handler, getattr(handler, "__globals__", {}))
         if changed_only and _S.dispositions.get(name) != now[name]:
             _emit("signal_disposition", _now(), None, signal=name, disposition=now[name])
     _S.dispositions = now
@@ -731,11 +757,12 @@ def _hook_names(names: dict[str, str], optional: bool) -> None:
             if not optional:
                 _S.unhooked.append(target)
             continue
-        code = getattr(getattr(obj, "__wrapped__", obj), "__code__", None)
+        function = getattr(obj, "__wrapped__", obj)
+        code = getattr(function, "__code__", None)
         if code is None:
             _S.unhooked.append(target)
             continue
-        _S.hooks[code] = _ROLES[role]
+        _hook_code(code, _ROLES[role], function.__globals__)
         if role in ("bootstrap", "thread_bootstrap"):
             _S.run_offsets[code] = _call_offsets(code, "run")
 
@@ -774,11 +801,11 @@ def install(sink: str | int, families: tuple[str, ...] = ("multiprocessing",), e
     if export and isinstance(sink, str):
         os.environ[ENV_SINK] = sink
         os.environ[ENV_FAMILIES] = ",".join(families)
-    c_hooks: dict[Any, Callable[[FrameType, str, Any], None]] = {
+    c_hooks: dict[Any, Hook] = {
         os._exit: _on_os_exit, sys.exit: _on_sys_exit, os.waitpid: _on_wait, os.waitid: _on_wait,
         importlib.import_module("_signal").signal: _on_signal_signal,  # signal.signal wraps it in Python
     }
-    _S.hooks.update(c_hooks)
+    _C_HOOKS.update(c_hooks)
     _hook_names(THREADING, optional=False)
     for family in families:
         hook_family(family)
