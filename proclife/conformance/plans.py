@@ -1,19 +1,37 @@
-"""Directed plans, cached on disk: the search is deterministic, so it is paid for once per model."""
+"""Directed plans, computed once per model: committed for the standard start methods, cached for the rest.
+
+The search is deterministic but costs 7-20 s of CPU per model, start method and Python
+version, so the plans of the standard library's start methods are committed beside this
+module (``committed_plans/``, refreshed by ``python -m proclife.conformance.plans``) and
+every other plan is cached on disk after its first search. A plan is found by a key that
+hashes the spec, the configuration, the bounds and the source of the model code that
+decides the search, so a changed model never reuses an old plan; the tests fail when the
+committed plans are not those of the current model.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import proclife.model
 from proclife.conformance.runner import drivable
 from proclife.model.core.engine import Bounds, Engine
+from proclife.model.core.extend import load
 from proclife.model.core.semantics import Action
+from proclife.model.core.system import PYTHONS, START_METHODS, Config, System
 from proclife.model.explore.plan import Plan, directed_plan
 
-PLAN_FORMAT = "proclife.plan/2"
+PLAN_FORMAT = "proclife.plan/3"
+COMMITTED = Path(__file__).resolve().with_name("committed_plans")
+# The model code a plan depends on besides the spec: the semantics, the engine, the profiles, the search.
+_DECIDING = ("core", "profiles", "explore/plan.py")
 
 
 def cache_dir() -> Path:
@@ -21,33 +39,135 @@ def cache_dir() -> Path:
     return Path(base) / "proclife" / "plans"
 
 
-def _key(engine: Engine, bounds: Bounds) -> str:
-    text = repr((PLAN_FORMAT, engine.spec, engine.config, bounds))
+@functools.cache
+def model_source_hash() -> str:
+    """A hash of the model code that decides a plan (a semantics change leaves the spec's repr alone)."""
+    root = Path(proclife.model.__file__).resolve().parent
+    files = sorted(
+        f for part in _DECIDING for f in ((root / part).rglob("*.py") if (root / part).is_dir() else [root / part])
+    )
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def plan_key(engine: Engine, bounds: Bounds) -> str:
+    text = repr((PLAN_FORMAT, model_source_hash(), engine.spec, engine.config, bounds))
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
 def plan_for(engine: Engine, bounds: Bounds) -> Plan:
-    """The directed plan for this model, start method and bounds (from the cache when there)."""
-    path = cache_dir() / f"{_key(engine, bounds)}.json"
+    """The directed plan for this model, start method and bounds: committed, cached, or searched now."""
+    name = f"{plan_key(engine, bounds)}.json"
+    for folder in (COMMITTED, cache_dir()):
+        plan = read_plan(folder / name)
+        if plan is not None:
+            return plan
+    plan = directed_plan(engine, bounds, drivable(engine))
+    with contextlib.suppress(OSError):  # a read-only home only costs the search next time
+        _write(cache_dir() / name, plan_json(plan, engine, bounds))
+    return plan
+
+
+def read_plan(path: Path) -> Plan | None:
+    """The plan stored at ``path``; None when it is missing, unreadable or of another format."""
     with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
         data = json.loads(path.read_text())
+        if data["format"] != PLAN_FORMAT:
+            return None
         return Plan(
             runs=[[Action.from_json(a) for a in run] for run in data["runs"]],
             covered=set(data["covered"]),
             unreachable=dict(data["unreachable"]),
             states_searched=int(data["states_searched"]),
         )
-    plan = directed_plan(engine, bounds, drivable(engine))
-    data = {
+    return None
+
+
+def plan_json(plan: Plan, engine: Engine, bounds: Bounds) -> str:
+    """The stored form: what it was computed for (for a reader), then one run per line (for a diff)."""
+    head = {
         "format": PLAN_FORMAT,
-        "runs": [[a.as_json() for a in run] for run in plan.runs],
-        "covered": sorted(plan.covered),
-        "unreachable": plan.unreachable,
+        "key": plan_key(engine, bounds),
+        "model": engine.spec.name,
+        "start_method": engine.config.start_method,
+        "python": ".".join(map(str, engine.config.python)),
+        "bounds": [bounds.procs, bounds.threads, bounds.depth],
         "states_searched": plan.states_searched,
+        "covered": sorted(plan.covered),
+        "unreachable": dict(sorted(plan.unreachable.items())),
     }
-    with contextlib.suppress(OSError):  # a read-only home only costs the search next time
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data))
-        tmp.replace(path)
-    return plan
+    lines = [f"{json.dumps(k)}: {json.dumps(v)}" for k, v in head.items()]
+    runs = ",\n".join("  " + json.dumps([a.as_json() for a in run]) for run in plan.runs)
+    return "{\n" + ",\n".join(lines) + ',\n"runs": [\n' + runs + "\n]}\n"
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def committed_engines() -> list[Engine]:
+    """The engines whose plans are committed: the standard model, each start method, each Python version."""
+    model = load()
+    return [
+        Engine(model.spec, model.semantics, Config(start_method=method, python=python))  # type: ignore[arg-type]
+        for method in START_METHODS
+        for python in PYTHONS
+    ]
+
+
+def plan_problems(engine: Engine, bounds: Bounds, plan: Plan) -> list[str]:
+    """What makes ``plan`` wrong for ``engine`` (cheap: a replay in the model, no search); empty if nothing.
+
+    Each run must be performable from a fresh system (every action a drivable candidate in
+    some outcome of the steps before it), the rules said covered must be taken by some run,
+    and every other rule must carry its reason.
+    """
+    problems: list[str] = []
+    can_drive = drivable(engine)
+    taken: set[str] = set()
+    for number, run in enumerate(plan.runs, 1):
+        systems: set[System] = {System.initial()}
+        for action in run:
+            enabled = [s for s in systems if action in set(engine.candidates(s, bounds))]
+            if not enabled or not can_drive(action):
+                problems.append(f"run {number}: {action.describe()} cannot be performed there")
+                break
+            outcomes = [t for s in enabled for t in engine.predict(s, action)]
+            taken.update(r for t in outcomes for r in t.rules)
+            systems = {t.system for t in outcomes}
+    if plan.covered - taken:
+        problems.append(f"said covered, taken by no run: {sorted(plan.covered - taken)}")
+    rules = {r.id for r in engine.spec.rules}
+    if rules - plan.covered - set(plan.unreachable):
+        problems.append(f"neither covered nor explained: {sorted(rules - plan.covered - set(plan.unreachable))}")
+    return problems
+
+
+def _search(index: int) -> tuple[str, str]:
+    engine = committed_engines()[index]
+    plan = directed_plan(engine, Bounds(), drivable(engine))
+    return f"{plan_key(engine, Bounds())}.json", plan_json(plan, engine, Bounds())
+
+
+def refresh_committed() -> tuple[list[str], list[str]]:
+    """Search every committed plan again and replace the folder's contents: (written, removed)."""
+    count = len(committed_engines())
+    with ProcessPoolExecutor(max_workers=min(count, os.cpu_count() or 1)) as pool:
+        fresh = dict(pool.map(_search, range(count)))
+    removed = sorted(p.name for p in COMMITTED.glob("*.json") if p.name not in fresh)
+    for name in removed:
+        (COMMITTED / name).unlink()
+    for name, text in fresh.items():
+        _write(COMMITTED / name, text)
+    return sorted(fresh), removed
+
+
+if __name__ == "__main__":
+    written, removed = refresh_committed()
+    print(f"{COMMITTED}: wrote {len(written)} plans, removed {len(removed)} stale ones")
+    sys.exit(0)
