@@ -62,19 +62,24 @@ def test_every_deviation_is_needed(profile: str, deviation: str, impl: str, opti
 
 
 def test_billiard_against_cpython_departs_exactly_where_its_profile_says(tmp_path: Path) -> None:
+    """The whole directed plan (a time limit that cut it short found fewer departures under load)."""
     out = subprocess.run(
         [sys.executable, "-m", "proclife", "conform", "--impl", "billiard", "--profile", "cpython",
-         "--examples", "0", "--max-seconds", "30", "--json", str(tmp_path / "r.json"), "--repro-dir", str(tmp_path)],
+         "--examples", "0", "--max-seconds", "600", "--json", str(tmp_path / "r.json"), "--repro-dir", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )
     assert out.returncode == 1, out.stdout + out.stderr
     report = json.loads((tmp_path / "r.json").read_text())["reports"][0]
-    assert report["profile"] == "cpython"
-    allowed = set().union(*(touched(d) for d in registry()["billiard"].deviations))
-    allowed |= {f"{rule}_atexit" for rule in allowed}  # the same rules' Python 3.13 variants
+    assert report["profile"] == "cpython" and report["complete"], report["ran"]
+    seen: set[str] = set()
     for found in report["disagreements"]:
-        assert allowed.intersection(found["rules"]), f"a departure the billiard profile does not list: {found}"
-    assert len(report["disagreements"]) >= 3
+        rules = set(found["rules"])
+        matched = {d.id for d in registry()["billiard"].deviations
+                   if rules & {r + suffix for r in touched(d) for suffix in ("", "_atexit")}}  # 3.13 variants
+        assert matched, f"a departure the billiard profile does not list: {found}"
+        seen |= matched
+    # Every deviation shows under fork, but the one checked under forkserver.
+    assert seen >= {d.id for d in registry()["billiard"].deviations} - set(WHERE), seen
 
 
 def test_diff_prints_and_draws_the_differences(tmp_path: Path) -> None:
