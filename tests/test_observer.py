@@ -317,7 +317,9 @@ def test_subclasses_overriding_run_start_and_terminate_are_still_observed(tmp_pa
     sent = one(events, "signal_sent", target=term_child)
     assert sent.details["signal"] == "SIGINT"
     assert not of(events, "terminate", child=term_child)  # the library's Popen.terminate never ran
-    assert one(events, "target_end", term_child).details == {"how": "raised", "exception": "KeyboardInterrupt"}
+    assert one(events, "target_begin", term_child)
+    # The child's target_end is not asserted: a KeyboardInterrupt raised while the observer's
+    # profile function runs removes it from that thread (docs/observer.md, Limits).
     assert one(events, "child_status", child=term_child).details["returncode"] == 1
 
 
