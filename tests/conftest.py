@@ -37,3 +37,10 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_runtest_setup(item: pytest.Item) -> None:
     for mark in item.iter_markers("tools"):
         require_tool(*mark.args)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``heavy`` (tens of seconds each) first, so that the two xdist workers share them
+    and end together instead of one finishing the long ones alone (with ``--dist load`` and small
+    scheduling chunks, each worker takes the next test when it is free)."""
+    items.sort(key=lambda item: item.get_closest_marker("heavy") is None)

@@ -61,6 +61,7 @@ def _kind(reason: str) -> str:
                 reason)
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
 def test_standard_library_agrees_and_covers_the_reachable_rules(method: str) -> None:
     model = load()
@@ -107,6 +108,7 @@ def test_a_committed_plan_is_what_the_search_finds_today() -> None:
     assert (committed.covered, committed.unreachable) == (fresh.covered, fresh.unreachable)
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize(("impl", "rule"), sorted(BROKEN.items()))
 def test_each_broken_implementation_is_caught_with_a_trace_and_a_reproducer(
     impl: str, rule: str, tmp_path: Path
@@ -125,6 +127,7 @@ def test_each_broken_implementation_is_caught_with_a_trace_and_a_reproducer(
     assert "reproduced" in replay.stdout
 
 
+@pytest.mark.heavy
 def test_cli_exit_status_is_1_for_a_broken_implementation(tmp_path: Path) -> None:
     out = subprocess.run(
         [*PROCLIFE, "conform", "--impl", "examples.broken_impls:CLOSE_RUNNING", "--examples", "0", "--max-seconds", "90",

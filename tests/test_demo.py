@@ -6,9 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.heavy
 def test_demo_renders_the_diagrams_and_summarises_a_conformance_check(tmp_path: Path) -> None:
     out = subprocess.run(
         [sys.executable, "-m", "proclife", "demo", "--out", str(tmp_path), "--impl", "fork", "--examples", "1",

@@ -21,6 +21,7 @@ from proclife.model.explore.scopes import EXIT, FULL, LIFECYCLE, SMALL
 from proclife.model.explore.symmetry import canonical
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize(("bounds", "chosen"), [
     (Bounds(1, 0, 2), LIFECYCLE), (Bounds(0, 2, 1), FULL), (Bounds(1, 1, 2), SMALL), (Bounds(2, 0, 2), SMALL),
 ])
@@ -34,6 +35,7 @@ def test_closed_handle_rules_are_inert() -> None:
     assert closed_rules_ok(base_model().spec) == []
 
 
+@pytest.mark.heavy
 def test_early_exit_is_caught_with_the_shortest_path() -> None:
     result = Explorer(load([EARLY_EXIT]), Bounds(1, 1, 2), scope=SMALL).run()
     (v,) = result.violations
@@ -115,6 +117,7 @@ def test_cli_draws_and_writes_json(tmp_path: object) -> None:
     assert (out / "r.json").exists() and (out / "pics" / "violation-exit_sequence_joined.svg").exists()
 
 
+@pytest.mark.heavy
 @pytest.mark.tools("spin", "gcc")
 def test_cli_spin_engine_gives_a_replayable_path(tmp_path: object) -> None:
     from pathlib import Path

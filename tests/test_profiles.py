@@ -65,6 +65,7 @@ def test_every_deviation_is_needed(profile: str, deviation: str, impl: str, opti
     assert "trace" in text
 
 
+@pytest.mark.heavy
 def test_billiard_against_cpython_departs_exactly_where_its_profile_says(tmp_path: Path) -> None:
     """The whole directed plan (a time limit that cut it short found fewer departures under load)."""
     out = subprocess.run(

@@ -29,6 +29,7 @@ needs_spin = pytest.mark.tools("spin", "gcc")  # skipped where missing, failed u
 
 
 @needs_spin
+@pytest.mark.heavy
 @pytest.mark.parametrize(("procs", "threads", "chosen"), [
     (1, 0, FULL), (1, 1, SMALL), (1, 0, LIFECYCLE), (0, 1, FULL),
     pytest.param(2, 0, SMALL, marks=pytest.mark.slow),
@@ -182,6 +183,7 @@ def test_a_thread_join_interrupted_by_sigint_is_a_finding(python: tuple[int, int
 
 
 @needs_spin
+@pytest.mark.heavy
 @pytest.mark.parametrize("python", [(3, 11), (3, 13)], ids=str)
 def test_spin_excuses_an_interrupted_thread_join_as_the_explorer_does(python: tuple[int, int]) -> None:
     from proclife.model.core.system import Config
