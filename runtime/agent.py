@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from proclife.runtime.exitstatus import sigterm_disposition, status_of
 from proclife.runtime.impls import resolve_impl
 from proclife.runtime.protocol import (
     ACK,
@@ -50,7 +51,7 @@ CALLS = frozenset({
     "set_daemon", "terminate", "kill", "close",
 })
 
-CONTROL_OPS = frozenset({"release", "thread_release", "thread_finish"})
+CONTROL_OPS = frozenset({"release", "thread_release", "thread_finish", "statuses"})
 
 _AGENT: Agent | None = None
 
@@ -90,7 +91,9 @@ class Agent:
         self.spec = spec
         self.address = address
         self.ident = ident
-        self.ctx = resolve_impl(spec).context()
+        impl = resolve_impl(spec)
+        self.ctx = impl.context()
+        self.forkserver = impl.start_method == "forkserver"
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.connect(address)
         self.send_lock = threading.Lock()
@@ -98,7 +101,8 @@ class Agent:
         self.handles: dict[int, Any] = {}
         self.workers: list[Worker] = []
         self.main_block: threading.Event | None = None
-        self.send({"type": "hello", "id": ident, "pid": os.getpid(), "python": platform.python_version()})
+        self.send({"type": "hello", "id": ident, "pid": os.getpid(), "python": platform.python_version(),
+                   "sigterm": sigterm_disposition(_exit_on_sigterm)})
         self.control = threading.Thread(target=self.control_loop, daemon=True, name="proclife-control")
         self.control.start()
 
@@ -154,8 +158,12 @@ class Agent:
         return self.workers[index]
 
     def control_op(self, cmd: Message) -> None:
-        """Releases come from another thread; joining a finished thread is bounded."""
+        """Releases come from another thread; joining a finished thread is bounded; statuses are read here
+        so that a main thread blocked or inside its exit sequence still answers."""
         op = cmd["op"]
+        if op == "statuses":
+            self.ack(cmd, ACK, statuses=self.statuses(cmd["children"], cmd["timeout"]))
+            return
         if op == "release":
             if self.main_block is None:
                 raise CommandError(f"P{self.ident}'s main thread is not blocked")
@@ -181,6 +189,16 @@ class Agent:
         else:
             raise CommandError(f"the control thread does not perform {op!r}")
         self.ack(cmd, ACK)
+
+    def statuses(self, children: list[int], timeout: float) -> dict[str, list[Any]]:
+        """The exit status of each ended child asked for, with how it was read; a child not readable is left out."""
+        out: dict[str, list[Any]] = {}
+        for ident in children:
+            handle = self.handles.get(int(ident))
+            read = None if handle is None else status_of(handle, self.forkserver, timeout)
+            if read is not None:
+                out[str(ident)] = list(read)
+        return out
 
     # --- performing threads ------------------------------------------------------------
 
@@ -287,7 +305,7 @@ class Agent:
             "ignore": signal.SIG_IGN, "exit": _exit_on_sigterm, "default": signal.SIG_DFL,
         }
         signal.signal(signal.SIGTERM, actions[handler])
-        return ACK, {}
+        return ACK, {"sigterm": sigterm_disposition(_exit_on_sigterm)}
 
     def op_join_current(self, cmd: Message) -> tuple[str, dict[str, Any]]:
         current = getattr(self.ctx, "current_process", None)

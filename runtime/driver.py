@@ -31,7 +31,7 @@ from proclife.model.core.base import BASE
 from proclife.model.core.semantics import Action
 from proclife.model.core.spec import Spec
 from proclife.model.core.system import System
-from proclife.runtime import waits
+from proclife.runtime import statuses, waits
 from proclife.runtime.cleanup import TOKEN_VAR, kill_everything
 from proclife.runtime.commands import check_performable, command_for, drive_of, signal_number
 from proclife.runtime.errors import HarnessError
@@ -125,6 +125,8 @@ class Driver:
     def _await_hello(self, ident: int, pid: int) -> dict[str, object]:
         hello = self._link().await_hello(ident, pid)
         self.procs.known[ident] = Known.of(pid) or Known(pid, -1.0)
+        if "sigterm" in hello:
+            self.procs.dispositions[ident] = str(hello["sigterm"])
         return hello
 
     def _started(self, ident: int, pid: int, parent: int) -> None:
@@ -165,9 +167,12 @@ class Driver:
             return ACK
         agent, cmd = command_for(event, action, before, self.join_timeout, self.bound)
         known = self.procs.known.get(agent)
-        reply = self._link().roundtrip(agent, cmd, action, None if known is None else known.pid)
+        reply = self._link().roundtrip(agent, cmd, action.describe(), None if known is None else known.pid)
         if drive.op == "create_child":
             self.procs.count = max(self.procs.count, int(cmd["child"]) + 1)
+            self.procs.parents[int(cmd["child"])] = agent
+        if "sigterm" in reply:
+            self.procs.dispositions[agent] = str(reply["sigterm"])
         fresh = drive.how == "call" and drive.name == "start" and action.pid not in self.procs.known
         if fresh and reply.get("pid") is not None:
             self._started(action.pid, int(reply["pid"]), agent)
@@ -176,7 +181,9 @@ class Driver:
     # --- watching ------------------------------------------------------------------------
 
     def observe(self) -> Snapshot:
-        """The OS view of every model process (see ``proclife.runtime.observe`` for how deep it goes)."""
+        """The OS view of every model process, with every exit status readable now (see
+        ``proclife.runtime.observe`` for how deep it goes)."""
+        statuses.collect(self.procs, self._link(), self.bound)
         return self.procs.observe()
 
     def await_settled(self, expected: System) -> None:

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 
-from proclife.model.core.semantics import Action
 from proclife.runtime.errors import AgentGoneError, HarnessError
 from proclife.runtime.hub import Hub
 from proclife.runtime.osproc import pid_alive
@@ -60,16 +59,16 @@ class Link:
             raise HarnessError(f"P{ident} was started as pid {pid} but its agent says pid {hello['pid']}")
         return hello
 
-    def roundtrip(self, ident: int, cmd: Message, action: Action, pid: int | None) -> Message:
-        """Send ``cmd`` to P``ident``'s agent and wait for its acknowledgement."""
+    def roundtrip(self, ident: int, cmd: Message, what: str, pid: int | None) -> Message:
+        """Send ``cmd`` to P``ident``'s agent and wait for its acknowledgement; ``what`` names it in errors."""
         hub = self.hub
         seq = next(self._seq)
         cmd["seq"] = seq
         if ident not in hub.conns:
-            raise HarnessError(f"{action.describe()}: P{ident} has no agent (was it started?)")
+            raise HarnessError(f"{what}: P{ident} has no agent (was it started?)")
         if not hub.send(ident, cmd):
             raise AgentGoneError(
-                f"{action.describe()}: P{ident} (pid {pid}) had ended before the command reached it",
+                f"{what}: P{ident} (pid {pid}) had ended before the command reached it",
                 model_pid=ident,
             )
         deadline = time.monotonic() + self.bound
@@ -78,16 +77,16 @@ class Link:
         if reply is None:
             if ident in hub.ended:
                 raise AgentGoneError(
-                    f"{action.describe()}: P{ident} (pid {pid}) ended before acknowledging it", model_pid=ident,
+                    f"{what}: P{ident} (pid {pid}) ended before acknowledging it", model_pid=ident,
                 )
             raise HarnessError(
-                f"{action.describe()}: no acknowledgement from P{ident} (pid {pid}) within "
+                f"{what}: no acknowledgement from P{ident} (pid {pid}) within "
                 f"{self.bound}s. {self.log_tail()}"
             )
         if "error" in reply:
-            raise HarnessError(f"{action.describe()}: P{ident} could not perform it: {reply['error']}")
+            raise HarnessError(f"{what}: P{ident} could not perform it: {reply['error']}")
         if hub.faults:
-            raise HarnessError(f"{action.describe()}: an agent reported a fault: {'; '.join(hub.faults)}")
+            raise HarnessError(f"{what}: an agent reported a fault: {'; '.join(hub.faults)}")
         return reply
 
     def log_tail(self, size: int = 2000) -> str:

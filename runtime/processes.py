@@ -19,6 +19,9 @@ class Processes:
     known: dict[int, Known] = field(default_factory=dict)
     helpers: dict[int, Known] = field(default_factory=dict)
     exitcodes: dict[int, int] = field(default_factory=dict)
+    witnesses: dict[int, str] = field(default_factory=dict)  # who read each exit status (default: the driver)
+    parents: dict[int, int] = field(default_factory=dict)  # model pid -> the agent that created it
+    dispositions: dict[int, str] = field(default_factory=dict)  # SIGTERM, as each agent last reported it
     gone: set[int] = field(default_factory=set)  # seen gone: a pid never comes back, skip the kernel
     count: int = 1  # model pids 0 .. count-1 exist (a created child has no OS process yet)
     p0: subprocess.Popen[bytes] | None = None
@@ -46,4 +49,5 @@ class Processes:
             state = self.state(ident)
             states[ident], pids[ident] = state, known.pid
             adopted[ident] = ident != 0 and state != GONE and known.ppid() == me
-        return Snapshot(states, adopted, pids, dict(self.exitcodes), self.start_method)
+        return Snapshot(states, adopted, pids, dict(self.exitcodes), self.start_method, dict(self.witnesses),
+                        dict(self.dispositions))

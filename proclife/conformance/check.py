@@ -16,6 +16,7 @@ from proclife.conformance.machine import machine_for
 from proclife.conformance.plans import plan_for
 from proclife.conformance.report import Disagreement, Report, StepRecord
 from proclife.conformance.runner import Timing, run_trace
+from proclife.conformance.variants import disposition_variants, exit_variants
 from proclife.model.core.engine import Bounds, Engine
 from proclife.model.core.extend import Model
 from proclife.model.core.system import START_METHODS, Config
@@ -91,14 +92,16 @@ def check(
     if budget.directed:
         plan = plan_for(engine, bounds)
         unreachable = plan.unreachable
-        report.directed_planned = len(plan.runs)
+        # every exit status and inherited SIGTERM disposition, not only every rule; these short runs first
+        runs = exit_variants(engine, bounds, plan.runs) + disposition_variants(engine, bounds, plan.runs) + plan.runs
+        report.directed_planned = len(runs)
         seen: set[tuple[str, ...]] = set()
-        for index, run in enumerate(plan.runs, 1):
+        for index, run in enumerate(runs, 1):
             if time.monotonic() > deadline:
                 say(f"{impl.spec}: directed phase stopped by the time limit after {index - 1} runs")
                 report.stopped_by_time = True
                 break
-            say(f"{impl.spec}: directed run {index}/{len(plan.runs)}")
+            say(f"{impl.spec}: directed run {index}/{len(runs)}")
             report.runs += 1
             report.directed_runs += 1
             try:

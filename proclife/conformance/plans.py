@@ -120,6 +120,21 @@ def committed_engines() -> list[Engine]:
     ]
 
 
+def unperformable_step(engine: Engine, bounds: Bounds, run: list[Action], taken: set[str]) -> Action | None:
+    """The first action of ``run`` that cannot be performed from a fresh system (every action must
+    be a drivable candidate in some outcome of the steps before it), or None; the rules taken go to ``taken``."""
+    can_drive = drivable(engine)
+    systems: set[System] = {System.initial()}
+    for action in run:
+        enabled = [s for s in systems if action in set(engine.candidates(s, bounds))]
+        if not enabled or not can_drive(action):
+            return action
+        outcomes = [t for s in enabled for t in engine.predict(s, action)]
+        taken.update(r for t in outcomes for r in t.rules)
+        systems = {t.system for t in outcomes}
+    return None
+
+
 def plan_problems(engine: Engine, bounds: Bounds, plan: Plan) -> list[str]:
     """What makes ``plan`` wrong for ``engine`` (cheap: a replay in the model, no search); empty if nothing.
 
@@ -128,18 +143,11 @@ def plan_problems(engine: Engine, bounds: Bounds, plan: Plan) -> list[str]:
     and every other rule must carry its reason.
     """
     problems: list[str] = []
-    can_drive = drivable(engine)
     taken: set[str] = set()
     for number, run in enumerate(plan.runs, 1):
-        systems: set[System] = {System.initial()}
-        for action in run:
-            enabled = [s for s in systems if action in set(engine.candidates(s, bounds))]
-            if not enabled or not can_drive(action):
-                problems.append(f"run {number}: {action.describe()} cannot be performed there")
-                break
-            outcomes = [t for s in enabled for t in engine.predict(s, action)]
-            taken.update(r for t in outcomes for r in t.rules)
-            systems = {t.system for t in outcomes}
+        stuck = unperformable_step(engine, bounds, run, taken)
+        if stuck is not None:
+            problems.append(f"run {number}: {stuck.describe()} cannot be performed there")
     if plan.covered - taken:
         problems.append(f"said covered, taken by no run: {sorted(plan.covered - taken)}")
     rules = {r.id for r in engine.spec.rules}

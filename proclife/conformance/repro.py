@@ -15,9 +15,9 @@ from proclife.model.core.spec import Spec
 from proclife.model.core.system import System
 from proclife.runtime import agent as agent_module
 from proclife.runtime.commands import command_for, drive_of, signal_number
-from proclife.runtime.observe import expected_os
+from proclife.runtime.observe import expected_dispositions, expected_exitcodes, expected_os
 
-AGENT_MODULES = ("__init__.py", "agent.py", "impls.py", "protocol.py", "errors.py")
+AGENT_MODULES = ("__init__.py", "agent.py", "exitstatus.py", "impls.py", "protocol.py", "errors.py")
 TEMPLATE = Path(__file__).with_name("repro_template.py")
 
 
@@ -42,12 +42,33 @@ def steps_for(
                 step["starts"] = action.pid
         if record is not None:
             step["allowed"] = [record.observed]
-            step["os"] = {str(k): v for k, v in expected_os(engine_systems[seq]).items()}
+            step.update(_facts([engine_systems[seq]]))
         else:
             step["allowed"] = sorted({t.observed for t in found.predicted})
-            step["os"] = {str(k): v for k, v in expected_os(found.predicted[0].system).items()} if found.predicted else {}
+            step.update(_facts([t.system for t in found.predicted]))
         out.append(step)
     return out
+
+
+def _facts(outcomes: list[System]) -> dict[str, object]:
+    """What the model says the system shows after a step, as the script compares it (the driver's
+    ``Snapshot``): the OS view of the first outcome; each exit status and SIGTERM disposition any
+    outcome allows (a process's, where one outcome has it)."""
+    if not outcomes:
+        return {"os": {}}
+    allowed: dict[str, dict[str, list[object]]] = {"exitcodes": {}, "sigterm": {}}
+    for after in outcomes:
+        for kind, facts in (("exitcodes", expected_exitcodes(after)), ("sigterm", expected_dispositions(after))):
+            for pid, value in facts.items():
+                values = allowed[kind].setdefault(str(pid), [])
+                if value not in values:
+                    values.append(value)
+    first = outcomes[0]
+    return {
+        "os": {str(k): v for k, v in expected_os(first).items()},
+        **allowed,
+        "parents": {str(k): p.parent for k, p in enumerate(first.procs) if p.parent is not None},
+    }
 
 
 def write_reproducer(

@@ -3,7 +3,10 @@
 Standalone: needs Python and the implementation under test, nothing else. The agent that
 runs inside every process is embedded below and written to a temporary folder; this script
 starts the main program, replays the steps, waits for the processes the model says have
-ended, and compares. Exit status 1: the disagreement reproduced; 0: everything agreed.
+ended, and compares after each step what proclife compares: the result, each process's OS
+state, the exit status of every ended process (asked of its living parent's agent, which
+reads it without reaping; P0's and adopted orphans' as this script reaps them) and each
+agent's SIGTERM disposition. Exit status 1: the disagreement reproduced; 0: everything agreed.
 """
 
 from __future__ import annotations
@@ -67,6 +70,10 @@ class Run:
         self.conns: dict[int, socket.socket] = {}
         self.pids: dict[int, int] = {}
         self.acks: dict[int, dict[str, Any]] = {}
+        self.ended: set[int] = set()  # agents whose connection closed
+        self.sigterm: dict[int, str] = {}  # each agent's SIGTERM disposition, as it last reported it
+        self.codes: dict[int, int] = {}  # exit statuses read so far
+        self.asked = 0
         self.buffers: dict[socket.socket, bytes] = {}
         env = dict(os.environ, PYTHONPATH=os.pathsep.join((folder, os.getcwd())))
         argv = [sys.executable, "-m", "proclife.runtime.agent", "--impl", IMPL, "--address", self.address, "--id", "0"]
@@ -91,6 +98,7 @@ class Run:
                 data = sock.recv(65536)
                 if not data:
                     self.sel.unregister(sock)
+                    self.ended.update(i for i, c in self.conns.items() if c is sock)
                     continue
                 self.buffers[sock] += data
                 while b"\n" in self.buffers[sock]:
@@ -99,6 +107,8 @@ class Run:
                     if msg.get("type") == "hello":
                         self.conns[int(msg["id"])] = sock
                         self.pids[int(msg["id"])] = int(msg["pid"])
+                        if "sigterm" in msg:
+                            self.sigterm[int(msg["id"])] = msg["sigterm"]
                     else:
                         self.acks[int(msg["seq"])] = msg
 
@@ -110,6 +120,8 @@ class Run:
         self.conns[step["agent"]].sendall(json.dumps(cmd).encode() + b"\n")
         self.wait(lambda: cmd["seq"] in self.acks, f"the answer to {step['describe']}")
         reply = self.acks.pop(cmd["seq"])
+        if "sigterm" in reply:
+            self.sigterm[step["agent"]] = reply["sigterm"]
         if step.get("starts") is not None and reply.get("pid") is not None:
             self.wait(lambda: step["starts"] in self.pids, f"P{step['starts']}'s hello")
         return str(reply["observed"])
@@ -128,12 +140,44 @@ class Run:
             elif want == "gone":
                 with contextlib.suppress(ChildProcessError, OSError):
                     if _ppid(pid) == me:
-                        os.waitpid(pid, 0)
+                        self.codes[int(ident)] = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
         return [
             f"P{i}: the model says {w}, the OS shows {os_state(self.pids.get(int(i)))}"
             for i, w in expected.items()
             if os_state(self.pids.get(int(i))) != w and not (w == "gone" and os_state(self.pids.get(int(i))) == "none")
         ]
+
+    def facts(self, step: dict[str, Any]) -> list[str]:
+        """Exit statuses and SIGTERM dispositions that differ from every value the model allows."""
+        problems = []
+        for ident, allowed in step.get("sigterm", {}).items():
+            seen = self.sigterm.get(int(ident))
+            if seen is not None and seen not in allowed:
+                problems.append(f"P{ident}: the model says its SIGTERM disposition is {' or '.join(allowed)}, "
+                                f"its agent reports {seen}")
+        for ident, allowed in step.get("exitcodes", {}).items():
+            code = self.status(int(ident), step["parents"].get(ident))
+            if code is not None and code not in allowed:
+                problems.append(f"P{ident}: the model says exit code {' or '.join(map(str, allowed))}, "
+                                f"it ended with {code}")
+        return problems
+
+    def status(self, ident: int, parent: int | None) -> int | None:
+        """``ident``'s exit status: reaped here, or read by its living parent's agent without reaping."""
+        if ident == 0 and self.p0.returncode is not None:
+            self.codes[0] = self.p0.returncode
+        if ident in self.codes or parent is None or parent in self.ended or parent not in self.conns:
+            return self.codes.get(ident)
+        self.asked += 1
+        seq = -self.asked  # apart from the steps' numbers
+        cmd = {"op": "statuses", "thread": "control", "children": [ident], "timeout": BOUND / 2, "seq": seq}
+        with contextlib.suppress(OSError):
+            self.conns[parent].sendall(json.dumps(cmd).encode() + b"\n")
+        self.wait(lambda: seq in self.acks or parent in self.ended, f"P{parent}'s reading of P{ident}'s exit status")
+        read = self.acks.pop(seq, {}).get("statuses", {}).get(str(ident))
+        if read is not None:
+            self.codes[ident] = int(read[0])
+        return self.codes.get(ident)
 
     def close(self) -> None:
         for pid in self.pids.values():
@@ -171,6 +215,7 @@ def main() -> int:
             observed = run.perform(step)
             problems = [] if observed in step["allowed"] else [f"result {observed!r}, the model allows {step['allowed']}"]
             problems += run.settle(step["os"])
+            problems += run.facts(step)
             print(f"{number:3}. {step['describe']:32} -> {observed}")
             for problem in problems:
                 print(f"     DISAGREES: {problem}")
