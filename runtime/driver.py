@@ -183,7 +183,8 @@ class Driver:
     def observe(self) -> Snapshot:
         """The OS view of every model process, with every exit status readable now (see
         ``proclife.runtime.observe`` for how deep it goes)."""
-        statuses.collect(self.procs, self._link(), self.bound)
+        if not self._closed:
+            statuses.collect(self.procs, self._link(), self.bound)
         return self.procs.observe()
 
     def await_settled(self, expected: System) -> None:

@@ -112,3 +112,24 @@ def test_the_sigterm_disposition_is_named_as_the_model_names_it() -> None:
         assert sigterm_disposition(handler).startswith("handler ")
     finally:
         signal.signal(signal.SIGTERM, old)
+
+
+def test_the_snapshot_names_a_status_or_disposition_that_differs_and_who_saw_it() -> None:
+    from proclife.model.core.system import ProcState, System
+    from proclife.runtime.observe import Snapshot
+
+    system = System((
+        ProcState(parent=None, daemon=False, life="running.runnable", handle=None, sigterm="ignore"),
+        ProcState(parent=0, daemon=False, life="terminated.zombie", handle="started", exitcode=1),
+        ProcState(parent=0, daemon=False, life="running.runnable", handle="started", sigterm="ignore"),
+    ))
+    states = {0: "alive", 1: "zombie", 2: "alive"}
+    agreeing = Snapshot(states, {}, {0: 10, 1: 11, 2: 12}, {1: 1}, "fork", {1: "waitid"}, {0: "ignore", 2: "ignore"})
+    assert agreeing.mismatches(system) == []
+    differing = Snapshot(states, {}, {0: 10, 1: 11, 2: 12}, {1: 0}, "fork", {1: "waitid"}, {0: "ignore", 2: "default"})
+    assert differing.mismatches(system) == [
+        "P1 (pid 11): model says exit code 1, it ended with 0 (read by its parent without reaping, waitid WNOWAIT)",
+        "P2 (pid 12): model says its SIGTERM disposition is ignore, its agent reports default",
+    ]
+    unread = Snapshot(states, {}, {0: 10, 1: 11, 2: 12}, {}, "fork")  # nothing read: nothing compared
+    assert unread.mismatches(system) == []
