@@ -55,8 +55,9 @@ def run_once(name: str, timeout: float) -> tuple[int, float, list[str]]:
         took = time.monotonic() - began
         rules: list[str] = []
         if out.exists():
-            report = json.loads(out.read_text())
-            for found in report.get("disagreements", [])[:1]:
+            data = json.loads(out.read_text())
+            found_all = [d for report in data.get("reports", []) for d in report.get("disagreements", [])]
+            for found in found_all[:1]:
                 action = found.get("action", {})
                 where = f"step {found.get('step')}: {action.get('event')} @ P{action.get('pid')}"
                 rules = [where, *found.get("rules", [])]

@@ -25,7 +25,7 @@ from proclife.runtime.impls import resolve_impl
               help="Folder for the diagrams (under diagrams/) and any reproducing scripts.")
 @click.option("--impl", "impls", multiple=True, metavar="SPEC", help="Implementations to check (default: the three start methods).")
 @click.option("--examples", default=10, show_default=True, type=click.IntRange(0, 10_000), help="Random examples per implementation.")
-@click.option("--max-seconds", default=60.0, show_default=True, type=click.FloatRange(1, 86_400), help="Budget per implementation.")
+@click.option("--max-seconds", default=120.0, show_default=True, type=click.FloatRange(1, 86_400), help="Budget per implementation.")
 def command(out: Path, impls: tuple[str, ...], examples: int, max_seconds: float) -> None:
     """Render the diagrams and check the standard library's start methods against the model."""
     console = Console(highlight=False, soft_wrap=True)
