@@ -12,11 +12,17 @@ from proclife.model.core.system import System
 
 @dataclass(frozen=True)
 class StepRecord:
-    """One step as it happened: the action, what the caller saw, the rules the model took."""
+    """One step as it happened: the action, what the caller saw, the rules the model took.
+
+    ``before`` and ``after`` are the model's systems around the step (the one reality agreed
+    with): what the coverage of observed consequences is derived from.
+    """
 
     action: Action
     observed: str
     rules: tuple[str, ...]
+    before: System | None = None
+    after: System | None = None
 
     def line(self, index: int) -> str:
         return f"{index:3}. {self.action.describe():32} -> {self.observed}"

@@ -83,7 +83,7 @@ class Runner:
         mismatches = self._stays_alive(action, before, chosen.system)
         if mismatches:
             raise self._parted(action, before, [chosen], observed, mismatches)
-        record = StepRecord(action, observed, chosen.rules)
+        record = StepRecord(action, observed, chosen.rules, before, chosen.system)
         self.trace.append(record)
         self.history.append(before)
         self.system = chosen.system
