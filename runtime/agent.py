@@ -336,13 +336,13 @@ OPERATIONS: frozenset[str] = frozenset(Agent.OPS) | {"end", "block", "thread_blo
 
 
 def finish(ending: Ending) -> None:
-    """Leave the target the way the model's end event says."""
+    """Leave the target the way the model's end event says, with the path's JSON value as the argument."""
     if ending.event == "target_raise":
         raise RuntimeError("the target raised, as the driver asked")
     if ending.event == "sys_exit":
         sys.exit(ending.arg)
     if ending.event == "os_exit":
-        os._exit(int(ending.arg))
+        os._exit(ending.arg)  # the path's value as it is: a float or None raises TypeError here, in the target
 
 
 def _become(spec: str, address: str, ident: int) -> Agent:

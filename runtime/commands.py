@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import signal
 
+from proclife.model.core.actors import may_act
 from proclife.model.core.engine import acting_thread
 from proclife.model.core.semantics import NO_ARG, Action
 from proclife.model.core.spec import Drive, EventDef, Spec
 from proclife.model.core.system import System
+from proclife.model.core.values import thaw
 from proclife.runtime.agent import CALLS, END_EVENTS, OPERATIONS
 from proclife.runtime.errors import HarnessError, UnperformableError
 from proclife.runtime.protocol import Message
@@ -35,7 +37,11 @@ def signal_number(drive: Drive) -> int:
 
 
 def thread_for(before: System, pid: int, by: str, action: Action) -> str | int:
-    """The thread of ``pid`` that performs the action: the one ``acting_thread`` picks in the model."""
+    """The thread of ``pid`` that performs the action: the one the path names, else the one ``acting_thread`` picks."""
+    if action.actor is not None:
+        if not may_act(before, pid, by, action.actor):
+            raise HarnessError(f"{action.describe()}: that thread of P{pid} cannot act (the model does not allow it)")
+        return action.actor
     thread = acting_thread(before, pid, by)
     if thread is None:
         proc = before.procs[pid]
@@ -56,7 +62,7 @@ def command_for(
     if not 0 <= action.pid < len(before.procs):
         raise HarnessError(f"{action.describe()}: the model system has no P{action.pid}")
     proc = before.procs[action.pid]
-    arg = None if action.arg is NO_ARG else action.arg
+    arg = None if action.arg is NO_ARG else thaw(action.arg)  # the JSON value the path gave
     cmd: Message = {"op": drive.op, "arg": arg, "worker": action.thread, "timeout": join_timeout}
     if drive.how == "call":
         if proc.parent is None:

@@ -134,7 +134,8 @@ EVENTS = (
     ending("target_return", "the target returns"),
     ending("target_raise", "the target raises an exception"),
     ending("sys_exit", "the target calls sys.exit(arg)", params=("arg",), domains=((None, 2, 256, -1, True, "text"),)),
-    ending("os_exit", "the target calls os._exit(n)", params=("n",), domains=((0, 3),)),
+    ending("os_exit", "the target calls os._exit(n); a non-int n raises TypeError there", params=("n",),
+           domains=((0, 3, None),)),
     op("join_current", "process", "current_process().join()", by="main"),
     signalled("sigterm", "SIGTERM", "SIGTERM from outside (kill -TERM)"),
     signalled("sigkill", "SIGKILL", "SIGKILL from outside (kill -KILL)"),
@@ -258,25 +259,30 @@ def process_rules() -> list[Rule]:
 
     # Ends of the target. A child begins its exit sequence with its daemonic children;
     # the main program with its threads (the interpreter joins them before atexit runs).
-    ends = (
-        ("target_return", "code:0", src(f"{boot}: exitcode = 0")),
-        ("target_raise", "code:1", src(f"{boot}: except: exitcode = 1")),
-        ("sys_exit", "code:sys_exit", src(f"{boot}: except SystemExit")),
+    ends: tuple[tuple[str, str, tuple[str, ...], str, Source], ...] = (
+        ("target_return", "target_return", (), "code:0", src(f"{boot}: exitcode = 0")),
+        ("target_raise", "target_raise", (), "code:1", src(f"{boot}: except: exitcode = 1")),
+        ("sys_exit", "sys_exit", (), "code:sys_exit", src(f"{boot}: except SystemExit")),
+        # os._exit(3.5), os._exit(None), os._exit(2**31): the call raises in the target, which ends as by a raise.
+        ("os_exit_raises", "os_exit", ("!exit_status_int",), "code:1",
+         src(f"Modules/posixmodule.c os__exit: its int converter raises TypeError or OverflowError; "
+             f"{boot}: except: exitcode = 1")),
     )
     # From 3.13 on a child has the main program's order too (guard atexit_in_child).
     atexit313 = f"{P} BaseProcess._bootstrap (no _exit_function); {PF} Popen._launch: atexit"
-    for event, code, source in ends:
-        add(f"{event}_child", event, "running.runnable", "exiting.terminate_daemon_children", source,
-            when=("is_child", "!atexit_in_child"), effects=(code,))
-        add(f"{event}_child_atexit", event, "running.runnable", "exiting.join_threads",
+    for name, event, arg_guard, code, source in ends:
+        add(f"{name}_child", event, "running.runnable", "exiting.terminate_daemon_children", source,
+            when=("is_child", "!atexit_in_child", *arg_guard), effects=(code,))
+        add(f"{name}_child_atexit", event, "running.runnable", "exiting.join_threads",
             src313(f"{atexit313}; {source.ref.removeprefix('CPython 3.11 ')}"),
-            when=("is_child", "atexit_in_child"), effects=(code,),
+            when=("is_child", "atexit_in_child", *arg_guard), effects=(code,),
             doc="threads are joined first, daemonic children terminated and children joined after")
-        add(f"{event}_main", event, "running.runnable", "exiting.join_threads",
+        add(f"{name}_main", event, "running.runnable", "exiting.join_threads",
             src("Python/pylifecycle.c Py_FinalizeEx: wait_for_thread_shutdown, then atexit"),
-            when=("is_main",), effects=(code,))
+            when=("is_main", *arg_guard), effects=(code,))
     add("os_exit", "os_exit", "running.runnable", "terminated.zombie",
-        src("Modules/posixmodule.c os__exit: no cleanup at all"), effects=("code:low_byte", "die"),
+        src("Modules/posixmodule.c os__exit: no cleanup at all"), when=("exit_status_int",),
+        effects=("code:low_byte", "die"),
         doc="threads are not joined, children are neither joined nor terminated")
 
     # The exit sequence of a child (process.py _bootstrap; util.py _exit_function).

@@ -12,40 +12,53 @@ from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
 from proclife.model.core.base import JOIN_CHILDREN, JOIN_THREADS, REAPED, TERMINATE_DAEMONS, ZOMBIE
+from proclife.model.core.errors import ModelError
 from proclife.model.core.system import MAIN, Config, ProcState, System, ThreadState
+from proclife.model.core.values import C_INT, freeze, is_exit_int, thaw
 
 NO_ARG: object = type("NoArg", (), {"__repr__": lambda self: "-"})()
 
 
 class Action(NamedTuple):
-    """One event aimed at one component: process ``pid`` (and thread ``thread``), with its argument."""
+    """One event aimed at one component: process ``pid`` (and thread ``thread``), with its argument.
+
+    ``actor`` names the thread that performs it, in the process that acts ("main" or a thread
+    index): ``None`` leaves it to ``engine.acting_thread``. The model's outcome does not depend
+    on which runnable thread acts; the runtime asks that one.
+    """
 
     event: str
     pid: int
     thread: int | None = None
-    arg: object = NO_ARG
+    arg: object = NO_ARG  # a scalar, or a JSON list or object made hashable (``values.freeze``)
+    actor: str | int | None = None
 
     def describe(self) -> str:
         where = f"P{self.pid}" + (f".T{self.thread}" if self.thread is not None else "")
-        arg = "" if self.arg is NO_ARG else f"({self.arg!r})"
-        return f"{self.event}{arg} @ {where}"
+        arg = "" if self.arg is NO_ARG else f"({thaw(self.arg)!r})"
+        by = "" if self.actor is None else f" by {self.actor if self.actor == 'main' else f'T{self.actor}'}"
+        return f"{self.event}{arg} @ {where}{by}"
 
     def as_json(self) -> dict[str, object]:
         out: dict[str, object] = {"event": self.event, "pid": self.pid}
         if self.thread is not None:
             out["thread"] = self.thread
         if self.arg is not NO_ARG:
-            out["arg"] = self.arg
+            out["arg"] = thaw(self.arg)
+        if self.actor is not None:
+            out["actor"] = self.actor
         return out
 
     @staticmethod
     def from_json(data: dict[str, object]) -> Action:
         thread = data.get("thread")
+        actor = data.get("actor")
         return Action(
             event=str(data["event"]),
             pid=int(data["pid"]),  # type: ignore[call-overload]
             thread=None if thread is None else int(thread),  # type: ignore[call-overload]
-            arg=data.get("arg", NO_ARG),
+            arg=freeze(data["arg"]) if "arg" in data else NO_ARG,
+            actor=actor if actor is None or actor == "main" else int(actor),  # type: ignore[call-overload]
         )
 
 
@@ -190,6 +203,11 @@ def shutdown_refuses_fork(system: System, ctx: Ctx) -> bool:
     return ctx.config.traits.shutdown_refuses_fork and parent == MAIN and _main_finalizing(system)
 
 
+def exit_status_int(system: System, ctx: Ctx) -> bool:
+    """os._exit(n) takes an int within a C int; any other argument raises TypeError or OverflowError in the target."""
+    return is_exit_int(ctx.action.arg)
+
+
 def reaped_by_other(system: System, ctx: Ctx) -> bool:
     """The forkserver reaps its children at once; a subreaper its orphans; a shell the main program."""
     proc = _proc(system, ctx)
@@ -267,11 +285,19 @@ def code(system: System, ctx: Ctx, how: str | None) -> Branches:
     return one(system.update(ctx.action.pid, code=value))
 
 
+class ExitArgumentError(ModelError):
+    """An exit status the model does not state: one line, the value and the range it does."""
+
+
 def _sys_exit_code(arg: object) -> int:
-    """_bootstrap: None -> 0, an int (bool too) -> its low byte once os._exit has it, else 1."""
+    """_bootstrap: None -> 0, an int (bool too) -> its low byte once os._exit has it, else 1 (3.5, [1, 2], "text")."""
     if arg is None:
         return 0
     if isinstance(arg, int):
+        if arg not in C_INT:
+            raise ExitArgumentError(
+                f"sys.exit({arg}): the model states exit statuses within a C int only (past it fork's os._exit "
+                f"raises OverflowError after the target); give an int from {C_INT.start} to {C_INT.stop - 1}")
         return int(arg) & 0xFF
     return 1
 
@@ -365,6 +391,7 @@ def base_semantics() -> Semantics:
         "children_done": children_done,
         "threads_done": threads_done,
         "reaped_by_other": reaped_by_other,
+        "exit_status_int": exit_status_int,
         "shutdown_refuses_threads": shutdown_refuses_threads,
         "shutdown_refuses_fork": shutdown_refuses_fork,
         "spawned": spawned,

@@ -20,6 +20,7 @@ from proclife.model.core.extend import Model
 from proclife.model.core.semantics import MAIN_FINALIZING, NO_ARG, _sys_exit_code
 from proclife.model.core.spec import NEEDS_ACTOR, Rule
 from proclife.model.core.system import Config
+from proclife.model.core.values import is_exit_int
 
 NONE = 255  # an absent parent
 NOCODE = -1000  # an exit code that is None
@@ -144,6 +145,7 @@ GUARDS: dict[str, GuardGen] = {
     else f"orphan[{w.pid}]",
     "spawned": lambda g, w: "true" if g.config.traits.children_run_fresh_interpreter and w.pid != 0 else "false",
     "atexit_in_child": lambda g, w: "true" if w.pid != 0 and g.config.traits.children_exit_like_main else "false",
+    "exit_status_int": lambda g, w: "true" if is_exit_int(w.arg) else "false",
 }
 
 
@@ -188,6 +190,8 @@ def _code(g: Gen, w: Where, how: str | None) -> str:
     if how == "sys_exit":
         value = _sys_exit_code(w.arg)
     elif how == "low_byte":
+        if not is_exit_int(w.arg):
+            return "skip;"  # its rule's guard exit_status_int is false for this argument: never taken
         value = int(w.arg) & 0xFF  # type: ignore[call-overload]
     else:
         value = int(str(how))
