@@ -25,6 +25,7 @@ COMMANDS = (
     "proclife.commands.conform",
     "proclife.commands.explore",
     "proclife.commands.replay",
+    "proclife.commands.predict",
     "proclife.commands.demo",
     "proclife.commands.diff",
 )

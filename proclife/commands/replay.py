@@ -12,61 +12,21 @@ from rich.console import Console
 from proclife.conformance.check import engine_for
 from proclife.conformance.report import Disagreement
 from proclife.conformance.repro import write_reproducer
-from proclife.conformance.runner import Runner, Timing, drivable
+from proclife.conformance.runner import Runner, Timing
 from proclife.exits import DISAGREE, OK
-from proclife.model.core.engine import Bounds, Engine
+from proclife.model.core.engine import Engine
 from proclife.model.core.errors import ModelError
 from proclife.model.core.extend import load
 from proclife.model.core.semantics import Action
 from proclife.model.core.system import System
 from proclife.model.profiles.profile import model_of
 from proclife.model.profiles.registry import default_profile, resolve_profile
-from proclife.outputs import check_folder
+from proclife.outputs import check_file, check_folder, write_text
+from proclife.paths.read import read_path
+from proclife.paths.walk import drivable_steps, predict_path
 from proclife.runtime.commands import check_performable
 from proclife.runtime.impls import resolve_impl
-
-
-def read_path(path: Path, which: int) -> list[Action]:
-    """Actions from a JSON list, an ``explore --json`` violation, or a ``conform --json`` disagreement."""
-    try:
-        data = json.loads(path.read_text())
-    except OSError as exc:
-        raise ModelError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise ModelError(f"{path} is not JSON ({exc}); write a list of {{event, pid, thread?, arg?}} objects") from None
-    steps: object = data
-    if isinstance(data, dict) and "violations" in data:
-        found = data["violations"]
-        if not found:
-            raise ModelError(f"{path} has no violation to replay (the exploration held)")
-        steps = found[min(which, len(found) - 1)]["path"]
-    elif isinstance(data, dict) and "reports" in data:
-        found = [d for r in data["reports"] for d in r["disagreements"]]
-        if not found:
-            raise ModelError(f"{path} has no disagreement to replay")
-        chosen = found[min(which, len(found) - 1)]
-        steps = [*chosen["trace"], chosen["action"]]
-    if not isinstance(steps, list) or not all(isinstance(s, dict) and "event" in s and "pid" in s for s in steps):
-        raise ModelError(f"{path}: expected a list of steps, each with 'event' and 'pid'")
-    return [step_action(path, number, s) for number, s in enumerate(steps, 1)]
-
-
-SCALARS = (type(None), bool, int, float, str)
-
-
-def step_action(path: Path, number: int, step: dict[str, object]) -> Action:
-    """One step of a path file as an Action; a value the path language has no place for is refused, named."""
-    where = f"{path}: step {number}"
-    for key in ("pid", "thread"):
-        value = step.get(key)
-        if (value is not None or key == "pid") and (isinstance(value, bool) or not isinstance(value, int)):
-            raise ModelError(f"{where}: {key!r} is {value!r}; give a {key} number (0, 1, ...)")
-    if not isinstance(step["event"], str):
-        raise ModelError(f"{where}: 'event' is {step['event']!r}; give an event name (`proclife model` lists them)")
-    if not isinstance(step.get("arg"), SCALARS):
-        raise ModelError(f"{where} ({step['event']}): argument {step['arg']!r} is not a value a path "
-                         "can give; use null, true, false, a number or a string")
-    return Action.from_json(step)
+from proclife.runtime.observe import Snapshot
 
 
 @click.command("replay")
@@ -78,9 +38,11 @@ def step_action(path: Path, number: int, step: dict[str, object]) -> Action:
 @click.option("--repro-dir", type=click.Path(path_type=Path, file_okay=False), default=Path("proclife-out"), show_default=True)
 @click.option("--bound", default=10.0, show_default=True, type=click.FloatRange(0.5, 600),
               help="Seconds to wait for an outcome the model predicts before calling it absent.")
+@click.option("--json", "json_file", type=click.Path(path_type=Path), default=None,
+              help="Write each step as it happened (observed value, rules, OS facts verified) as JSON.")
 def command(
     path_file: Path, impl_spec: str, profile_name: str | None, extend: tuple[str, ...], index: int, repro_dir: Path,
-    bound: float,
+    bound: float, json_file: Path | None,
 ) -> None:
     """Run the program and signal steps of a path on real processes, checking each against the model.
 
@@ -88,27 +50,37 @@ def command(
     themselves, and each step waits until they have.
     """
     check_folder(repro_dir, "--repro-dir")
+    if json_file is not None:
+        check_file(json_file, "--json")
     impl = resolve_impl(impl_spec)
     profile = resolve_profile(profile_name) if profile_name else default_profile(impl.name)
     model = load(extend, base=model_of(profile))
     check_performable(model.spec)
     engine = engine_for(model, impl)
-    steps = known_events(engine, path_file, read_path(path_file, index))
-    actions = [a for a in steps if engine.event(a.event).drive is not None]
+    actions = drivable_steps(engine, known_events(engine, path_file, read_path(path_file, index, model.spec)))
     if not actions:
         raise ModelError(f"{path_file}: the path has no step to run (an empty path proves nothing); "
                          f"give a list of {{event, pid}} steps, at least one of a program or signal event")
-    _check_possible(engine, actions)
+    predict_path(engine, actions, str(path_file))  # refuse, before any process starts, a path the model does not allow
     console = Console(highlight=False, soft_wrap=True)
     console.print(f"replaying {len(actions)} steps of {path_file} on {impl.spec} (profile {profile.name})")
+    done: list[dict[str, object]] = []
     try:
         with Runner(engine, impl, Timing(bound=bound)) as runner:
             for number, action in enumerate(actions, 1):
-                console.print(runner.step(action).line(number), markup=False)
+                record = runner.step(action)
+                facts = verified(runner.driver.observe(), runner.system)
+                console.print(record.line(number), markup=False)
+                console.print(f"       verified: {action.event} gave {record.observed}; {'; '.join(facts)}",
+                              markup=False)
+                done.append({**action.as_json(), "observed": record.observed, "rules": list(record.rules),
+                             "verified": facts})
     except Disagreement as found:
         console.print(found.explain(), markup=False)
         console.print(f"reproduce with: python {write_reproducer(found, engine.spec, repro_dir)}", markup=False)
+        _write(json_file, done, found.as_json())
         sys.exit(DISAGREE)
+    _write(json_file, done, None)
     console.print("every step agreed with the model")
     sys.exit(OK)
 
@@ -123,15 +95,24 @@ def known_events(engine: Engine, path: Path, actions: list[Action]) -> list[Acti
     return actions
 
 
-def _check_possible(engine: Engine, actions: list[Action]) -> None:
-    """Refuse, before any process starts, a path the model itself does not allow."""
-    system = System.initial()
-    ok = drivable(engine)
-    for number, action in enumerate(actions, 1):
-        if not ok(action) or action not in set(engine.candidates(system, Bounds(99, 99, 99))):
-            raise ModelError(f"step {number}, {action.describe()}: not possible in the model at that point; "
-                             f"check the path file and the --extend/--profile it was made with")
-        outcomes = engine.predict(system, action)
-        if not outcomes:
-            raise ModelError(f"step {number}, {action.describe()}: no rule of the model allows it there")
-        system = outcomes[0].system
+def verified(snapshot: Snapshot, system: System) -> list[str]:
+    """The OS facts of this step that were read and agree with the model: each process's state, exit status, SIGTERM."""
+    facts = []
+    for pid, proc in enumerate(system.procs):
+        shown = snapshot.os.get(pid)
+        if shown is None:
+            continue
+        fact = f"P{pid} {shown}"
+        if proc.exitcode is not None and snapshot.exitcodes.get(pid) == proc.exitcode:
+            fact += f" exit {proc.exitcode}"
+        if (proc.running or proc.exiting) and snapshot.dispositions.get(pid) == proc.sigterm:
+            fact += f" SIGTERM {proc.sigterm}"
+        if snapshot.adopted.get(pid):
+            fact += " adopted"
+        facts.append(fact)
+    return facts
+
+
+def _write(json_file: Path | None, done: list[dict[str, object]], disagreement: dict[str, object] | None) -> None:
+    if json_file is not None:
+        write_text(json_file, json.dumps({"steps": done, "disagreement": disagreement}, indent=2), "--json")
