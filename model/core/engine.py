@@ -18,24 +18,31 @@ from proclife.model.core.base import REAPED, RUNNABLE
 from proclife.model.core.errors import ModelError, RuleCallError, UnknownActionError
 from proclife.model.core.semantics import NO_ARG, Action, Ctx, Semantics, base_semantics
 from proclife.model.core.spec import NEEDS_ACTOR, EventDef, Rule, Spec
-from proclife.model.core.system import MAIN, Config, System
+from proclife.model.core.system import MAIN, Config, ProcState, System
 
 
 def acting_thread(system: System, pid: int, by: str) -> Literal["main"] | int | None:
     """The thread of process ``pid`` that acts for an event of ``by`` 'main' or 'any'.
 
     Its main thread if runnable; else, for 'any', its first runnable thread; else ``None``:
-    the event is not offered. The runtime asks the same thread to perform it.
+    the event is not offered. The runtime asks the same thread to perform it. Threads act only
+    in a process that is running or exiting: in any other state (new, terminated, or one an
+    extension adds, such as stopped by SIGSTOP) no thread of it acts.
     """
     proc = system.procs[pid]
     if proc.life == RUNNABLE:
         return "main"
-    if by != "any" or proc.terminated or proc.life == "new":
+    if by != "any" or not threads_act(proc):
         return None
     for index, thread in enumerate(proc.threads):
         if thread.life == RUNNABLE:
             return index
     return None
+
+
+def threads_act(proc: ProcState) -> bool:
+    """The threads of ``proc`` can run: it is running or exiting (a state an extension adds is neither)."""
+    return proc.running or proc.exiting
 
 
 def _call_failed(rule: Rule, kind: str, name: str, fn: object, exc: Exception) -> RuleCallError | None:
@@ -217,7 +224,7 @@ class Engine:
                         continue
                     targets = (None,)
                 else:
-                    if event.by != "none" and not self.actor(system, pid, event.by):
+                    if event.by != "none" and not (threads_act(proc) and self.actor(system, pid, event.by)):
                         continue
                     targets = range(len(proc.threads))
                 for thread, arg in product(targets, args):

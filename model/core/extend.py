@@ -1,8 +1,12 @@
 """The one way to change the model without editing it: an ``Extension``.
 
 Researchers add states, events and rules; implementation profiles remove or replace rules.
-Both are merged here and validated before anything runs, so a typo fails at load time with
-a message that names the fault and its fix, not as a silent gap in a diagram.
+An extension also carries what every engine needs of it: the Promela forms of its guards
+and effects (SPIN), its invariants and findings, fairness assumptions, the scopes that offer
+its events, and the facts of the Python version and start method it depends on (traits).
+Everything is merged here and validated before anything runs, so a typo fails at load time
+with a message that names the fault and its fix, not as a silent gap in a diagram.
+docs/extending.md says what each field holds and how each function is called.
 """
 
 from __future__ import annotations
@@ -10,18 +14,79 @@ from __future__ import annotations
 import importlib
 import inspect
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from proclife.model.core.base import BASE
+from proclife.model.core.checks import Fairness, Finding, Liveness, PromelaForm, StateInvariant, StepInvariant
 from proclife.model.core.errors import ExtensionError
 from proclife.model.core.semantics import Effect, Guard, Semantics, base_semantics
 from proclife.model.core.spec import BY_VALUES, DRIVE_KINDS, MACHINES, EventDef, Rule, Source, Spec, StateDef
+from proclife.model.core.system import PYTHONS, START_METHODS, Config
 
 
 @dataclass(frozen=True)
-class Extension:
+class ScopeDef:
+    """Events an explore scope offers: a scope of the extension's own, or additions to a known one.
+
+    A ``name`` the explorer knows (``exit``, ``small``, ``lifecycle``; ``full`` offers every
+    event already) gains ``offers`` and the narrowed ``args``; any other name declares a new
+    scope that offers exactly ``offers`` (``doc`` says what it is for; it is printed with
+    every summary, because a property proved in a scope is proved only there).
+    """
+
+    name: str
+    doc: str
+    offers: tuple[str, ...]
+    args: dict[str, tuple[object, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Trait:
+    """A fact of the Python version and start method that an extension's rules depend on.
+
+    Written once with its source, read by name: ``TRAIT(ctx.config)`` in a guard,
+    ``TRAIT(g.config)`` in a Promela form. ``holds(start_method, (major, minor))`` is
+    evaluated for every start method and version the model knows when the extension loads.
+    """
+
+    name: str
+    doc: str
+    source: Source
+    holds: Callable[[str, tuple[int, int]], bool]
+
+    def __call__(self, config: Config) -> bool:
+        return bool(self.holds(config.start_method, config.python))
+
+    def table(self) -> dict[str, dict[str, bool]]:
+        """Its value for every start method (outer key) and Python version (inner key, "3.11")."""
+        return {m: {f"{a}.{b}": bool(self.holds(m, (a, b))) for a, b in PYTHONS} for m in START_METHODS}
+
+
+@dataclass(frozen=True, kw_only=True)
+class EngineParts:
+    """What an extension gives the engines besides its rules; a model holds those of every extension applied.
+
+    ``guard_forms`` and ``effect_forms``: the Promela text of a guard or effect, by its name
+    (``form(g, where)``, ``form(g, where, arg)``); ``invariants``, ``liveness``, ``findings``:
+    checks of its own (``model/core/checks.py``); ``fairness``: events assumed to happen
+    eventually; ``scopes``: the explore scopes that offer its events; ``traits``: facts of the
+    Python version and start method its guards read.
+    """
+
+    guard_forms: dict[str, PromelaForm] = field(default_factory=dict)
+    effect_forms: dict[str, PromelaForm] = field(default_factory=dict)
+    invariants: tuple[StateInvariant | StepInvariant, ...] = ()
+    liveness: tuple[Liveness, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    fairness: tuple[Fairness, ...] = ()
+    scopes: tuple[ScopeDef, ...] = ()
+    traits: tuple[Trait, ...] = ()
+
+
+@dataclass(frozen=True)
+class Extension(EngineParts):
     """A change to a model: what it adds, what it replaces (same rule id), what it removes."""
 
     name: str
@@ -36,8 +101,12 @@ class Extension:
 
 
 @dataclass(frozen=True)
-class Model:
-    """A spec with the guards and effects its rules name: what every other part consumes."""
+class Model(EngineParts):
+    """A spec with the guards and effects its rules name: what every other part consumes.
+
+    Besides the spec, what the extensions applied add for the engines (the base model's own
+    checks and Promela forms live beside the engines, in ``model/explore`` and ``model/spin``).
+    """
 
     spec: Spec
     semantics: Semantics
@@ -50,11 +119,17 @@ def base_model() -> Model:
 
 # How the engine calls what an extension names: checked once at load, never on the hot path.
 CALLED_AS = {"guard": ("system", "ctx"), "effect": ("system", "ctx", "arg")}
-FIELDS: tuple[tuple[str, type, str], ...] = (
+FIELDS: tuple[tuple[str, type | tuple[type, ...], str], ...] = (
     ("states", StateDef, "StateDef(machine, name, doc)"),
     ("events", EventDef, "EventDef(...)"),
     ("rules", Rule, "Rule(...) or dataclasses.replace(BASE.rule(id), ...); to drop a rule, name its id in remove"),
     ("remove", str, "a rule id"),
+    ("invariants", (StateInvariant, StepInvariant), "StateInvariant(...) or StepInvariant(...) from proclife.model.core.checks"),
+    ("liveness", Liveness, "Liveness(...) from proclife.model.core.checks"),
+    ("findings", Finding, "Finding(...) from proclife.model.core.checks"),
+    ("fairness", Fairness, "Fairness(event, liveness, why) from proclife.model.core.checks"),
+    ("scopes", ScopeDef, "ScopeDef(name, doc, offers)"),
+    ("traits", Trait, "Trait(name, doc, source, holds)"),
 )
 
 
@@ -67,9 +142,10 @@ def check_shape(ext: Extension) -> None:
             raise ExtensionError(f"extension {name!r}: {field_name} is a {type(items).__name__}; give a tuple")
         for item in items:
             if not isinstance(item, kind):
+                kinds = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
                 raise ExtensionError(
                     f"extension {name!r}: {field_name} holds {item!r}, a {type(item).__name__}, not a "
-                    f"{kind.__name__}; use {build}"
+                    f"{kinds}; use {build}"
                 )
     seen: set[str] = set()
     for rule in ext.rules:
@@ -79,9 +155,14 @@ def check_shape(ext: Extension) -> None:
                 "replaces that rule), or give the other its own id"
             )
         seen.add(rule.id)
-    for what, table in (("guard", ext.guards), ("effect", ext.effects)):
+    for what, table in (("guards", ext.guards), ("effects", ext.effects), ("guard_forms", ext.guard_forms),
+                        ("effect_forms", ext.effect_forms)):
         if not isinstance(table, dict):
-            raise ExtensionError(f"extension {name!r}: {what}s is a {type(table).__name__}; give a dict of name: function")
+            raise ExtensionError(f"extension {name!r}: {what} is a {type(table).__name__}; give a dict of name: function")
+    names = [c.name for c in (*ext.invariants, *ext.liveness, *ext.findings)]
+    for check in names:
+        if names.count(check) > 1:
+            raise ExtensionError(f"extension {name!r} declares two checks named {check!r}; give each its own name")
 
 
 def check_calls(spec: Spec, ext: Extension) -> None:
@@ -133,7 +214,58 @@ def apply(model: Model, ext: Extension) -> Model:
     semantics = model.semantics.merged(Semantics(dict(ext.guards), dict(ext.effects)))
     validate(merged, semantics, blame=ext.name)
     check_calls(merged, ext)
-    return Model(merged, semantics, model.extensions + (ext.name,))
+    check_engine_parts(merged, semantics, ext)
+    return Model(
+        merged, semantics, model.extensions + (ext.name,),
+        guard_forms={**model.guard_forms, **ext.guard_forms},
+        effect_forms={**model.effect_forms, **ext.effect_forms},
+        invariants=model.invariants + tuple(ext.invariants),
+        liveness=model.liveness + tuple(ext.liveness),
+        findings=model.findings + tuple(ext.findings),
+        fairness=model.fairness + tuple(ext.fairness),
+        scopes=model.scopes + tuple(ext.scopes),
+        traits=model.traits + tuple(ext.traits),
+    )
+
+
+def check_engine_parts(spec: Spec, semantics: Semantics, ext: Extension) -> None:
+    """What the extension gives the engines names only what the model has; each trait answers a bool.
+
+    Which check a finding or a fairness assumption names is checked where the base checks are
+    known (``model/explore/invariants.py checks_of``).
+    """
+
+    def fail(msg: str) -> None:
+        raise ExtensionError(f"extension {ext.name!r}: {msg}")
+
+    for kind, forms, table in (("guard", ext.guard_forms, semantics.guards), ("effect", ext.effect_forms,
+                                                                               semantics.effects)):
+        for key, form in forms.items():
+            if key not in table:
+                fail(f"{kind}_forms gives a Promela form for {key!r}, which is no {kind} of the model; "
+                     f"name one of its {kind}s (`proclife model --json` lists them)")
+            if not callable(form):
+                fail(f"{kind}_forms[{key!r}] is {form!r}; give a function returning Promela text")
+    events = {e.name: e for e in spec.events}
+    for fair in ext.fairness:
+        if fair.event not in events or events[fair.event].actor == "internal":
+            fail(f"fairness assumes event {fair.event!r}, which is no program or environment event of the model; "
+                 "name one (`proclife model` lists the events)")
+    for sc in ext.scopes:
+        unknown = [e for e in (*sc.offers, *sc.args) if e not in events]
+        if unknown:
+            fail(f"scope {sc.name!r} offers {', '.join(map(repr, unknown))}, which the model does not declare; "
+                 "name declared events")
+    for trait in ext.traits:
+        try:
+            values = trait.table()
+        except Exception as exc:  # the user's function: named, not a crash of ours
+            fail(f"trait {trait.name!r} raised {type(exc).__name__}: {exc}; holds(start_method, (major, minor)) "
+                 "must answer for every start method and version")
+        wrong = [(m, v) for m, row in values.items() for v in row
+                 if not isinstance(trait.holds(m, tuple(map(int, v.split(".")))), bool)]  # type: ignore[arg-type]
+        if wrong:
+            fail(f"trait {trait.name!r} answers something other than True or False for {wrong[0]}; return a bool")
 
 
 def validate(spec: Spec, semantics: Semantics, blame: str = "the base model") -> None:

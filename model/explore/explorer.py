@@ -19,14 +19,15 @@ from proclife.model.core.extend import Model
 from proclife.model.core.semantics import Action
 from proclife.model.core.system import Config, System
 from proclife.model.explore.invariants import (
-    FINDINGS,
     LIVENESS,
     STATE_INVARIANTS,
     STEP_INVARIANTS,
+    Checks,
     Finding,
     Liveness,
     StateInvariant,
     StepInvariant,
+    checks_of,
     closed_rules_ok,
 )
 from proclife.model.explore.scopes import LIFECYCLE, Scope, actions
@@ -46,6 +47,8 @@ class Stats:
     depth: int = 0
     seconds: float = 0.0
     search_seconds: float | None = None  # SPIN: pan's search alone, without generating and compiling
+    # how many reachable systems hold a process in each process state (the Python explorer's; SPIN does not say)
+    lives: dict[str, int] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -124,10 +127,11 @@ class Explorer:
     config: Config = field(default_factory=Config)
     scope: Scope = LIFECYCLE
     symmetry: bool = True
-    state_invariants: tuple[StateInvariant, ...] = STATE_INVARIANTS
-    step_invariants: tuple[StepInvariant, ...] = STEP_INVARIANTS
-    liveness: tuple[Liveness, ...] = LIVENESS
-    findings: tuple[Finding, ...] = FINDINGS
+    # None: the model's own (the base checks, its extensions', fairness applied: ``checks_of``)
+    state_invariants: tuple[StateInvariant, ...] | None = None
+    step_invariants: tuple[StepInvariant, ...] | None = None
+    liveness: tuple[Liveness, ...] | None = None
+    findings: tuple[Finding, ...] | None = None
     progress: Progress | None = None
     progress_every: float = 1.0
     max_states: int | None = None
@@ -135,7 +139,14 @@ class Explorer:
     def __post_init__(self) -> None:
         check_bounds(self.bounds)
         self.engine = Engine(self.model.spec, self.model.semantics, self.config)
-        self._live_events = [live.events(self.model.spec) for live in self.liveness]
+        own = checks_of(self.model)
+        self.checks = Checks(
+            own.state if self.state_invariants is None else self.state_invariants,
+            own.step if self.step_invariants is None else self.step_invariants,
+            own.liveness if self.liveness is None else self.liveness,
+            own.findings if self.findings is None else self.findings,
+        )
+        self._live_events = [live.events(self.model.spec) for live in self.checks.liveness]
         self._norm: Callable[[System], System] = canonical if self.symmetry else _identity
 
     # --- successors ---------------------------------------------------------------------
@@ -153,10 +164,7 @@ class Explorer:
         start = time.perf_counter()
         stats = Stats()
         result = Result(self.bounds, self.scope, self.symmetry, stats, config=self.config)
-        result.checked = tuple(
-            [i.name for i in self.state_invariants] + [i.name for i in self.step_invariants]
-            + [i.name for i in self.liveness]
-        )
+        result.checked = self.checks.names()
         result.violations += rule_table_violations(self.model)
         init = self._norm(System.initial())
         index: dict[System, int] = {init: 0}
@@ -164,21 +172,24 @@ class Explorer:
         pred = array("q", [NO_PARENT])
         via: list[tuple[Action, tuple[str, ...]] | None] = [None]
         level = array("l", [0])
-        live_dst: list[list[int]] = [[] for _ in self.liveness]
-        live_src: list[array[int]] = [array("q") for _ in self.liveness]
+        live_dst: list[list[int]] = [[] for _ in self.checks.liveness]
+        live_src: list[array[int]] = [array("q") for _ in self.checks.liveness]
         broken: dict[str, Violation] = {}
         step_hits: dict[str, list[object]] = {}
         last = start
         i = 0
+        lives = stats.lives
         while i < len(states):
             system = states[i]
+            for life in {p.life for p in system.procs}:
+                lives[life] = lives.get(life, 0) + 1
             self._check_state(system, i, states, pred, via, broken)
             moved = False
             steps = self.successors(system)
             for action, t in steps:
                 stats.transitions += 1
                 nxt = self._norm(t.system)
-                for inv in self.step_invariants:
+                for inv in self.checks.step:
                     if inv.name not in broken and not inv.holds(system, action, t):
                         self._step_broken(inv, system, action, t, i, states, pred, via, broken, step_hits)
                 j = index.get(nxt)
@@ -200,7 +211,7 @@ class Explorer:
                         live_dst[k].append(j)
                         live_src[k].append(i)
             if not moved:
-                if all(live.goal(system) for live in self.liveness) or (not steps and not self.liveness):
+                if all(live.goal(system) for live in self.checks.liveness) or (not steps and not self.checks.liveness):
                     stats.final += 1
                 else:
                     stats.deadlocks += 1
@@ -214,11 +225,11 @@ class Explorer:
         stats.states = len(states)
         stats.depth = max(level) if level else 0
         result.violations += list(broken.values())
-        for f in self.findings:
+        for f in self.checks.findings:
             if f.name in step_hits:
                 count, path = step_hits[f.name]
                 result.findings.append(FindingHit(f, int(count), self._replay(path)))  # type: ignore[arg-type,call-overload]
-        for k, live in enumerate(self.liveness):
+        for k, live in enumerate(self.checks.liveness):
             self._check_liveness(live, live_dst[k], live_src[k], states, pred, via, result)
         stats.seconds = time.perf_counter() - start
         return result
@@ -239,7 +250,8 @@ class Explorer:
     ) -> None:
         """A broken step is a finding if one matches the system before it, else a violation."""
         finding = next(
-            (f for f in self.findings if f.invariant == inv.name and f.matches(system, action.pid, self.config)), None
+            (f for f in self.checks.findings if f.invariant == inv.name and f.matches(system, action.pid, self.config)),
+            None,
         )
         if finding is None:
             path = self._path(i, states, pred, via) + ((action, t.rules),)
@@ -253,7 +265,7 @@ class Explorer:
         self, system: System, i: int, states: list[System], pred: array[int],
         via: list[tuple[Action, tuple[str, ...]] | None], broken: dict[str, Violation],
     ) -> None:
-        for inv in self.state_invariants:
+        for inv in self.checks.state:
             if inv.name not in broken and not inv.holds(system):
                 broken[inv.name] = Violation(inv.name, inv.source, inv.doc, self._replay(self._path(i, states, pred, via)))
 
@@ -278,14 +290,14 @@ class Explorer:
             if moves[k] or live.goal(states[k]):
                 continue
             finding = next(
-                (f for f in self.findings if f.invariant == live.name and f.matches(states[k], None, self.config)),
+                (f for f in self.checks.findings if f.invariant == live.name and f.matches(states[k], None, self.config)),
                 None,
             )
             if finding is None:
                 stuck.append(k)
             else:
                 hits.setdefault(finding.name, []).append(k)
-        for f in self.findings:
+        for f in self.checks.findings:
             if f.name in hits:
                 first = hits[f.name][0]
                 result.findings.append(FindingHit(f, len(hits[f.name]), self._replay(self._path(first, states, pred, via))))
@@ -399,10 +411,8 @@ def follow(engine: Engine, steps: Iterable[tuple[Action, str]]) -> tuple[Step, .
 
 
 def all_checks() -> tuple[str, ...]:
-    """The names of every check, in the order summaries list them."""
-    return tuple(
-        [i.name for i in STATE_INVARIANTS] + [i.name for i in STEP_INVARIANTS] + [i.name for i in LIVENESS]
-    )
+    """The names of the base model's checks, in the order summaries list them (``Checks.names`` for a model's)."""
+    return tuple([c.name for c in STATE_INVARIANTS] + [c.name for c in STEP_INVARIANTS] + [c.name for c in LIVENESS])
 
 
 def explore(model: Model, bounds: Bounds, **options: object) -> Result:

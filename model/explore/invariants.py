@@ -1,5 +1,6 @@
 """Invariants, bounded liveness and known dead ends, declared as data beside the model.
 
+The kinds of check are declared in ``model/core/checks.py``, so that an extension can add its own.
 Each check carries its source (a CPython function or an experiment) so that a violation
 reads as "the model disagrees with X", not as an opaque assertion. Findings are dead ends
 real Python has: the explorer reports a stuck state they match as a finding, not a bug.
@@ -7,67 +8,19 @@ real Python has: the explorer reports a stuck state they match as a finding, not
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from proclife.model.core.base import JOIN_CHILDREN, JOIN_THREADS
+from proclife.model.core.checks import Finding, Liveness, StateInvariant, StepInvariant
 from proclife.model.core.engine import Transition
+from proclife.model.core.errors import ExtensionError
+from proclife.model.core.extend import Model
 from proclife.model.core.semantics import MAIN_PAST_THREAD_SHUTDOWN, Action
 from proclife.model.core.spec import EventDef, Spec
 from proclife.model.core.system import MAIN, Config, ProcState, System
 
 P = "CPython 3.11 Lib/multiprocessing/process.py"
 U = "CPython 3.11 Lib/multiprocessing/util.py"
-
-
-@dataclass(frozen=True)
-class StateInvariant:
-    """A predicate every reachable system satisfies."""
-
-    name: str
-    source: str
-    doc: str
-    holds: Callable[[System], bool]
-
-
-@dataclass(frozen=True)
-class StepInvariant:
-    """A predicate over one transition: the system before, the action, the outcome."""
-
-    name: str
-    source: str
-    doc: str
-    holds: Callable[[System, Action, Transition], bool]
-
-
-@dataclass(frozen=True)
-class Liveness:
-    """Every maximal run of the events ``moves`` picks and internal steps ends where ``goal`` holds."""
-
-    name: str
-    source: str
-    doc: str
-    goal: Callable[[System], bool]
-    moves: Callable[[EventDef], bool]
-
-    def events(self, spec: Spec) -> frozenset[str]:
-        """The events whose edges count: those ``moves`` picks and every internal one."""
-        return frozenset(e.name for e in spec.events if self.moves(e) or e.actor == "internal")
-
-
-@dataclass(frozen=True)
-class Finding:
-    """What real Python does that breaks ``invariant``: reported as a finding, not a violation.
-
-    ``matches(system, pid, config)`` sees the system before the broken step and the process
-    that step acted on (``pid`` is None for a state no program action can leave).
-    """
-
-    name: str
-    invariant: str
-    source: str
-    explanation: str
-    matches: Callable[[System, int | None, Config], bool]
 
 
 # --- state invariants ------------------------------------------------------------------
@@ -278,3 +231,39 @@ def closed_rules_ok(spec: Spec) -> list[str]:
             continue
         bad.append(rule.id)
     return bad
+
+
+@dataclass(frozen=True)
+class Checks:
+    """Every check one model is held to: the base model's, then its extensions', fairness applied."""
+
+    state: tuple[StateInvariant, ...]
+    step: tuple[StepInvariant, ...]
+    liveness: tuple[Liveness, ...]
+    findings: tuple[Finding, ...]
+
+    def names(self) -> tuple[str, ...]:
+        """The names of every check, in the order summaries list them."""
+        return tuple([c.name for c in self.state] + [c.name for c in self.step] + [c.name for c in self.liveness])
+
+
+def checks_of(model: Model) -> Checks:
+    """The base checks and ``model``'s own; a finding or a fairness assumption must name one of them."""
+    state = STATE_INVARIANTS + tuple(c for c in model.invariants if isinstance(c, StateInvariant))
+    step = STEP_INVARIANTS + tuple(c for c in model.invariants if isinstance(c, StepInvariant))
+    liveness = LIVENESS + model.liveness
+    names = [c.name for c in state] + [c.name for c in step] + [c.name for c in liveness]
+    for name in names:
+        if names.count(name) > 1:
+            raise ExtensionError(f"two checks are named {name!r}; an extension's check needs a name of its own")
+    fair = {live.name: frozenset(f.event for f in model.fairness if f.liveness == live.name) for live in liveness}
+    for f in model.fairness:
+        if f.liveness not in fair:
+            raise ExtensionError(f"fairness for {f.event!r} names liveness check {f.liveness!r}; name one of "
+                                 f"{', '.join(map(repr, fair))}")
+    for finding in model.findings:
+        if finding.invariant not in names:
+            raise ExtensionError(f"finding {finding.name!r} excuses {finding.invariant!r}, which is no check; name "
+                                 f"one of {', '.join(map(repr, names))}")
+    return Checks(state, step, tuple(replace(live, fair=live.fair | fair[live.name]) for live in liveness),
+                  FINDINGS + model.findings)

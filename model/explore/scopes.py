@@ -2,7 +2,8 @@
 
 A scope is an allow-list: it names the events it offers (every other event, an extension's
 new ones included, is not offered) and may narrow an argument domain, so that a bounded run
-stays small. ``full`` alone offers every event of the spec, whatever extensions add. What a
+stays small. ``full`` alone offers every event of the spec, whatever extensions add; an extension
+may add events to a scope, or declare a scope of its own (``ScopeDef``). What a
 scope offers is printed with every summary, because a property proved in a scope is proved
 only there. (Not to be confused with an implementation *profile*, ``--profile``: how an
 implementation departs from CPython.)
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 
 from proclife.model.core.engine import Bounds, Engine
 from proclife.model.core.errors import ModelError
+from proclife.model.core.extend import Model
 from proclife.model.core.semantics import Action
 from proclife.model.core.spec import Spec
 from proclife.model.core.system import System
@@ -84,11 +86,27 @@ EXIT = Scope(
 SCOPES: dict[str, Scope] = {s.name: s for s in (FULL, LIFECYCLE, SMALL, EXIT)}
 
 
-def scope(name: str) -> Scope:
+def scopes_of(model: Model | None = None) -> dict[str, Scope]:
+    """The known scopes with what ``model``'s extensions add (``ScopeDef``): new scopes, and events offered in known ones."""
+    out = dict(SCOPES)
+    for added in model.scopes if model is not None else ():
+        args = dict(added.args)
+        known = out.get(added.name)
+        if known is None:
+            out[added.name] = Scope(added.name, added.doc, frozenset(added.offers), args)
+        else:
+            grown = known.with_offers(frozenset(added.offers))
+            out[added.name] = Scope(grown.name, grown.doc, grown.offers, {**grown.args, **args})
+    return out
+
+
+def scope(name: str, model: Model | None = None) -> Scope:
+    """The scope ``name``, as ``model``'s extensions leave it."""
+    known = scopes_of(model)
     try:
-        return SCOPES[name]
+        return known[name]
     except KeyError:
-        raise ModelError(f"unknown scope {name!r}; choose one of {', '.join(SCOPES)}") from None
+        raise ModelError(f"unknown scope {name!r}; choose one of {', '.join(known)} (an extension may declare more)") from None
 
 
 def actions(engine: Engine, system: System, bounds: Bounds, chosen: Scope) -> Iterator[Action]:

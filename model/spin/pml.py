@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 
 from proclife.model.core.base import RUNNABLE
+from proclife.model.core.checks import StepForm
 from proclife.model.core.engine import Bounds, Engine
 from proclife.model.core.errors import ModelError
 from proclife.model.core.extend import Model
@@ -22,11 +23,10 @@ from proclife.model.explore.explorer import (
     Result,
     Stats,
     Violation,
-    all_checks,
     follow,
     rule_table_violations,
 )
-from proclife.model.explore.invariants import FINDINGS, LIVENESS, STATE_INVARIANTS, STEP_INVARIANTS
+from proclife.model.explore.invariants import Checks, checks_of
 from proclife.model.explore.scopes import Scope
 from proclife.model.spin.promela import (
     NOCODE,
@@ -40,7 +40,7 @@ from proclife.model.spin.promela import (
     rules_for,
 )
 from proclife.model.spin.promela_checks import FINDINGS as PML_FINDINGS
-from proclife.model.spin.promela_checks import GOALS, RULE_TABLE, STATE, STEP
+from proclife.model.spin.promela_checks import GOALS, RULE_TABLE, STATE, STEP, FindingGen, StateGen
 
 MODEL_FILE = "model.pml"
 NUMBER = r"(\d+(?:\.\d+)?(?:e\+?\d+)?)"
@@ -63,37 +63,61 @@ class Generated:
     checks: dict[int, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Forms:
+    """The Promela form of every check of one model, by name: the base tables, then each check's own."""
+
+    state: dict[str, StateGen]
+    step: dict[str, StepForm]
+    goals: dict[str, StateGen]
+    findings: dict[str, FindingGen]
+
+
 def _missing(name: str, table: str) -> ModelError:
     return ModelError(
-        f"check {name!r} has no Promela form; add one to model.promela_checks.{table}, "
-        "or check this model with the explorer only"
+        f"check {name!r} has no Promela form; give it one (promela=..., docs/extending.md) or, for a base "
+        f"check, add one to model.promela_checks.{table}; or check this model with the explorer only"
     )
 
 
-def _require_forms() -> None:
-    for inv in STATE_INVARIANTS:
-        if inv.name not in STATE:
+def forms_of(checks: Checks) -> Forms:
+    """Each check's Promela form; a check without one is refused, so SPIN verifies every check the explorer makes."""
+    forms = Forms({}, {}, {}, {})
+    for inv in checks.state:
+        state = inv.promela or STATE.get(inv.name)
+        if state is None:
             raise _missing(inv.name, "STATE")
-    for step in STEP_INVARIANTS:
-        if step.name not in STEP and step.name not in RULE_TABLE:
+        forms.state[inv.name] = state
+    for step in checks.step:
+        if step.name in RULE_TABLE:
+            continue
+        form = step.promela or STEP.get(step.name)
+        if form is None:
             raise _missing(step.name, "STEP")
-    for live in LIVENESS:
-        if live.name not in GOALS:
+        forms.step[step.name] = form
+    for live in checks.liveness:
+        goal = live.promela or GOALS.get(live.name)
+        if goal is None:
             raise _missing(live.name, "GOALS")
-    for finding in FINDINGS:
-        if finding.name not in PML_FINDINGS:
+        forms.goals[live.name] = goal
+    for finding in checks.findings:
+        matches = finding.promela or PML_FINDINGS.get(finding.name)
+        if matches is None:
             raise _missing(finding.name, "FINDINGS")
+        forms.findings[finding.name] = matches
+    return forms
 
 
-def _excuses(invariant: str, pid: int | None = None) -> list[str]:
+def _excuses(checks: Checks, invariant: str, pid: int | None = None) -> list[str]:
     """The findings' macros for a broken check: of the process a step acted on, or of any."""
     suffix = "" if pid is None else f"_P{pid}"
-    return [f"FINDING_{f.name}{suffix}" for f in FINDINGS if f.invariant == invariant]
+    return [f"FINDING_{f.name}{suffix}" for f in checks.findings if f.invariant == invariant]
 
 
 def generate(model: Model, bounds: Bounds, scope: Scope, config: Config | None = None) -> Generated:
     """The whole Promela model for these bounds and this scope, with every check asserted."""
-    _require_forms()
+    checks = checks_of(model)
+    forms = forms_of(checks)
     g = Gen(model, bounds, config or Config())
     spec = model.spec
     steps: list[tuple[str, str, Where, str]] = []  # (event, enabling condition, where, rule id)
@@ -127,15 +151,15 @@ def generate(model: Model, bounds: Bounds, scope: Scope, config: Config | None =
         f"bool orphan[{g.n}]; bool awaited[{g.n}]; byte fs_sigterm[{g.n}]; byte tlife[{nt}]; bool tdaemon[{nt}];",
         f"byte life0 = {g.const('process', RUNNABLE)};  /* the main program, not made by a step */",
     ]
-    lines += [f"#define INV_{name} {STATE[name](g)}" for name in STATE]
-    lines += [f"#define FINDING_{name} {gen(g, None)}" for name, gen in PML_FINDINGS.items()]
-    lines += [f"#define FINDING_{name}_P{p} {gen(g, p)}" for name, gen in PML_FINDINGS.items() for p in range(g.n)]
-    for live in LIVENESS:
+    lines += [f"#define INV_{name} {gen(g)}" for name, gen in forms.state.items()]
+    lines += [f"#define FINDING_{name} {gen(g, None)}" for name, gen in forms.findings.items()]
+    lines += [f"#define FINDING_{name}_P{p} {gen(g, p)}" for name, gen in forms.findings.items() for p in range(g.n)]
+    for live in checks.liveness:
         events = live.events(spec)
         moves = [cond for name, cond, _w, _r in steps if name in events]
-        lines.append(f"#define GOAL_{live.name} {GOALS[live.name](g)}")
+        lines.append(f"#define GOAL_{live.name} {forms.goals[live.name](g)}")
         lines.append(f"#define MOVES_{live.name} ({' || '.join(moves or ['false'])})")
-    lines += [f"hidden byte pre_{name};" for name in STEP]
+    lines += [f"hidden byte pre_{name};" for name in forms.step]
     lines += ["", "active proctype system() {", "end: do"]
 
     def add(text: str, check: str | None = None) -> None:
@@ -147,16 +171,17 @@ def generate(model: Model, bounds: Bounds, scope: Scope, config: Config | None =
         rule = spec.rule(rule_id)
         out.options[len(lines) + 1] = Option(rule_id, Action(name_of_event, w.pid, w.thread, w.arg))
         add(f"  :: d_step {{ {cond} ->  /* {rule_id} P{w.pid}{'' if w.thread is None else f'.T{w.thread}'} */")
-        bound = [name for name, check in STEP.items() if check.applies(rule)]
+        bound = [name for name, check in forms.step.items() if check.applies(rule)]
         for name in bound:
-            add(f"       pre_{name} = ({' || '.join([STEP[name].before(g, rule, w)] + _excuses(name, w.pid))});")
+            pre = [forms.step[name].before(g, rule, w), *_excuses(checks, name, w.pid)]
+            add(f"       pre_{name} = ({' || '.join(pre)});")
         add(f"       {body(g, rule, w)}")
-        for name in STATE:
+        for name in forms.state:
             add(f"       assert(INV_{name});", name)
         for name in bound:
-            add(f"       assert(!{STEP[name].binds(g, rule, w)} || pre_{name});", name)
-        for live in LIVENESS:
-            excuses = "".join(f" || {x}" for x in _excuses(live.name))
+            add(f"       assert(!{forms.step[name].binds(g, rule, w)} || pre_{name});", name)
+        for live in checks.liveness:
+            excuses = "".join(f" || {x}" for x in _excuses(checks, live.name))
             add(f"       assert(GOAL_{live.name} || MOVES_{live.name}{excuses});", live.name)
         add("     }")
     if not steps:
@@ -186,12 +211,13 @@ def as_result(model: Model, bounds: Bounds, scope: Scope, outcome: SpinOutcome,
     """SPIN's verdict in the explorer's terms: the counts, the checks, a violation's path from the start."""
     stats = Stats(states=outcome.states, transitions=outcome.transitions, seconds=outcome.seconds,
                   search_seconds=outcome.search_seconds)
-    result = Result(bounds, scope, False, stats, checked=all_checks(), engine="spin", config=config or Config())
+    own = checks_of(model)
+    result = Result(bounds, scope, False, stats, checked=own.names(), engine="spin", config=config or Config())
     result.violations += rule_table_violations(model)
     if outcome.errors:
-        checks: dict[str, tuple[str, str]] = {c.name: (c.source, c.doc) for c in STATE_INVARIANTS}
-        checks.update({c.name: (c.source, c.doc) for c in STEP_INVARIANTS})
-        checks.update({c.name: (c.source, c.doc) for c in LIVENESS})
+        checks: dict[str, tuple[str, str]] = {c.name: (c.source, c.doc) for c in own.state}
+        checks.update({c.name: (c.source, c.doc) for c in own.step})
+        checks.update({c.name: (c.source, c.doc) for c in own.liveness})
         failed = outcome.failed
         if failed is None or failed not in checks:
             raise SpinError(f"pan reported an error that is no check's assertion:\n{outcome.output[-2000:]}")

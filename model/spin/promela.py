@@ -97,6 +97,10 @@ class Gen:
         alts = [f"(parent[{p}] == {q} && {self.depth_le(q, k - 1)})" for q in range(p)]
         return "(" + " || ".join(alts) + ")"
 
+    def threads_act(self, p: int) -> str:
+        """engine.threads_act: the process is running or exiting."""
+        return self.is_in(f"life[{p}]", "process", ("running", "exiting"))
+
     def actor(self, p: int, by: str) -> str:
         """Engine.actor: the main thread is free, or (by='any') some thread is runnable."""
         if by not in NEEDS_ACTOR:
@@ -105,7 +109,7 @@ class Gen:
         if by == "main":
             return f"({runnable})"
         threads = [f"{self.tl(p, k)} == {self.const('thread', RUNNABLE)}" for k in range(self.t)]
-        others = f"(!{self.term(p)} && life[{p}] != {self.const('process', 'new')} && ({' || '.join(threads) or 'false'}))"
+        others = f"({self.threads_act(p)} && ({' || '.join(threads) or 'false'}))"
         return f"({runnable} || {others})"
 
 
@@ -283,16 +287,21 @@ def _var(g: Gen, rule: Rule, w: Where) -> str:
     return g.tl(w.pid, w.thread)
 
 
+def _no_form(rule: Rule, kind: str, name: str, table: str, call: str) -> ModelError:
+    return ModelError(
+        f"rule {rule.id!r} has {kind} {name!r}, which has no Promela counterpart; give the extension one, "
+        f"Extension({table}={{{name!r}: form}}) with form{call} returning Promela text (docs/extending.md), "
+        "or check this model with the explorer only"
+    )
+
+
 def condition(g: Gen, rule: Rule, w: Where) -> str:
     """The rule's source states and guards, and that every event it fires can fire."""
     parts = [g.is_in(_var(g, rule, w), rule.machine, rule.src)]
     for name in rule.when:
-        gen = GUARDS.get(name.lstrip("!"))
+        gen = GUARDS.get(name.lstrip("!")) or g.model.guard_forms.get(name.lstrip("!"))
         if gen is None:
-            raise ModelError(
-                f"rule {rule.id!r} has guard {name.lstrip('!')!r}, which has no Promela counterpart; "
-                f"add one to proclife.model.spin.promela.GUARDS, or check this model with the explorer only"
-            )
+            raise _no_form(rule, "guard", name.lstrip("!"), "guard_forms", "(g, where)")
         text = gen(g, w)
         parts.append(f"!{text}" if name.startswith("!") else text)
     for eff in rule.effects:
@@ -306,12 +315,9 @@ def body(g: Gen, rule: Rule, w: Where) -> str:
     out = [] if rule.dst is None else [f"{_var(g, rule, w)} = {g.const(rule.machine, rule.dst)};"]
     for eff in rule.effects:
         name, _, arg = eff.partition(":")
-        gen = EFFECTS.get(name)
+        gen = EFFECTS.get(name) or g.model.effect_forms.get(name)
         if gen is None:
-            raise ModelError(
-                f"rule {rule.id!r} has effect {name!r}, which has no Promela counterpart; "
-                f"add one to proclife.model.spin.promela.EFFECTS, or check this model with the explorer only"
-            )
+            raise _no_form(rule, "effect", name, "effect_forms", "(g, where, arg)")
         out.append(gen(g, w, arg or None))
     return " ".join(out)
 
@@ -346,4 +352,5 @@ def candidate(g: Gen, event: str, machine: str, by: str, w: Where) -> str | None
             grow = f"({g.tl(p, g.t - 1)} == 0)" if g.t > 0 else "false"
         return f"({g.exists(p)} && {grow} && {g.actor(p, by)})"
     assert w.thread is not None
-    return f"({g.tl(p, w.thread)} != 0 && {g.actor(p, by)})"
+    acts = "true" if by == "none" else g.threads_act(p)
+    return f"({g.tl(p, w.thread)} != 0 && {acts} && {g.actor(p, by)})"

@@ -9,8 +9,8 @@ stays true when someone adds one.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
+from proclife.model.core.checks import StepForm
 from proclife.model.core.semantics import MAIN_PAST_THREAD_SHUTDOWN
 from proclife.model.core.spec import Rule
 from proclife.model.explore.invariants import JOIN_CHILDREN, JOIN_THREADS
@@ -45,15 +45,7 @@ STATE: dict[str, StateGen] = {
 
 
 # --- step invariants: a condition on the system before a step, bound by the system after --
-
-
-@dataclass(frozen=True)
-class StepCheck:
-    """``assert(!binds || pre)``, with ``pre`` (or a finding) computed before the step's body."""
-
-    applies: Callable[[Rule], bool]
-    before: Callable[[Gen, Rule, Where], str]
-    binds: Callable[[Gen, Rule, Where], str]
+# (``StepForm``: ``assert(!binds || pre)``, with ``pre`` or a finding computed before the step's body)
 
 
 def _leaves(g: Gen, rule: Rule) -> set[str]:
@@ -75,13 +67,13 @@ def _joined_before_leaving(g: Gen, rule: Rule, w: Where) -> str:
     return _all(parts)
 
 
-STEP: dict[str, StepCheck] = {
-    "exit_sequence_joined": StepCheck(
+STEP: dict[str, StepForm] = {
+    "exit_sequence_joined": StepForm(
         applies=lambda rule: rule.event == "proceed" and rule.dst is not None,
         before=_joined_before_leaving,
         binds=lambda g, rule, w: "true",
     ),
-    "no_thread_outlives_join": StepCheck(
+    "no_thread_outlives_join": StepForm(
         applies=lambda rule: rule.event == "proceed",
         before=lambda g, rule, w: f"(life[{w.pid}] == {g.const('process', JOIN_THREADS)} || " + _all(
             [f"!{_live_non_daemon_thread(g, w.pid, k)}" for k in range(g.t)]) + ")",

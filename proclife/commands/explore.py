@@ -87,6 +87,7 @@ def _as_json(result: Result, spin: dict[str, object] | None) -> dict[str, object
         "symmetry": result.symmetry,
         "states": s.states, "transitions": s.transitions, "self_loops": s.self_loops, "final": s.final,
         "deadlocks": s.deadlocks, "depth": s.depth, "seconds": s.seconds, "states_per_second": s.rate,
+        "process_states": dict(sorted(s.lives.items())),
         "checked": list(result.checked),
         "violations": [
             {"invariant": v.invariant, "source": v.source, "detail": v.detail,
@@ -103,8 +104,9 @@ def _as_json(result: Result, spin: dict[str, object] | None) -> dict[str, object
 @click.option("--procs", default=2, show_default=True, type=int, help="Processes besides the main program.")
 @click.option("--threads", default=1, show_default=True, type=int, help="Threads per process.")
 @click.option("--depth", default=2, show_default=True, type=int, help="Depth of the process tree.")
-@click.option("--scope", "scope_name", default="exit", show_default=True, type=click.Choice(sorted(SCOPES)),
-              help="Which actions are offered: an allow-list of events (the summary says which).")
+@click.option("--scope", "scope_name", default="exit", show_default=True, metavar="|".join(sorted(SCOPES)),
+              help="Which actions are offered: an allow-list of events (the summary says which); an extension "
+                   "may declare more scopes.")
 @click.option("--start-method", type=click.Choice(list(START_METHODS)), default="fork", show_default=True,
               help="The start method the model is instantiated for.")
 @click.option("--python", "python_version", metavar="X.Y", default=f"{sys.version_info[0]}.{sys.version_info[1]}",
@@ -135,7 +137,7 @@ def command(procs: int, threads: int, depth: int, scope_name: str, start_method:
     model = load(extend)
     bounds = Bounds(procs, threads, depth)
     check_bounds(bounds)
-    chosen = scope(scope_name)
+    chosen = scope(scope_name, model)
     explorer: Explorer | None = None
     if engine == "spin":
         result = _spin(model, bounds, chosen, config)
