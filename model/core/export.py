@@ -75,4 +75,15 @@ def model_data(model: Model) -> dict[str, Any]:
         "guards": sorted(model.semantics.guards),
         "effects": sorted(model.semantics.effects),
         "notes": list(spec.notes),
+        "added_checks": [
+            {"name": c.name, "kind": type(c).__name__, "source": c.source,
+             "doc": getattr(c, "doc", getattr(c, "explanation", "")), "promela": c.promela is not None}
+            for c in (*model.invariants, *model.liveness, *model.findings)
+        ],
+        "fairness": [{"event": f.event, "liveness": f.liveness, "why": f.why} for f in model.fairness],
+        "scopes": [{"name": s.name, "doc": s.doc, "offers": list(s.offers), "args": {e: list(v) for e, v in s.args.items()}}
+                   for s in model.scopes],
+        "traits": [{"name": t.name, "doc": t.doc, "source": {"kind": t.source.kind, "ref": t.source.ref},
+                    "values": t.table()} for t in model.traits],
+        "promela_forms": {"guards": sorted(model.guard_forms), "effects": sorted(model.effect_forms)},
     }
