@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from proclife.runtime import observer
 from proclife.runtime.exitstatus import sigterm_disposition, status_of
 from proclife.runtime.impls import resolve_impl
 from proclife.runtime.protocol import (
@@ -54,6 +55,11 @@ CALLS = frozenset({
 CONTROL_OPS = frozenset({"release", "thread_release", "thread_finish", "statuses"})
 
 _AGENT: Agent | None = None
+
+# A spawn or forkserver child is a fresh interpreter that imports this module while it unpickles
+# its Process, before ``_bootstrap`` runs: the observer the main program exported starts here, so
+# the child reports its whole life. (A fork child inherits its parent's observer.)
+observer.install_from_environment()
 
 
 class CommandError(Exception):
@@ -281,16 +287,19 @@ class Agent:
         return getattr(p, method)()
 
     def op_create_child(self, cmd: Message) -> tuple[str, dict[str, Any]]:
+        """Process(target=..., **kwargs): without daemon= it copies current_process()'s flag."""
         ident = int(cmd["child"])
         self.handles[ident] = self.ctx.Process(
-            target=child_main, args=(self.spec, self.address, ident), daemon=bool(cmd["arg"])
+            target=child_main, args=(self.spec, self.address, ident), **cmd["kwargs"]
         )
         return ACK, {}
 
     def op_create_thread(self, cmd: Message) -> tuple[str, dict[str, Any]]:
+        """Thread(daemon=...) made in the acting thread: without daemon= (None, Thread's own default) it takes
+        current_thread().daemon, the flag of the thread the model says acts."""
         if int(cmd["worker"]) != len(self.workers):
             raise CommandError(f"P{self.ident} would create T{len(self.workers)}, not T{cmd['worker']}")
-        self.workers.append(Worker(self, len(self.workers), bool(cmd["arg"])))
+        self.workers.append(Worker(self, len(self.workers), cmd["kwargs"].get("daemon")))
         return ACK, {}
 
     def op_thread_start(self, cmd: Message) -> tuple[str, dict[str, Any]]:
@@ -370,7 +379,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--impl", required=True)
     parser.add_argument("--address", required=True)
     parser.add_argument("--id", type=int, default=0)
+    parser.add_argument("--events", help="the observers' sink: every process of the run reports its life there")
     args = parser.parse_args(argv)
+    if args.events:
+        observer.install(args.events, families=(resolve_impl(args.impl).family,))
     finish(_become(args.impl, args.address, args.id).serve())
 
 

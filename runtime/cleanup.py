@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import time
 
@@ -15,6 +16,36 @@ from proclife.runtime.waits import reap_adopted
 TOKEN_VAR = "PROCLIFE_RUN"  # every agent's environment carries its run's token under this name
 
 
+def _children_map() -> dict[int, list[int]]:
+    """Parent pid -> its children's pids, from one pass over /proc (``Process.children`` makes a
+    pass per process asked, and ``process_iter`` builds an object per process: either cost most
+    of a short run's teardown)."""
+    out: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as stat:
+                data = stat.read()
+        except OSError:
+            continue  # it ended meanwhile
+        # "pid (comm) state ppid ...": comm may hold spaces and parentheses; the last ")" ends it
+        fields = data[data.rfind(b")") + 2:].split()
+        out.setdefault(int(fields[1]), []).append(int(name))
+    return out
+
+
+def _descendants(pid: int, children: dict[int, list[int]]) -> list[psutil.Process]:
+    out: list[psutil.Process] = []
+    todo = list(children.get(pid, ()))
+    while todo:
+        child = todo.pop()
+        with contextlib.suppress(psutil.Error):
+            out.append(psutil.Process(child))
+        todo.extend(children.get(child, ()))
+    return out
+
+
 def live_processes(procs: Processes, token: str) -> dict[int, psutil.Process]:
     """Every live process of this run: known ones, their descendants, token-marked adoptees."""
     found: dict[int, psutil.Process] = {}
@@ -22,20 +53,19 @@ def live_processes(procs: Processes, token: str) -> dict[int, psutil.Process]:
     p0 = procs.p0
     if p0 is not None and p0.returncode is None and 0 not in procs.known:
         roots.append(Known.of(p0.pid) or Known(p0.pid, -1.0))
+    children = _children_map()
     for known in roots:
         proc = known.process()
         if proc is None:
             continue
         found[proc.pid] = proc
+        found.update((c.pid, c) for c in _descendants(proc.pid, children))
+    for proc in _descendants(psutil.Process().pid, children):
+        if proc.pid in found:
+            continue
         with contextlib.suppress(psutil.Error):
-            found.update((c.pid, c) for c in proc.children(recursive=True))
-    with contextlib.suppress(psutil.Error):
-        for proc in psutil.Process().children(recursive=True):
-            if proc.pid in found:
-                continue
-            with contextlib.suppress(psutil.Error):
-                if proc.environ().get(TOKEN_VAR) == token:
-                    found[proc.pid] = proc
+            if proc.environ().get(TOKEN_VAR) == token:
+                found[proc.pid] = proc
     return found
 
 

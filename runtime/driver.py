@@ -23,6 +23,7 @@ import signal
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from types import TracebackType
 
 import psutil
@@ -35,6 +36,7 @@ from proclife.runtime import statuses, waits
 from proclife.runtime.cleanup import TOKEN_VAR, kill_everything
 from proclife.runtime.commands import check_performable, command_for, drive_of, signal_number
 from proclife.runtime.errors import HarnessError
+from proclife.runtime.events import EventStream
 from proclife.runtime.hub import Hub
 from proclife.runtime.impls import Implementation
 from proclife.runtime.link import Link
@@ -57,7 +59,12 @@ class Driver:
         bound: float = 10.0,
         spec: Spec = BASE,
         optimize: bool = False,
+        ahead: bool = False,
+        observed: bool = True,
     ) -> None:
+        """Start model process 0; with ``ahead``, return before it has said hello (``ready()`` waits),
+        so a run's main program can start while the run before it still goes on. Without
+        ``observed`` the processes run no observer (a bare run, the benchmark's baseline)."""
         check_performable(spec)
         self.impl = impl
         self.optimize = optimize  # agents run under `python -O` (children inherit the flag)
@@ -68,6 +75,7 @@ class Driver:
         self.python: str | None = None
         self.procs = Processes(impl.start_method)
         self.link: Link | None = None
+        self.events: EventStream | None = None
         self._closed = False
         self._dir = make_workdir()  # records its owner; sweeps those a SIGKILLed run left
         self.address = os.path.join(self._dir, "agents.sock")
@@ -75,7 +83,12 @@ class Driver:
         try:
             make_subreaper()
             self.link = Link(self._dir, bound)
-            self._start_main()
+            if observed:
+                self.events = EventStream(self._dir)
+                self.link.hub.watch(self.events.fileno(), self.events.read)
+            self._launch_main()
+            if not ahead:
+                self.ready()
         except BaseException:
             self.close()
             raise
@@ -115,12 +128,24 @@ class Driver:
 
     # --- starting ------------------------------------------------------------------------
 
-    def _start_main(self) -> None:
+    def _launch_main(self) -> None:
         env = dict(os.environ)
         env[TOKEN_VAR] = self.token
-        self.procs.p0 = self._link().start_main(self.impl.spec, env, self.optimize)
-        hello = self._await_hello(0, self.procs.p0.pid)
-        self.python = str(hello["python"])
+        events = None if self.events is None else self.events.path
+        self.procs.p0 = self._link().start_main(self.impl.spec, env, self.optimize, events)
+
+    def ready(self) -> Driver:
+        """Wait (bounded) until the main program's agent has said hello; safe to call again."""
+        if self.python is None:
+            if self.procs.p0 is None:
+                raise HarnessError("the driver's main program was never started")
+            try:
+                hello = self._await_hello(0, self.procs.p0.pid)
+            except BaseException:
+                self.close()
+                raise
+            self.python = str(hello["python"])
+        return self
 
     def _await_hello(self, ident: int, pid: int) -> dict[str, object]:
         hello = self._link().await_hello(ident, pid)
@@ -187,17 +212,13 @@ class Driver:
             statuses.collect(self.procs, self._link(), self.bound)
         return self.procs.observe()
 
-    def await_settled(self, expected: System) -> None:
+    def await_settled(self, expected: System, stop: Callable[[], bool] = lambda: False) -> None:
         """Wait, bounded, until every process the model says has ended has ended as it says.
 
         Live processes are left alone: the caller compares ``observe()`` with the model (see
         ``proclife.runtime.waits``).
         """
-        waits.await_settled(self.procs, self._link().hub, expected, time.monotonic() + self.bound)
-
-    def ended_within(self, idents: list[int], grace: float) -> list[int]:
-        """Which of ``idents`` end within ``grace`` seconds: the check of a "must stay alive" prediction."""
-        return waits.ended_within(self.procs, idents, grace)
+        waits.await_settled(self.procs, self._link().hub, expected, time.monotonic() + self.bound, stop)
 
     # --- the end -------------------------------------------------------------------------
 
@@ -212,6 +233,8 @@ class Driver:
         finally:
             if self.link is not None:
                 self.link.close()
+            if self.events is not None:
+                self.events.close()
             shutil.rmtree(self._dir, ignore_errors=True)
             atexit.unregister(self.close)
             signal.pthread_sigmask(signal.SIG_SETMASK, held)

@@ -19,6 +19,13 @@ from proclife.runtime.osproc import remaining
 from proclife.runtime.protocol import LineBuffer, Message, encode
 
 
+@dataclass(frozen=True)
+class Watched:
+    """Another stream the hub reads whenever it is readable (the observers' FIFO)."""
+
+    read: Callable[[], object]
+
+
 @dataclass
 class Conn:
     sock: socket.socket
@@ -41,6 +48,14 @@ class Hub:
         self.acks: dict[int, Message] = {}
         self.ended: set[int] = set()
         self.faults: list[str] = []
+
+    def watch(self, fd: int, read: Callable[[], object]) -> None:
+        """Call ``read()`` whenever ``fd`` is readable, in every wait."""
+        self.selector.register(fd, selectors.EVENT_READ, Watched(read))
+
+    def pump_now(self) -> None:
+        """Take in whatever has already arrived, without waiting."""
+        self._drain()
 
     def send(self, ident: int, message: Message) -> bool:
         """False if the agent's connection is already gone."""
@@ -84,7 +99,9 @@ class Hub:
         """Accept or read; False for an extra fd, which only ends a wait."""
         if key.data == "extra":
             return False
-        if key.data is None:
+        if isinstance(key.data, Watched):
+            key.data.read()
+        elif key.data is None:
             self._accept()
         else:
             self._read(key.data)
@@ -125,6 +142,8 @@ class Hub:
 
     def close(self) -> None:
         for key in list(self.selector.get_map().values()):
+            if isinstance(key.data, Watched):
+                continue  # its owner closes it
             with contextlib.suppress(OSError):
                 key.fileobj.close()  # type: ignore[union-attr]
         self.selector.close()

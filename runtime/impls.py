@@ -31,6 +31,7 @@ class Implementation:
     spec: str
     start_method: str
     loader: Callable[[], Any]
+    family: str = "multiprocessing"  # whose machinery the in-process observer hooks (observer.FAMILIES)
 
     def context(self) -> Any:
         """An object with the multiprocessing context API (at least ``.Process``)."""
@@ -51,7 +52,7 @@ def _library(spec: str, name: str, method: str | None) -> Implementation:
     chosen = method or methods[0]
     if chosen not in methods:
         raise _fail(spec, f"{name} on this platform offers only {', '.join(methods)}")
-    return Implementation(name, spec, chosen, lambda: lib.get_context(chosen))
+    return Implementation(name, spec, chosen, lambda: lib.get_context(chosen), family=name)
 
 
 def _attribute(spec: str) -> Implementation:

@@ -28,10 +28,12 @@ class Link:
         self.hub = Hub(self.address)
         self._seq = itertools.count(1)
 
-    def start_main(self, impl_spec: str, env: dict[str, str], optimize: bool) -> subprocess.Popen[bytes]:
-        """Start model process 0, the main program of a fresh interpreter running the agent."""
+    def start_main(self, impl_spec: str, env: dict[str, str], optimize: bool,
+                   events: str | None = None) -> subprocess.Popen[bytes]:
+        """Start model process 0, the main program of a fresh interpreter running the agent
+        (observing itself and its children into ``events``)."""
         argv = [sys.executable, *(["-O"] if optimize else []), "-m", "proclife.runtime.agent", "--impl", impl_spec,
-                "--address", self.address, "--id", "0"]
+                "--address", self.address, "--id", "0", *(["--events", events] if events else [])]
         with open(self.log_path, "ab") as log:
             return subprocess.Popen(
                 argv, cwd=os.getcwd(), env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,

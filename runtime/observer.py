@@ -195,7 +195,10 @@ def _open_sink(sink: str | int) -> int:
     elif sink.startswith("fd:"):
         fd = int(sink[3:])
     else:
-        fd = os.open(sink, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        # O_NONBLOCK: opening a FIFO whose reader is gone fails (ENXIO) instead of waiting for
+        # ever; writes block again afterwards, so a full FIFO delays a fact rather than losing it.
+        fd = os.open(sink, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NONBLOCK, 0o644)
+        os.set_blocking(fd, True)
         high = _fcntl_dup_high(fd)
         if high != fd:
             os.close(fd)

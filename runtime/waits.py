@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import select
 import subprocess
 import time
+from collections.abc import Callable
 
 from proclife.model.core.system import System
 from proclife.runtime.hub import Hub
@@ -23,13 +23,20 @@ from proclife.runtime.processes import Processes
 REAP_SLICE = 0.02  # how often to look whether a zombie's living parent has collected it
 
 
-def await_settled(procs: Processes, hub: Hub, expected: System, deadline: float) -> None:
-    """Wait until every process the model says has ended has ended as it says, and orphans are adopted."""
+def await_settled(procs: Processes, hub: Hub, expected: System, deadline: float,
+                  stop: Callable[[], bool] = lambda: False) -> None:
+    """Wait until every process the model says has ended has ended as it says, and orphans are adopted.
+
+    ``stop()`` is asked whenever something arrives: true (a fact already contradicts this
+    outcome) ends the wait at once, and the comparison that follows says why.
+    """
     want = expected_os(expected)
     for ident, state in want.items():
         known = procs.known.get(ident)
         if state in (ZOMBIE, GONE) and known is not None and ident not in procs.gone:
-            hub.wait(lambda i=ident: i in hub.ended or i not in hub.conns, deadline)  # type: ignore[misc]
+            hub.wait(lambda i=ident: i in hub.ended or i not in hub.conns or stop(), deadline)  # type: ignore[misc]
+            if stop():
+                return
             wait_exit(known, deadline)
     for ident, state in want.items():
         if state == GONE and ident in procs.known:
@@ -38,31 +45,6 @@ def await_settled(procs: Processes, hub: Hub, expected: System, deadline: float)
         if orphan and ident in procs.known:
             await_adopted(procs.known[ident], deadline)
     reap_adopted(procs)
-
-
-def ended_within(procs: Processes, idents: list[int], grace: float) -> list[int]:
-    """Which of ``idents`` end within ``grace`` seconds: the check of a "must stay alive" prediction.
-
-    Waits on each process's pidfd (readable once it has exited); the bound expiring with
-    nothing readable is the observation that they stayed alive.
-    """
-    fds: dict[int, int] = {}
-    try:
-        for ident in idents:
-            known = procs.known.get(ident)
-            if known is None:
-                continue
-            try:
-                fds[os.pidfd_open(known.pid)] = ident
-            except ProcessLookupError:
-                return [ident]
-        if not fds:
-            return []
-        ready, _, _ = select.select(list(fds), [], [], grace)
-        return sorted(fds[fd] for fd in ready)
-    finally:
-        for fd in fds:
-            os.close(fd)
 
 
 def await_gone(procs: Processes, ident: int, deadline: float) -> None:

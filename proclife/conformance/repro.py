@@ -17,7 +17,7 @@ from proclife.runtime import agent as agent_module
 from proclife.runtime.commands import command_for, drive_of, signal_number
 from proclife.runtime.observe import expected_dispositions, expected_exitcodes, expected_os
 
-AGENT_MODULES = ("__init__.py", "agent.py", "exitstatus.py", "impls.py", "protocol.py", "errors.py")
+AGENT_MODULES = ("__init__.py", "agent.py", "exitstatus.py", "impls.py", "protocol.py", "errors.py", "observer.py")
 TEMPLATE = Path(__file__).with_name("repro_template.py")
 
 

@@ -2,23 +2,32 @@
 
 Immediate observations (a call's result or exception) are compared at once; eventual
 ones (processes that may now end) are awaited on events by the driver, then the OS view is
-compared. Where the model allows several outcomes, the step agrees if reality matches any
-one of them, and the run continues from that one.
+compared, and each process's own account of its life (``evidence``): where the model holds a
+process in its exit sequence, its observer must show it there. No timer stands in for an
+observation: a "stays alive" prediction is confirmed by the fact that holds the process (an
+exit join in progress, an agent that acknowledged its command), and a fact that contradicts it
+later is a disagreement at the step that reads it; every run ends by draining the streams once
+more (``recheck``). Where the model allows several outcomes, the step agrees if reality matches
+any one of them, and the run continues from that one.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from proclife.conformance.evidence import contradictions, decided, unmet
 from proclife.conformance.report import Disagreement, StepRecord
 from proclife.model.core.engine import Engine, Transition
 from proclife.model.core.semantics import Action
 from proclife.model.core.system import System
 from proclife.runtime.driver import Driver
 from proclife.runtime.errors import AgentGoneError
+from proclife.runtime.events import Lifecycle
 from proclife.runtime.impls import Implementation
 from proclife.runtime.observe import expected_os
+from proclife.runtime.prestart import Prestarted
 
 
 @dataclass(frozen=True)
@@ -28,7 +37,6 @@ class Timing:
     join_timeout: float = 0.05
     bound: float = 10.0
     optimize: bool = False  # run the agents under `python -O`
-    grace: float = 0.2  # how long a process the step could have ended must stay alive
 
 
 def drivable(engine: Engine) -> Callable[[Action], bool]:
@@ -40,6 +48,17 @@ def drivable(engine: Engine) -> Callable[[Action], bool]:
     return check
 
 
+def new_driver(engine: Engine, impl: Implementation, timing: Timing, ahead: bool = False) -> Driver:
+    """A driver for one run of ``engine``'s spec; with ``ahead``, its main program still starting."""
+    return Driver(impl, join_timeout=timing.join_timeout, bound=timing.bound, spec=engine.spec,
+                  optimize=timing.optimize, ahead=ahead)
+
+
+def supply_for(engine: Engine, impl: Implementation, timing: Timing) -> Prestarted:
+    """Fresh drivers for many runs, each main program started while the run before it goes on."""
+    return Prestarted(lambda: new_driver(engine, impl, timing, ahead=True))
+
+
 @dataclass
 class Runner:
     """A fresh real system (a Driver) and the model's view of it, advanced together."""
@@ -47,18 +66,26 @@ class Runner:
     engine: Engine
     impl: Implementation
     timing: Timing = field(default_factory=Timing)
+    supply: Prestarted | None = None  # where fresh drivers come from (None: start one here)
 
     def __post_init__(self) -> None:
         self.system = System.initial()
         self.trace: list[StepRecord] = []
         self.history: list[System] = []  # the system before each step of the trace
-        self.driver = Driver(
-            self.impl, join_timeout=self.timing.join_timeout, bound=self.timing.bound, spec=self.engine.spec,
-            optimize=self.timing.optimize,
-        )
+        self._driver: Driver | None = None
+
+    @property
+    def driver(self) -> Driver:
+        """The run's real processes, started at the first need (an example hypothesis drops before
+        its first step costs no interpreter)."""
+        if self._driver is None:
+            self._driver = (new_driver(self.engine, self.impl, self.timing) if self.supply is None
+                            else self.supply.take())
+        return self._driver
 
     def close(self) -> None:
-        self.driver.close()
+        if self._driver is not None:
+            self._driver.close()
 
     def __enter__(self) -> Runner:
         return self
@@ -80,38 +107,11 @@ class Runner:
         chosen, mismatches = self._settle(candidates)
         if chosen is None:
             raise self._parted(action, before, predicted, observed, mismatches)
-        mismatches = self._stays_alive(action, before, chosen.system)
-        if mismatches:
-            raise self._parted(action, before, [chosen], observed, mismatches)
         record = StepRecord(action, observed, chosen.rules, before, chosen.system)
         self.trace.append(record)
         self.history.append(before)
         self.system = chosen.system
         return record
-
-    def _stays_alive(self, action: Action, before: System, after: System) -> list[str]:
-        """Processes the step could have ended but the model keeps alive must not end within the grace period.
-
-        At risk: a process whose life the step changed (it began exiting, say), and the target
-        of a step that can end a process (a signal, a release, a thread finishing, an end).
-        A call that only asks (is_alive, pid, ...) puts nothing at risk.
-        """
-        drive = self.engine.event(action.event).drive
-        ends = drive is not None and drive.ends
-
-        def at_risk(pid: int) -> bool:
-            proc = after.procs[pid]
-            if proc.life == "new" or proc.terminated:
-                return False
-            changed = pid >= len(before.procs) or before.procs[pid].life != proc.life
-            return changed or (pid == action.pid and ends)
-
-        risky = [pid for pid in range(len(after.procs)) if at_risk(pid)]
-        ended = self.driver.ended_within(risky, self.timing.grace) if risky else []
-        return [
-            f"P{pid}: the model says it stays alive ({after.procs[pid].life}), but it ended within "
-            f"{self.timing.grace}s" for pid in ended
-        ]
 
     def _parted(
         self, action: Action, before: System, predicted: list[Transition], observed: str, mismatches: list[str]
@@ -121,8 +121,14 @@ class Runner:
         )
 
     def recheck(self) -> None:
-        """Compare the OS view with the model again, with no action: a late death shows here."""
-        mismatches = self.driver.observe().mismatches(self.system)
+        """Compare the OS view and every process's account with the model again, with no action:
+        a late death or a late fact shows here (the end of every run drains the streams this way)."""
+        if self._driver is None:
+            return  # nothing was started
+        if self.driver.hub is not None:
+            self.driver.hub.pump_now()
+        mismatches = self.driver.observe().mismatches(self.system) + contradictions(
+            self.system, self._account, self._identify)
         if mismatches and self.trace:
             last = self.trace.pop()
             before = self.history.pop()
@@ -134,16 +140,46 @@ class Runner:
         ordered = sorted(candidates, key=lambda t: sum(s != "alive" for s in expected_os(t.system).values()))
         mismatches: list[str] = []
         for t in ordered:
-            self.driver.await_settled(t.system)
-            mismatches = self.driver.observe().mismatches(t.system)
+            self.driver.await_settled(t.system, stop=lambda t=t: bool(  # type: ignore[misc]
+                contradictions(t.system, self._account, self._identify)))
+            self._await_accounts(t.system)
+            mismatches = self.driver.observe().mismatches(t.system) + self._accounts_differ(t.system)
             if not mismatches:
                 return t, []
         return None, mismatches
 
+    def _account(self, pid: int) -> Lifecycle | None:
+        """What model process ``pid`` has reported of itself (None: it has no OS process)."""
+        known = self.driver.known.get(pid)
+        events = self.driver.events
+        return None if known is None or events is None else events.of(known.pid)
 
-def run_trace(engine: Engine, impl: Implementation, actions: list[Action], timing: Timing | None = None) -> list[StepRecord]:
+    def _identify(self, os_pid: int) -> int | None:
+        for pid, known in self.driver.known.items():
+            if known.pid == os_pid:
+                return pid
+        return None
+
+    def _await_accounts(self, expected: System) -> None:
+        """Wait, bounded, until each process shows the exit phase the model holds it in, or
+        something decides otherwise (a contradicting fact, its end)."""
+        hub = self.driver.hub
+        if hub is None or not unmet(expected, self._account):
+            return
+        hub.wait(lambda: decided(expected, self._account, lambda pid: pid in hub.ended, self._identify),
+                 time.monotonic() + self.timing.bound)
+
+    def _accounts_differ(self, expected: System) -> list[str]:
+        found = contradictions(expected, self._account, self._identify)
+        waited = unmet(expected, self._account)
+        return found + [f"{why}, awaited up to {self.timing.bound}s" for why in waited.values()]
+
+
+def run_trace(engine: Engine, impl: Implementation, actions: list[Action], timing: Timing | None = None,
+              supply: Prestarted | None = None) -> list[StepRecord]:
     """Run ``actions`` from a fresh system; the steps taken, or ``Disagreement`` at the first parting."""
-    with Runner(engine, impl, timing or Timing()) as runner:
+    with Runner(engine, impl, timing or Timing(), supply) as runner:
         for action in actions:
             runner.step(action)
+        runner.recheck()
         return runner.trace
