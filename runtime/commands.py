@@ -82,7 +82,19 @@ def command_for(
         cmd["child"] = len(before.procs)
     elif drive.op == "create_thread":
         cmd["worker"] = len(proc.threads)
+    if drive.op in CONSTRUCTORS:
+        cmd["kwargs"] = keywords(event, arg)
     return action.pid, cmd
+
+
+# The operations that build an object from the event's parameters, each a keyword of its constructor.
+CONSTRUCTORS = frozenset({"create_child", "create_thread"})
+
+
+def keywords(event: EventDef, arg: object) -> dict[str, object]:
+    """The constructor's keyword arguments, named by the event's params; None is the keyword's own
+    default (``daemon=None``: the creator's flag), so it is left out, as a program that does not pass it."""
+    return {} if arg is None or len(event.params) != 1 else {event.params[0]: arg}
 
 
 def unperformable(event: EventDef) -> str | None:

@@ -8,7 +8,7 @@ tests are all derived from ``BASE``.
 
 from __future__ import annotations
 
-from proclife.model.core.spec import Drive, EventDef, Outcome, Rule, Source, Spec, StateDef
+from proclife.model.core.spec import NOTHING, Drive, EventDef, Outcome, Rule, Source, Spec, StateDef
 
 P = "Lib/multiprocessing/process.py"
 U = "Lib/multiprocessing/util.py"
@@ -83,6 +83,8 @@ STATES = (
 )
 
 BOOL = (False, True)
+# A daemon= argument: None is the constructors' default, which takes the creator's flag.
+DAEMON = (False, True, None)
 
 
 def api(name: str, doc: str, *, ends: bool = False, **kw: object) -> EventDef:
@@ -124,8 +126,10 @@ EVENTS = (
     api("kill", "Process.kill(): SIGKILL", ends=True),
     api("close", "Process.close()"),
     # process: the program inside it, signals from outside, and the exit sequence's own progress
-    op("create_child", "process", "Process(target=..., daemon=value)", params=("daemon",), domains=(BOOL,)),
-    op("create_thread", "process", "threading.Thread(daemon=value)", params=("daemon",), domains=(BOOL,)),
+    op("create_child", "process", "Process(target=..., daemon=value); None leaves daemon= out: the creating "
+       "process's own flag", params=("daemon",), domains=(DAEMON,)),
+    op("create_thread", "process", "threading.Thread(daemon=value); None leaves daemon= out: the creating "
+       "thread's own flag", params=("daemon",), domains=(DAEMON,)),
     internal("launch", "the OS process begins (sent by the handle's start())"),
     op("block", "process", "the main thread waits on a primitive", by="main"),
     op("release", "process", "another thread releases the main thread", ends=True, by="control"),
@@ -142,6 +146,8 @@ EVENTS = (
     signalled("sigint", "SIGINT", "SIGINT from outside (Ctrl-C)"),
     internal("proceed", "the exit sequence moves to its next phase"),
     internal("reap", "someone other than the handle collects the exit status"),
+    EventDef("exit_join", "handle", "internal", "its parent's exit sequence joins it: join() begins, or returns",
+             by="none"),
     # thread
     op("thread_start", "thread", "Thread.start()"),
     op("thread_block", "thread", "the thread waits on a primitive", by="self"),
@@ -159,8 +165,10 @@ def handle_rules() -> list[Rule]:
 
     start = f"{P} BaseProcess.start"
     add("start", "start", "initial", "started", ret("None"), start,
-        when=("!parent_daemonic", "!shutdown_refuses_fork"), effects=("poll_siblings", "send:launch"),
-        doc="start() launches the OS process; _cleanup() first polls the parent's other children")
+        when=("!parent_daemonic", "!shutdown_refuses_fork"),
+        effects=("poll_siblings", "inherit_main_thread", "send:launch"),
+        doc="start() launches the OS process; _cleanup() first polls the parent's other children; under fork "
+        "the child's main thread is the calling thread's Thread object (threading._after_fork)")
     add("start_refused_at_shutdown", "start", "initial", None,
         err("RuntimeError", "can't fork at interpreter shutdown"),
         "Lib/multiprocessing/popen_fork.py Popen._launch: os.fork(); CPython 3.12 Modules/posixmodule.c "
@@ -232,7 +240,19 @@ def handle_rules() -> list[Rule]:
         when=("proc_terminated",), effects=("reap",))
     add("close_stopped", "close", "stopped", "closed", ret("None"), close)
     add("close_closed", "close", "closed", None, ret("None"), close, doc="a second close() does nothing")
+
+    # The parent's exit sequence joins its children one at a time, in the order of a set (any).
+    joins = f"{U} _exit_function: for p in active_children(): p.join(); {P} active_children, _cleanup"
+    add("exit_join_begins", "exit_join", "started stopped", None, NOTHING, joins,
+        when=("exit_join_next",), effects=("begin_exit_join",),
+        doc="list(_children) has set order: the next child joined is any one not joined yet (E7)")
+    add("exit_join_returns", "exit_join", "started stopped", "stopped", NOTHING, f"{joins}; {PF} Popen.wait",
+        when=("exit_joined",), effects=("end_exit_join", "reap"),
+        doc="the join returns once the child has ended, and collects its status; the others wait their turn")
     return r
+
+
+EXIT_FUNCTION_START = ("poll_children", "sigterm_daemon_children", "await_children")
 
 
 def process_rules() -> list[Rule]:
@@ -246,10 +266,13 @@ def process_rules() -> list[Rule]:
     add("launch", "launch", "new", "running.runnable",
         src(f"{PF} Popen._launch; signal dispositions across fork and exec (POSIX)"), effects=("inherit_sigterm",),
         doc="the child starts with the parent's SIGTERM disposition as its start method carries it")
-    add("create_child", "create_child", "running exiting", None, src(f"{P} BaseProcess.__init__"),
-        effects=("new_child",), doc="a Process object is built; no OS process yet")
-    add("create_thread", "create_thread", "running exiting", None, src(f"{TH} Thread.__init__"),
-        effects=("new_thread",))
+    add("create_child", "create_child", "running exiting", None,
+        src(f"{P} BaseProcess.__init__: self._config = _current_process._config.copy()"),
+        effects=("new_child",), doc="a Process object is built; no OS process yet; without daemon= it takes "
+        "the creating process's flag (E8)")
+    add("create_thread", "create_thread", "running exiting", None,
+        src(f"{TH} Thread.__init__: self._daemonic = current_thread().daemon"),
+        effects=("new_thread",), doc="without daemon= it takes the creating thread's flag (E8)")
     add("block", "block", "running.runnable", "running.blocked", seen("agent blocks on an Event"))
     add("release", "release", "running.blocked", "running.runnable", seen("agent's Event is set"))
     add("install_sigterm", "install_sigterm", "running.runnable", None,
@@ -285,18 +308,21 @@ def process_rules() -> list[Rule]:
         effects=("code:low_byte", "die"),
         doc="threads are not joined, children are neither joined nor terminated")
 
-    # The exit sequence of a child (process.py _bootstrap; util.py _exit_function).
+    # The exit sequence of a child (process.py _bootstrap; util.py _exit_function). _exit_function
+    # polls (reaps) the children that have ended, SIGTERMs the live daemonic ones, and awaits the
+    # rest; the handles' exit_join rules join those one at a time (E7).
     exitf = f"{U} _exit_function"
     add("child_terminates_daemons", "proceed", "exiting.terminate_daemon_children", "exiting.join_children",
-        src(f"{exitf}: p._popen.terminate() for daemonic active_children()"),
-        when=("is_child",), effects=("sigterm_daemon_children", "await_children"))
+        src(f"{exitf}: active_children() polls the ended children, p._popen.terminate() for the daemonic "
+            "others, active_children() again"),
+        when=("is_child",), effects=EXIT_FUNCTION_START)
     add("child_joins_children", "proceed", "exiting.join_children", "exiting.join_threads",
         src(f"{exitf}: p.join() for active_children()"),
-        when=("is_child", "!atexit_in_child", "children_done"), effects=("reap_children",))
+        when=("is_child", "!atexit_in_child", "children_done"))
     add("child_joins_children_atexit", "proceed", "exiting.join_children", "terminated.zombie",
         src313(f"{exitf} (atexit): p.join() for active_children(); {PF} Popen._launch: "
                "atexit._run_exitfuncs(), os._exit(code)"),
-        when=("is_child", "atexit_in_child", "children_done"), effects=("reap_children", "die"))
+        when=("is_child", "atexit_in_child", "children_done"), effects=("die",))
     add("child_joins_threads", "proceed", "exiting.join_threads", "terminated.zombie",
         src(f"{boot}: finally threading._shutdown(); {PF} os._exit(code)"),
         when=("is_child", "!atexit_in_child", "threads_done"), effects=("die",),
@@ -310,11 +336,11 @@ def process_rules() -> list[Rule]:
         src("Python/pylifecycle.c wait_for_thread_shutdown -> threading._shutdown"),
         when=("is_main", "threads_done"))
     add("main_terminates_daemons", "proceed", "exiting.terminate_daemon_children", "exiting.join_children",
-        src(f"{exitf} (atexit): terminate daemonic children"),
-        when=("is_main",), effects=("sigterm_daemon_children", "await_children"))
+        src(f"{exitf} (atexit): active_children() polls the ended children, terminate daemonic children"),
+        when=("is_main",), effects=EXIT_FUNCTION_START)
     add("main_joins_children", "proceed", "exiting.join_children", "terminated.zombie",
         src(f"{exitf} (atexit): join children"),
-        when=("is_main", "children_done"), effects=("reap_children", "die"))
+        when=("is_main", "children_done"), effects=("die",))
 
     # Signals. terminate() and kill() send them too.
     sig = "Modules/signalmodule.c; kernel default action"

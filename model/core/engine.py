@@ -12,37 +12,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import product
-from typing import Literal
 
-from proclife.model.core.base import REAPED, RUNNABLE
+from proclife.model.core.base import REAPED
 from proclife.model.core.errors import ModelError, RuleCallError, UnknownActionError
 from proclife.model.core.semantics import NO_ARG, Action, Ctx, Semantics, base_semantics
 from proclife.model.core.spec import NEEDS_ACTOR, EventDef, Rule, Spec
-from proclife.model.core.system import MAIN, Config, ProcState, System
-
-
-def acting_thread(system: System, pid: int, by: str) -> Literal["main"] | int | None:
-    """The thread of process ``pid`` that acts for an event of ``by`` 'main' or 'any'.
-
-    Its main thread if runnable; else, for 'any', its first runnable thread; else ``None``:
-    the event is not offered. The runtime asks the same thread to perform it. Threads act only
-    in a process that is running or exiting: in any other state (new, terminated, or one an
-    extension adds, such as stopped by SIGSTOP) no thread of it acts.
-    """
-    proc = system.procs[pid]
-    if proc.life == RUNNABLE:
-        return "main"
-    if by != "any" or not threads_act(proc):
-        return None
-    for index, thread in enumerate(proc.threads):
-        if thread.life == RUNNABLE:
-            return index
-    return None
-
-
-def threads_act(proc: ProcState) -> bool:
-    """The threads of ``proc`` can run: it is running or exiting (a state an extension adds is neither)."""
-    return proc.running or proc.exiting
+from proclife.model.core.system import MAIN, Config, System, acting_thread, threads_act
 
 
 def _call_failed(rule: Rule, kind: str, name: str, fn: object, exc: Exception) -> RuleCallError | None:
@@ -254,10 +229,11 @@ class Engine:
     # --- what happens by itself -----------------------------------------------------
 
     def internal_steps(self, system: System) -> list[tuple[Action, Transition]]:
-        """Internal events that can happen now (only a process that is exiting or a zombie has any)."""
+        """Internal events that can happen now: only a process that is exiting or a zombie has any,
+        or one its parent's exit sequence has still to join (its handle's exit_join)."""
         out = []
         for pid, proc in enumerate(system.procs):
-            if proc.life.startswith(("running", "new", REAPED)):
+            if proc.life.startswith(("running", "new", REAPED)) and not proc.awaited:
                 continue
             for event in self._internal:
                 action = Action(event, pid)

@@ -13,7 +13,15 @@ from typing import NamedTuple, Protocol
 
 from proclife.model.core.base import JOIN_CHILDREN, JOIN_THREADS, REAPED, TERMINATE_DAEMONS, ZOMBIE
 from proclife.model.core.errors import ModelError
-from proclife.model.core.system import MAIN, Config, ProcState, System, ThreadState
+from proclife.model.core.system import (
+    MAIN,
+    Config,
+    ProcState,
+    System,
+    ThreadState,
+    acting_thread,
+    thread_daemon,
+)
 from proclife.model.core.values import C_INT, freeze, is_exit_int, thaw
 
 NO_ARG: object = type("NoArg", (), {"__repr__": lambda self: "-"})()
@@ -23,8 +31,10 @@ class Action(NamedTuple):
     """One event aimed at one component: process ``pid`` (and thread ``thread``), with its argument.
 
     ``actor`` names the thread that performs it, in the process that acts ("main" or a thread
-    index): ``None`` leaves it to ``engine.acting_thread``. The model's outcome does not depend
-    on which runnable thread acts; the runtime asks that one.
+    index): ``None`` leaves it to ``engine.acting_thread``. The model's outcome depends on which
+    thread acts only through that thread's daemon flag: a ``Thread()`` made without ``daemon=``
+    takes it, and so does the main thread of a child it starts under fork (E8). The runtime asks
+    that thread.
     """
 
     event: str
@@ -153,11 +163,33 @@ def sigterm_is(disposition: str) -> Guard:
     return guard
 
 
+def _pending(proc: ProcState) -> bool:
+    """Still on its parent's exit join list: awaited and not closed (close() takes it out of _children)."""
+    return proc.awaited and proc.handle != "closed"
+
+
 def children_done(system: System, ctx: Ctx) -> bool:
-    """Every child the exit sequence awaits has ended (join() returns for each)."""
-    return all(
-        system.procs[c].terminated for c in system.children(ctx.action.pid) if system.procs[c].awaited
-    )
+    """The exit sequence has joined every child it awaited (each join() returned)."""
+    return not any(_pending(system.procs[c]) for c in system.children(ctx.action.pid))
+
+
+def exit_join_next(system: System, ctx: Ctx) -> bool:
+    """The parent's exit sequence may join this child next: it is in its children join, this child
+    is on its list and no other child's join is in progress (the list is in set order: any)."""
+    proc = _proc(system, ctx)
+    parent = proc.parent
+    if parent is None or not _pending(proc) or proc.joining:
+        return False
+    if system.procs[parent].life != JOIN_CHILDREN:
+        return False
+    return not any(system.procs[c].joining and _pending(system.procs[c]) for c in system.children(parent))
+
+
+def exit_joined(system: System, ctx: Ctx) -> bool:
+    """The parent's exit sequence is in join() of this child, and the child has ended: the join returns."""
+    proc = _proc(system, ctx)
+    return proc.joining and _pending(proc) and proc.terminated \
+        and proc.parent is not None and system.procs[proc.parent].life == JOIN_CHILDREN
 
 
 def threads_done(system: System, ctx: Ctx) -> bool:
@@ -231,17 +263,40 @@ def send(system: System, ctx: Ctx, event: str | None) -> Branches:
     return [(t.system, t.rules) for t in ctx.engine.fire(system, action)]
 
 
+def _actor(system: System, ctx: Ctx, pid: int) -> str | int:
+    """The thread of ``pid`` that performs the action (an event of ``by`` 'any'): named, or the implicit one."""
+    actor = ctx.action.actor if ctx.action.actor is not None else acting_thread(system, pid, "any")
+    return "main" if actor is None else actor
+
+
 def new_child(system: System, ctx: Ctx, _: str | None) -> Branches:
-    """Process(daemon=...) in the acting process: a handle in 'initial', a process in 'new'."""
-    daemon = bool(ctx.action.arg)
+    """Process(daemon=...) in the acting process: a handle in 'initial', a process in 'new'.
+
+    Without daemon= (None) the Process copies current_process()._config: the creating
+    process's own flag (the main program's is False).
+    """
+    arg = ctx.action.arg
+    daemon = _proc(system, ctx).daemon if arg is None else bool(arg)
     system, _pid = system.add(ProcState(parent=ctx.action.pid, daemon=daemon))
     return one(system)
 
 
 def new_thread(system: System, ctx: Ctx, _: str | None) -> Branches:
-    proc = _proc(system, ctx)
-    thread = ThreadState(daemon=bool(ctx.action.arg))
-    return one(system.update(ctx.action.pid, threads=proc.threads + (thread,)))
+    """threading.Thread(daemon=...); without daemon= (None) it takes current_thread().daemon."""
+    pid = ctx.action.pid
+    arg = ctx.action.arg
+    daemon = thread_daemon(system, pid, _actor(system, ctx, pid)) if arg is None else bool(arg)
+    proc = system.procs[pid]
+    return one(system.update(pid, threads=proc.threads + (ThreadState(daemon=daemon),)))
+
+
+def inherit_main_thread(system: System, ctx: Ctx, _: str | None) -> Branches:
+    """start() under fork: the child's main thread is the calling thread's Thread object, daemon flag included."""
+    pid = ctx.action.pid
+    parent = system.procs[pid].parent
+    if parent is None or not ctx.config.traits.children_inherit_forking_thread:
+        return one(system)
+    return one(system.update(pid, main_daemon=thread_daemon(system, parent, _actor(system, ctx, parent))))
 
 
 def set_daemon(system: System, ctx: Ctx, _: str | None) -> Branches:
@@ -263,14 +318,25 @@ def _reap(system: System, pid: int) -> System:
     return system
 
 
+def _poll_ended(system: System, pids: tuple[int, ...]) -> System:
+    """_cleanup(): each started process of ``pids`` that has ended is polled (handle -> stopped, reaped)."""
+    for pid in pids:
+        p = system.procs[pid]
+        if p.handle == "started" and p.terminated:
+            system = _reap(system.update(pid, handle="stopped"), pid)
+    return system
+
+
 def poll_siblings(system: System, ctx: Ctx, _: str | None) -> Branches:
     """start() calls _cleanup(): every started sibling that has ended is polled (handle -> stopped)."""
     parent = _proc(system, ctx).parent
-    for sib in system.children(parent) if parent is not None else ():
-        p = system.procs[sib]
-        if sib != ctx.action.pid and p.handle == "started" and p.terminated:
-            system = _reap(system.update(sib, handle="stopped"), sib)
-    return one(system)
+    siblings = system.children(parent) if parent is not None else ()
+    return one(_poll_ended(system, tuple(s for s in siblings if s != ctx.action.pid)))
+
+
+def poll_children(system: System, ctx: Ctx, _: str | None) -> Branches:
+    """_exit_function's first active_children() calls _cleanup(): the children that have ended are reaped."""
+    return one(_poll_ended(system, system.children(ctx.action.pid)))
 
 
 def code(system: System, ctx: Ctx, how: str | None) -> Branches:
@@ -350,12 +416,14 @@ def await_children(system: System, ctx: Ctx, _: str | None) -> Branches:
     return one(system)
 
 
-def reap_children(system: System, ctx: Ctx, _: str | None) -> Branches:
-    """join() of each awaited child polls it: its handle is stopped, its status collected."""
-    for child in system.children(ctx.action.pid):
-        if system.procs[child].awaited:
-            system = _reap(system.update(child, handle="stopped"), child)
-    return one(system)
+def begin_exit_join(system: System, ctx: Ctx, _: str | None) -> Branches:
+    """The parent's exit sequence calls join() of this child."""
+    return one(system.update(ctx.action.pid, joining=True))
+
+
+def end_exit_join(system: System, ctx: Ctx, _: str | None) -> Branches:
+    """That join() returned: the child is off the list."""
+    return one(system.update(ctx.action.pid, joining=False, awaited=False))
 
 
 def sigterm_daemon_children(system: System, ctx: Ctx, _: str | None) -> Branches:
@@ -389,6 +457,8 @@ def base_semantics() -> Semantics:
         "sigterm_ignore": sigterm_is("ignore"),
         "sigterm_exit": sigterm_is("exit"),
         "children_done": children_done,
+        "exit_join_next": exit_join_next,
+        "exit_joined": exit_joined,
         "threads_done": threads_done,
         "reaped_by_other": reaped_by_other,
         "exit_status_int": exit_status_int,
@@ -408,7 +478,10 @@ def base_semantics() -> Semantics:
         "code": code,
         "die": die,
         "await_children": await_children,
-        "reap_children": reap_children,
+        "poll_children": poll_children,
+        "begin_exit_join": begin_exit_join,
+        "end_exit_join": end_exit_join,
+        "inherit_main_thread": inherit_main_thread,
         "sigterm_daemon_children": sigterm_daemon_children,
         "inherit_sigterm": inherit_sigterm,
     }

@@ -32,7 +32,10 @@ class ProcState(NamedTuple):
 
     ``handle`` is ``None`` for the main program, which has no Process object. ``code`` is the
     exit code the exit sequence will end with; ``exitcode`` the one the process did end with
-    (negative for a signal). ``awaited`` marks a child its parent's exit sequence joins.
+    (negative for a signal). ``awaited`` marks a child its parent's exit sequence has still
+    to join; ``joining`` the one child whose join() that sequence is in now (the order is
+    CPython's set order: any). ``main_daemon`` is the daemon flag of its main thread: the
+    flag of the thread that forked it under fork, else False.
     """
 
     parent: int | None
@@ -46,6 +49,8 @@ class ProcState(NamedTuple):
     orphan: bool = False
     awaited: bool = False
     fs_sigterm: str | None = None  # the SIGTERM disposition its forkserver started with (forkserver only)
+    joining: bool = False
+    main_daemon: bool = False
 
     @property
     def terminated(self) -> bool:
@@ -58,6 +63,36 @@ class ProcState(NamedTuple):
     @property
     def running(self) -> bool:
         return self.life.startswith("running")
+
+
+def threads_act(proc: ProcState) -> bool:
+    """The threads of ``proc`` can run: it is running or exiting (a state an extension adds is neither)."""
+    return proc.running or proc.exiting
+
+
+def acting_thread(system: System, pid: int, by: str) -> Literal["main"] | int | None:
+    """The thread of process ``pid`` that acts for an event of ``by`` 'main' or 'any'.
+
+    Its main thread if runnable; else, for 'any', its first runnable thread; else ``None``:
+    the event is not offered. The runtime asks the same thread to perform it. Threads act only
+    in a process that is running or exiting: in any other state (new, terminated, or one an
+    extension adds, such as stopped by SIGSTOP) no thread of it acts.
+    """
+    proc = system.procs[pid]
+    if proc.life == RUNNABLE:
+        return "main"
+    if by != "any" or not threads_act(proc):
+        return None
+    for index, thread in enumerate(proc.threads):
+        if thread.life == RUNNABLE:
+            return index
+    return None
+
+
+def thread_daemon(system: System, pid: int, thread: str | int) -> bool:
+    """The daemon flag of thread ``thread`` ("main" or an index) of process ``pid``."""
+    proc = system.procs[pid]
+    return proc.main_daemon if thread == "main" else proc.threads[int(thread)].daemon
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,15 @@ class Traits:
     once, with the parent's dispositions at that moment; later children inherit those.
     """
 
+    children_inherit_forking_thread: bool
+    """fork: a child's main thread is the ``Thread`` object of the parent's thread that forked it.
+
+    ``Lib/threading.py _after_fork``: ``current = _active[get_ident()]; _main_thread = current``,
+    daemon flag included, so a ``Thread()`` made without ``daemon=`` by the main thread of a
+    child that a daemon thread started is daemonic (docs/semantics.md E8, 3.11 and 3.13).
+    Spawn and forkserver children start from a fresh ``_MainThread`` (not daemonic).
+    """
+
     @staticmethod
     def of(start_method: str, python: tuple[int, int]) -> Traits:
         fork, spawn, forkserver = (start_method == m for m in ("fork", "spawn", "forkserver"))
@@ -85,4 +94,5 @@ class Traits:
             children_run_fresh_interpreter=spawn,
             children_copy_handlers=fork,
             children_share_forkserver=forkserver,
+            children_inherit_forking_thread=fork,
         )

@@ -39,7 +39,8 @@ def canonical(system: System) -> System:
         kids[i].sort(key=keys.__getitem__)
         keys[i] = (
             p.daemon, p.life, p.handle or "", _code(p.code), _code(p.exitcode), p.sigterm,
-            p.orphan, p.awaited, p.fs_sigterm or "", tuple(sorted(map(_thread_key, p.threads))),
+            p.orphan, p.awaited, p.joining, p.main_daemon, p.fs_sigterm or "",
+            tuple(sorted(map(_thread_key, p.threads))),
             tuple(keys[c] for c in kids[i]),
         )
     order: list[int] = []

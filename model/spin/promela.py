@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from proclife.model.core.base import REAPED, RUNNABLE, ZOMBIE
+from proclife.model.core.base import JOIN_CHILDREN, REAPED, RUNNABLE, ZOMBIE
 from proclife.model.core.engine import Bounds
 from proclife.model.core.errors import ModelError
 from proclife.model.core.extend import Model
@@ -137,7 +137,10 @@ GUARDS: dict[str, GuardGen] = {
     "sigterm_ignore": _sigterm("ignore"),
     "sigterm_exit": _sigterm("exit"),
     "children_done": lambda g, w: "(" + " && ".join(
-        [f"(!({g.child(c, w.pid)} && awaited[{c}]) || {g.term(c)})" for c in range(w.pid + 1, g.n)] or ["true"]) + ")",
+        [f"!({g.child(c, w.pid)} && {_pending(g, c)})" for c in range(w.pid + 1, g.n)] or ["true"]) + ")",
+    "exit_join_next": lambda g, w: _exit_join_next(g, w.pid),
+    "exit_joined": lambda g, w: "false" if w.pid == 0 else (
+        f"(joining[{w.pid}] && {_pending(g, w.pid)} && {g.term(w.pid)} && {_parent_joins(g, w.pid)})"),
     "threads_done": lambda g, w: "(" + " && ".join(
         [f"({g.td(w.pid, k)} || !{g.is_in(g.tl(w.pid, k), 'thread', ('running',))})" for k in range(g.t)]
         or ["true"]) + ")",
@@ -153,6 +156,36 @@ GUARDS: dict[str, GuardGen] = {
 }
 
 
+def _pending(g: Gen, c: int) -> str:
+    """semantics._pending: on its parent's exit join list (awaited, not closed)."""
+    return f"(awaited[{c}] && handle[{c}] != {g.const('handle', 'closed')})"
+
+
+def _parent_joins(g: Gen, c: int) -> str:
+    """c's parent is in its children join."""
+    return "(" + " || ".join(
+        f"(parent[{c}] == {q} && life[{q}] == {g.const('process', JOIN_CHILDREN)})" for q in range(c)) + ")"
+
+
+def _exit_join_next(g: Gen, c: int) -> str:
+    """semantics.exit_join_next: no sibling's join in progress (a sibling shares c's parent)."""
+    if c == 0:
+        return "false"
+    busy = [f"({g.exists(s)} && parent[{s}] == parent[{c}] && joining[{s}] && {_pending(g, s)})"
+            for s in range(1, g.n) if s != c]
+    return (f"({_pending(g, c)} && !joining[{c}] && {_parent_joins(g, c)} && "
+            f"!({' || '.join(busy) or 'false'}))")
+
+
+def _thread_flag(g: Gen, p: int, target: str) -> str:
+    """``target = `` the daemon flag of the thread of p that acts (system.acting_thread, by 'any')."""
+    out = "skip;"
+    for k in range(g.t - 1, -1, -1):
+        out = (f"if :: {g.tl(p, k)} == {g.const('thread', RUNNABLE)} -> {target} = {g.td(p, k)} "
+               f":: else -> {out} fi;")
+    return f"if :: life[{p}] == {g.const('process', RUNNABLE)} -> {target} = mdaemon[{p}] :: else -> {out} fi;"
+
+
 def _reap(g: Gen, p: int) -> str:
     z, r = g.const("process", ZOMBIE), g.const("process", REAPED)
     return f"if :: life[{p}] == {z} -> life[{p}] = {r} :: else -> skip fi;"
@@ -164,7 +197,8 @@ def _each_child(g: Gen, p: int, cond: Callable[[int], str], body: Callable[[int]
 
 
 def _new_child(g: Gen, w: Where, _: str | None) -> str:
-    daemon = 1 if w.arg else 0
+    """semantics.new_child: daemon=None takes the creating process's flag."""
+    daemon = f"pdaemon[{w.pid}]" if w.arg is None else (1 if w.arg else 0)
     out = "skip;"
     for c in range(g.n - 1, 0, -1):
         init = (f"life[{c}] = {g.const('process', 'new')}; handle[{c}] = {g.const('handle', 'initial')}; "
@@ -174,20 +208,37 @@ def _new_child(g: Gen, w: Where, _: str | None) -> str:
 
 
 def _new_thread(g: Gen, w: Where, _: str | None) -> str:
+    """semantics.new_thread: daemon=None takes the acting thread's flag."""
     out = "skip;"
     for k in range(g.t - 1, -1, -1):
-        init = f"{g.tl(w.pid, k)} = {g.const('thread', 'new')}; {g.td(w.pid, k)} = {1 if w.arg else 0};"
+        flag = _thread_flag(g, w.pid, g.td(w.pid, k)) if w.arg is None else f"{g.td(w.pid, k)} = {1 if w.arg else 0};"
+        init = f"{g.tl(w.pid, k)} = {g.const('thread', 'new')}; {flag}"
         out = f"if :: {g.tl(w.pid, k)} == 0 -> {init} :: else -> {out} fi;"
     return out
 
 
-def _poll_siblings(g: Gen, w: Where, _: str | None) -> str:
+def _inherit_main_thread(g: Gen, w: Where, _: str | None) -> str:
+    """semantics.inherit_main_thread: under fork the child's main thread has the forking thread's flag."""
+    c = w.pid
+    if c == 0 or not g.config.traits.children_inherit_forking_thread:
+        return "skip;"
+    return " ".join(f"if :: parent[{c}] == {q} -> {_thread_flag(g, q, f'mdaemon[{c}]')} :: else -> skip fi;"
+                    for q in range(c))
+
+
+def _poll(g: Gen, s: int, kin: str) -> str:
+    """semantics._poll_ended for process s, if ``kin`` holds."""
     started, stopped = g.const("handle", "started"), g.const("handle", "stopped")
-    return " ".join(
-        f"if :: ({g.exists(s)} && parent[{s}] == parent[{w.pid}] && handle[{s}] == {started} && {g.term(s)}) -> "
-        f"handle[{s}] = {stopped}; {_reap(g, s)} :: else -> skip fi;"
-        for s in range(1, g.n) if s != w.pid
-    )
+    return (f"if :: ({g.exists(s)} && {kin} && handle[{s}] == {started} && {g.term(s)}) -> "
+            f"handle[{s}] = {stopped}; {_reap(g, s)} :: else -> skip fi;")
+
+
+def _poll_siblings(g: Gen, w: Where, _: str | None) -> str:
+    return " ".join(_poll(g, s, f"parent[{s}] == parent[{w.pid}]") for s in range(1, g.n) if s != w.pid)
+
+
+def _poll_children(g: Gen, w: Where, _: str | None) -> str:
+    return " ".join(_poll(g, c, f"parent[{c}] == {w.pid}") for c in range(w.pid + 1, g.n))
 
 
 def _code(g: Gen, w: Where, how: str | None) -> str:
@@ -237,11 +288,6 @@ def _await(g: Gen, w: Where, _: str | None) -> str:
                        lambda c: f"awaited[{c}] = 1;")
 
 
-def _reap_children(g: Gen, w: Where, _: str | None) -> str:
-    return _each_child(g, w.pid, lambda c: f"awaited[{c}]",
-                       lambda c: f"handle[{c}] = {g.const('handle', 'stopped')}; {_reap(g, c)}")
-
-
 def _daemon_target(g: Gen, c: int) -> str:
     return f"pdaemon[{c}] && handle[{c}] == {g.const('handle', 'started')} && !{g.term(c)}"
 
@@ -261,7 +307,10 @@ EFFECTS: dict[str, EffectGen] = {
     "code": _code,
     "die": _die,
     "await_children": _await,
-    "reap_children": _reap_children,
+    "poll_children": _poll_children,
+    "begin_exit_join": lambda g, w, _: f"joining[{w.pid}] = 1;",
+    "end_exit_join": lambda g, w, _: f"joining[{w.pid}] = 0; awaited[{w.pid}] = 0;",
+    "inherit_main_thread": _inherit_main_thread,
     "sigterm_daemon_children": _sigterm_daemons,
     "inherit_sigterm": _inherit_sigterm,
 }
