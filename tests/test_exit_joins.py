@@ -1,9 +1,9 @@
-"""The exit sequence's children join and the daemon= default, as CPython has them (docs/semantics.md E7, E8).
+"""The exit sequence's children join and the daemon= default, as CPython has them (docs/semantics.md E9, E10).
 
-E7: ``util._exit_function`` polls the children that have ended (``active_children()`` ->
+E9: ``util._exit_function`` polls the children that have ended (``active_children()`` ->
 ``_cleanup()``), SIGTERMs the live daemonic ones, then joins the rest one at a time from a
 set: any order, each reaped as its join returns, a SIGTERMed child possibly polled away by
-the second ``_cleanup()`` (the same as being joined first). E8: ``Process()`` without
+the second ``_cleanup()`` (the same as being joined first). E10: ``Process()`` without
 ``daemon=`` copies the creating process's flag, ``Thread()`` the creating thread's, and under
 fork a child's main thread is the Thread object of the parent's thread that called start().
 """

@@ -1,4 +1,4 @@
-"""Real processes agree with the exit join and daemon= default rules (docs/semantics.md E7, E8).
+"""Real processes agree with the exit join and daemon= default rules (docs/semantics.md E9, E10).
 
 The first path is the one that disagreed intermittently before the exit join order was
 modelled: a live daemonic child and a live non-daemon child, then the main program returns.

@@ -151,7 +151,7 @@ def test_main_program_joins_threads_then_terminates_daemons_then_joins_children(
     # Threads first: the daemonic child is not terminated while a non-daemon thread runs.
     assert r.life(MAIN) == "exiting.join_threads" and not r.ended(P1)
     # Then the daemonic child is terminated, and the main program waits for the other child
-    # (joining the daemonic one before or after it: E7, tests/test_exit_joins.py).
+    # (joining the daemonic one before or after it: E9, tests/test_exit_joins.py).
     outcomes = r.engine.predict(r.system, Action("thread_finish", MAIN, 0))
     assert len(outcomes) == 2
     for t in outcomes:

@@ -42,7 +42,7 @@ def step(engine: Engine, system: System, event: str, pid: int, arg: object = NO_
 
 def each(engine: Engine, systems: list[System], event: str, pid: int, arg: object = NO_ARG,
          thread: int | None = None) -> list[System]:
-    """Every outcome from every system: the exit sequence joins its children in any order (E7)."""
+    """Every outcome from every system: the exit sequence joins its children in any order (E9)."""
     return [t.system for s in systems for t in engine.predict(s, Action(event, pid, thread, arg))]
 
 
@@ -250,7 +250,7 @@ def test_child_exit_sequence_order(method: str) -> None:
         ("create_child", P1, False), ("start", 3),
     ])
     outcomes = each(engine, [before], "target_return", P1)
-    assert len(outcomes) == 2  # P2 joined (or polled away) before P3, or after it (E7)
+    assert len(outcomes) == 2  # P2 joined (or polled away) before P3, or after it (E9)
     for s in outcomes:
         # daemonic child SIGTERMed at once, before any wait; P1 waits for P3
         assert s.procs[1].life == "exiting.join_children"

@@ -245,7 +245,7 @@ def handle_rules() -> list[Rule]:
     joins = f"{U} _exit_function: for p in active_children(): p.join(); {P} active_children, _cleanup"
     add("exit_join_begins", "exit_join", "started stopped", None, NOTHING, joins,
         when=("exit_join_next",), effects=("begin_exit_join",),
-        doc="list(_children) has set order: the next child joined is any one not joined yet (E7)")
+        doc="list(_children) has set order: the next child joined is any one not joined yet (E9)")
     add("exit_join_returns", "exit_join", "started stopped", "stopped", NOTHING, f"{joins}; {PF} Popen.wait",
         when=("exit_joined",), effects=("end_exit_join", "reap"),
         doc="the join returns once the child has ended, and collects its status; the others wait their turn")
@@ -269,10 +269,10 @@ def process_rules() -> list[Rule]:
     add("create_child", "create_child", "running exiting", None,
         src(f"{P} BaseProcess.__init__: self._config = _current_process._config.copy()"),
         effects=("new_child",), doc="a Process object is built; no OS process yet; without daemon= it takes "
-        "the creating process's flag (E8)")
+        "the creating process's flag (E10)")
     add("create_thread", "create_thread", "running exiting", None,
         src(f"{TH} Thread.__init__: self._daemonic = current_thread().daemon"),
-        effects=("new_thread",), doc="without daemon= it takes the creating thread's flag (E8)")
+        effects=("new_thread",), doc="without daemon= it takes the creating thread's flag (E10)")
     add("block", "block", "running.runnable", "running.blocked", seen("agent blocks on an Event"))
     add("release", "release", "running.blocked", "running.runnable", seen("agent's Event is set"))
     add("install_sigterm", "install_sigterm", "running.runnable", None,
@@ -310,7 +310,7 @@ def process_rules() -> list[Rule]:
 
     # The exit sequence of a child (process.py _bootstrap; util.py _exit_function). _exit_function
     # polls (reaps) the children that have ended, SIGTERMs the live daemonic ones, and awaits the
-    # rest; the handles' exit_join rules join those one at a time (E7).
+    # rest; the handles' exit_join rules join those one at a time (E9).
     exitf = f"{U} _exit_function"
     add("child_terminates_daemons", "proceed", "exiting.terminate_daemon_children", "exiting.join_children",
         src(f"{exitf}: active_children() polls the ended children, p._popen.terminate() for the daemonic "

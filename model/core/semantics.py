@@ -33,7 +33,7 @@ class Action(NamedTuple):
     ``actor`` names the thread that performs it, in the process that acts ("main" or a thread
     index): ``None`` leaves it to ``engine.acting_thread``. The model's outcome depends on which
     thread acts only through that thread's daemon flag: a ``Thread()`` made without ``daemon=``
-    takes it, and so does the main thread of a child it starts under fork (E8). The runtime asks
+    takes it, and so does the main thread of a child it starts under fork (docs/semantics.md E10). The runtime asks
     that thread.
     """
 

@@ -78,7 +78,7 @@ class Traits:
 
     ``Lib/threading.py _after_fork``: ``current = _active[get_ident()]; _main_thread = current``,
     daemon flag included, so a ``Thread()`` made without ``daemon=`` by the main thread of a
-    child that a daemon thread started is daemonic (docs/semantics.md E8, 3.11 and 3.13).
+    child that a daemon thread started is daemonic (docs/semantics.md E10, 3.11 and 3.13).
     Spawn and forkserver children start from a fresh ``_MainThread`` (not daemonic).
     """
 
