@@ -12,6 +12,7 @@ from typing import Literal
 # How an edge came about: the event's actor, or a role in the exit-sequence picture.
 EdgeKind = Literal["program", "environment", "internal", "skip", "relation", "initial"]
 LineKind = Literal["ok", "error", "note"]
+EdgeTone = Literal["plain", "faint", "path"]  # faint: never taken in a run; path: on a disagreement's trace
 NodeKind = Literal["state", "initial", "phase", "end", "process", "thread", "handle", "note"]
 
 EDGE_MEANING: dict[str, str] = {
@@ -29,6 +30,7 @@ class Line:
 
     text: str
     kind: LineKind = "ok"
+    rules: tuple[str, ...] = ()  # the rules the row stands for (a coverage painting reads them)
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class Node:
     doc: str = ""
     lines: tuple[Line, ...] = ()
     daemon: bool = False
+    tooltip: str = ""
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,9 @@ class Edge:
     kind: EdgeKind
     tail: str | None = None
     head: str | None = None
+    rules: tuple[str, ...] = ()  # one per label row, the rule it shows
+    tone: EdgeTone = "plain"
+    tooltip: str = ""
 
 
 @dataclass(frozen=True)

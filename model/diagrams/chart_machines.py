@@ -24,7 +24,7 @@ def cluster_id(machine: str, state: str) -> str:
 
 def line(spec: Spec, rule: Rule) -> Line:
     text = rule_text(rule, spec.event(rule.event).params)
-    return Line(text, "error" if rule.outcome.raises else "ok")
+    return Line(text, "error" if rule.outcome.raises else "ok", (rule.id,))
 
 
 def internal_lines(spec: Spec, machine: str) -> dict[str, tuple[Line, ...]]:
@@ -33,33 +33,34 @@ def internal_lines(spec: Spec, machine: str) -> dict[str, tuple[Line, ...]]:
     Events with the same guards and result share a line (``pid, sentinel → int``), so a
     state where most calls fail the same way reads as one sentence, not a column of repeats.
     """
-    grouped: dict[str, dict[tuple[str, bool], list[str]]] = {}
+    grouped: dict[str, dict[tuple[str, bool], list[Rule]]] = {}
     for rule in spec.rules_of(machine):
         if rule.dst is None:
             rest = line(spec, rule).text[len(rule.event):]
             for name in rule.src:
-                events = grouped.setdefault(name, {}).setdefault((rest, bool(rule.outcome.raises)), [])
-                events.append(rule.event)
+                grouped.setdefault(name, {}).setdefault((rest, bool(rule.outcome.raises)), []).append(rule)
     return {
-        name: tuple(Line(", ".join(events) + rest, "error" if raises else "ok")
-                    for (rest, raises), events in by_result.items())
+        name: tuple(Line(", ".join(r.event for r in rules) + rest, "error" if raises else "ok",
+                         tuple(r.id for r in rules))
+                    for (rest, raises), rules in by_result.items())
         for name, by_result in grouped.items()
     }
 
 
 def state_edges(spec: Spec, machine: str, compound: set[str]) -> tuple[Edge, ...]:
-    grouped: dict[tuple[str, str, EdgeKind], list[str]] = {}
+    grouped: dict[tuple[str, str, EdgeKind], list[Rule]] = {}
     for rule in spec.rules_of(machine):
         if rule.dst is None:
             continue
         kind: EdgeKind = spec.event(rule.event).actor
         for name in rule.src:
-            grouped.setdefault((name, rule.dst, kind), []).append(line(spec, rule).text)
+            grouped.setdefault((name, rule.dst, kind), []).append(rule)
     edges = []
-    for (src, dst, kind), labels in grouped.items():
+    for (src, dst, kind), rules in grouped.items():
         tail = cluster_id(machine, src) if src in compound else None
         start = spec.expand(machine, src)[0]
-        edges.append(Edge(node_id(machine, start), node_id(machine, dst), tuple(labels), kind, tail=tail))
+        edges.append(Edge(node_id(machine, start), node_id(machine, dst), tuple(line(spec, r).text for r in rules),
+                          kind, tail=tail, rules=tuple(r.id for r in rules)))
     return tuple(edges)
 
 

@@ -34,6 +34,11 @@ EDGE_STYLE = {
     "relation": "dotted",
     "initial": "solid",
 }
+# A painted chart (model/diagrams/paint.py): edges a run never took, and a disagreement's path.
+TONE_ATTRS = {
+    "faint": {"color": "#c8ced4", "fontcolor": "#a3acb5", "style": "dashed"},
+    "path": {"color": ERROR, "fontcolor": ERROR, "style": "bold", "penwidth": "3"},
+}
 GLYPH = {"solid": "───▶", "bold": "━━━▶", "dashed": "╌╌╌▶", "dotted": "┈┈┈▶"}
 TONES = ("#eef4fb", "#fdf3e4", "#f0f0f0", "#eef7ee", "#f6eefa")
 LINE_COLOR = {"ok": INK, "error": ERROR, "note": MUTED}
@@ -78,8 +83,9 @@ def draw_node(graph: graphviz.Digraph, node: Node) -> None:
     style = "rounded,filled" + (",dashed" if node.daemon else "")
     fill = {"end": "#e9ecef", "note": "#fffbe6", "handle": "#fff7ec", "thread": "#f4fbf4"}.get(node.kind, "white")
     shape = "note" if node.kind == "note" else "box"
+    extra = {"tooltip": node.tooltip} if node.tooltip else {}
     graph.node(node.id, node_label(node), shape=shape, style=style, fillcolor=fill,
-               color="#8a96a3", penwidth="1.2", margin="0.12,0.06")
+               color="#8a96a3", penwidth="1.2", margin="0.12,0.06", **extra)
 
 
 def draw_cluster(graph: graphviz.Digraph, cluster: Cluster, nodes: dict[str, Node], depth: int) -> None:
@@ -109,6 +115,9 @@ def draw_edge(graph: graphviz.Digraph, edge: Edge) -> None:
         attrs["lhead"] = edge.head
     if edge.kind == "relation":
         attrs["arrowhead"] = "vee"
+    attrs.update(TONE_ATTRS.get(edge.tone, {}))
+    if edge.tooltip:
+        attrs["tooltip"] = attrs["labeltooltip"] = edge.tooltip
     graph.edge(edge.src, edge.dst, **attrs)
 
 

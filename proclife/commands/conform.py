@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -10,15 +12,21 @@ import click
 from rich.console import Console
 
 from proclife.conformance.check import Budget, check, known_start_method
+from proclife.conformance.coverage import UNTAKEN, painting
 from proclife.conformance.report import Report
 from proclife.conformance.repro import write_reproducer
 from proclife.conformance.runner import Timing
 from proclife.exits import DISAGREE, HARNESS, OK
 from proclife.model.core.engine import Bounds
-from proclife.model.core.extend import load
+from proclife.model.core.extend import Model, load
+from proclife.model.core.spec import MACHINES
+from proclife.model.diagrams.charts import chart
+from proclife.model.diagrams.paint import paint
 from proclife.model.profiles.profile import model_of
 from proclife.model.profiles.registry import default_profile, resolve_profile
 from proclife.outputs import check_file, check_folder, write_text
+from proclife.publish import render as render_chart
+from proclife.publish import write_all
 from proclife.runtime.commands import check_performable
 from proclife.runtime.impls import resolve_impl
 
@@ -38,7 +46,8 @@ def render(report: Report, console: Console, total_rules: int) -> None:
     covered = len(report.coverage)
     console.print(
         f"  {report.steps} steps in {report.runs} runs, {report.seconds:.1f}s ({rate} steps/s); "
-        f"rules covered {covered}/{total_rules}"
+        f"rules covered {covered}/{total_rules}; rule x consequence pairs covered "
+        f"{len(report.pairs)}/{report.pairs_reachable} reachable"
     )
     console.print(f"  {'incomplete: ' if report.verdict == 'incomplete' else ''}{report.ran()}")
     inapplicable = [r for r, why in report.unreached.items() if why.startswith("does not apply here")]
@@ -48,10 +57,36 @@ def render(report: Report, console: Console, total_rules: int) -> None:
     for rule, why in sorted(report.unreached.items()):
         if rule not in inapplicable:
             console.print(f"  [dim]not covered: {rule}: {why}[/]", highlight=False)
+    render_pairs(report, console)
     for found, script in zip(report.disagreements, report.reproducers, strict=False):
         console.print()
         console.print(found.explain(), highlight=False, markup=False)
         console.print(f"  reproduce with: python {script}", highlight=False)
+
+
+def render_pairs(report: Report, console: Console) -> None:
+    """The (rule, consequence) pairs not taken: each one the model reaches, the rest counted by reason."""
+    reasons: dict[str, int] = {}
+    for key, why in report.pairs_unreached.items():
+        if why == UNTAKEN:
+            console.print(f"  [dim]pair not taken: {key}: {why}[/]", highlight=False)
+        else:
+            group = why.split(": ")[0]
+            reasons[group] = reasons.get(group, 0) + 1
+    for why, n in sorted(reasons.items()):
+        console.print(f"  [dim]{n} pairs not taken: {why} (--json lists them)[/]", highlight=False)
+
+
+def coverage_drawings(report: Report, model: Model) -> dict[str, bytes]:
+    """File name -> content: each life-cycle diagram painted with the run's coverage, SVG and .dot."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", report.impl)
+    coverage = painting(report)
+    files: dict[str, bytes] = {}
+    for machine in MACHINES:
+        painted = paint(chart(machine, model), coverage)
+        for fmt in ("svg", "dot"):
+            files[f"{stem}.{machine}.{fmt}"] = render_chart(painted, fmt)
+    return files
 
 
 @click.command("conform")
@@ -74,12 +109,14 @@ def render(report: Report, console: Console, total_rules: int) -> None:
 @click.option("--optimize", is_flag=True, help="Run the agents under `python -O` (default profile cpython-O).")
 @click.option("--extend", "extend", multiple=True, metavar="MODULE:ATTR", help="Apply an extension to the model.")
 @click.option("--json", "json_out", type=click.Path(path_type=Path, dir_okay=False), help="Write the full report as JSON.")
+@click.option("--draw", "draw_dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Paint each run's coverage (and a disagreement's trace) on the life-cycle diagrams: SVG and .dot here.")
 @click.option("--repro-dir", type=click.Path(path_type=Path, file_okay=False), default=Path("proclife-out"),
               show_default=True, help="Where reproducing scripts are written.")
 def command(
     impls: tuple[str, ...], examples: int, min_examples: int, steps: int, max_seconds: float, seed: int, procs: int,
     threads: int, depth: int, no_directed: bool, profile_name: str | None, optimize: bool, extend: tuple[str, ...],
-    json_out: Path | None, repro_dir: Path,
+    json_out: Path | None, repro_dir: Path, draw_dir: Path | None,
 ) -> None:
     """Check real Process objects against the model, one implementation after another.
 
@@ -94,6 +131,11 @@ def command(
     if json_out is not None:
         check_file(json_out, "--json")
     check_folder(repro_dir, "--repro-dir")
+    if draw_dir is not None:
+        check_folder(draw_dir, "--draw")
+        if shutil.which("dot") is None:
+            raise click.UsageError("--draw needs graphviz's `dot` program on PATH; install graphviz "
+                                   "(apt-get install graphviz) or leave --draw out")
     resolved = [resolve_impl(spec) for spec in (impls or ("fork", "spawn", "forkserver"))]
     for impl in resolved:
         known_start_method(impl)
@@ -103,6 +145,7 @@ def command(
     console = Console(stderr=False, highlight=False, soft_wrap=True)
     status = Console(stderr=True)
     reports = []
+    drawn: dict[str, bytes] = {}
     for impl in resolved:
         profile = chosen or default_profile(impl.name, optimize)
         model = load(extend, base=model_of(profile))
@@ -113,6 +156,11 @@ def command(
         report.reproducers = [str(write_reproducer(found, model.spec, repro_dir)) for found in report.disagreements]
         render(report, console, len(model.spec.rules))
         reports.append(report)
+        if draw_dir is not None:
+            drawn.update(coverage_drawings(report, model))
+    if draw_dir is not None:
+        write_all(drawn, draw_dir, "--draw")
+        console.print(f"coverage drawn: {len(drawn)} files in {draw_dir}")
     if json_out is not None:
         document = {"schema": "proclife.conform/1", "reports": [r.as_json() for r in reports]}
         write_text(json_out, json.dumps(document, indent=2), "--json")

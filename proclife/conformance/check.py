@@ -12,6 +12,7 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis.errors import Flaky
 from hypothesis.stateful import run_state_machine_as_test
 
+from proclife.conformance.coverage import reached_pairs, record_pairs, unreached_pairs
 from proclife.conformance.machine import machine_for
 from proclife.conformance.plans import plan_for
 from proclife.conformance.report import Disagreement, Report, StepRecord
@@ -85,8 +86,11 @@ def check(
         report.steps += 1
         for rule in record.rules:
             report.coverage[rule] = report.coverage.get(rule, 0) + 1
+        for key in record_pairs(engine, record):
+            report.pairs[key] = report.pairs.get(key, 0) + 1
 
     unreachable: dict[str, str] = {}
+    reachable: set[str] = set()  # the (rule, consequence) pairs the model's search found within the bounds
     untaken = "reachable in the model; not taken within this run's budget"
     if not budget.directed:
         untaken = "not taken by the random phase (--no-directed skipped the search that says what is reachable)"
@@ -96,6 +100,7 @@ def check(
         unreachable = plan.unreachable
         # every exit status and inherited SIGTERM disposition, not only every rule; these short runs first
         runs = exit_variants(engine, bounds, plan.runs) + disposition_variants(engine, bounds, plan.runs) + plan.runs
+        reachable = plan.pairs | reached_pairs(engine, bounds, runs)
         report.directed_planned = len(runs)
         seen: set[tuple[str, ...]] = set()
         for index, run in enumerate(runs, 1):
@@ -125,6 +130,8 @@ def check(
     for rule in engine.spec.rules:
         if rule.id not in report.coverage:
             report.unreached[rule.id] = unreachable.get(rule.id, untaken)
+    report.pairs_reachable = len(reachable)
+    report.pairs_unreached = unreached_pairs(engine, bounds, report.pairs, reachable, unreachable, budget.directed)
     return report
 
 

@@ -26,12 +26,12 @@ from proclife.model.core.engine import Bounds, Engine
 from proclife.model.core.extend import load
 from proclife.model.core.semantics import Action
 from proclife.model.core.system import PYTHONS, START_METHODS, Config, System
-from proclife.model.explore.plan import Plan, directed_plan
+from proclife.model.explore.plan import Plan, directed_plan, goals
 
-PLAN_FORMAT = "proclife.plan/3"
+PLAN_FORMAT = "proclife.plan/4"  # 4: runs aim at (rule, consequence) pairs too, listed as "pairs"
 COMMITTED = Path(__file__).resolve().with_name("committed_plans")
 # The model code a plan depends on besides the spec: the semantics, the engine, the profiles, the search.
-_DECIDING = ("core", "profiles", "explore/plan.py")
+_DECIDING = ("core", "profiles", "explore/plan.py", "explore/consequences.py")
 
 
 def cache_dir() -> Path:
@@ -81,6 +81,7 @@ def read_plan(path: Path) -> Plan | None:
             covered=set(data["covered"]),
             unreachable=dict(data["unreachable"]),
             states_searched=int(data["states_searched"]),
+            pairs=set(data["pairs"]),
         )
     return None
 
@@ -97,6 +98,7 @@ def plan_json(plan: Plan, engine: Engine, bounds: Bounds) -> str:
         "states_searched": plan.states_searched,
         "covered": sorted(plan.covered),
         "unreachable": dict(sorted(plan.unreachable.items())),
+        "pairs": sorted(plan.pairs),
     }
     lines = [f"{json.dumps(k)}: {json.dumps(v)}" for k, v in head.items()]
     runs = ",\n".join("  " + json.dumps([a.as_json() for a in run]) for run in plan.runs)
@@ -122,16 +124,17 @@ def committed_engines() -> list[Engine]:
 
 def unperformable_step(engine: Engine, bounds: Bounds, run: list[Action], taken: set[str]) -> Action | None:
     """The first action of ``run`` that cannot be performed from a fresh system (every action must
-    be a drivable candidate in some outcome of the steps before it), or None; the rules taken go to ``taken``."""
+    be a drivable candidate in some outcome of the steps before it), or None; the rules and the
+    (rule, consequence) pair keys reached go to ``taken``."""
     can_drive = drivable(engine)
     systems: set[System] = {System.initial()}
     for action in run:
         enabled = [s for s in systems if action in set(engine.candidates(s, bounds))]
         if not enabled or not can_drive(action):
             return action
-        outcomes = [t for s in enabled for t in engine.predict(s, action)]
-        taken.update(r for t in outcomes for r in t.rules)
-        systems = {t.system for t in outcomes}
+        outcomes = [(s, t) for s in enabled for t in engine.predict(s, action)]
+        taken.update(g for s, t in outcomes for g in goals(engine, s, action, t))
+        systems = {t.system for _, t in outcomes}
     return None
 
 
@@ -150,6 +153,8 @@ def plan_problems(engine: Engine, bounds: Bounds, plan: Plan) -> list[str]:
             problems.append(f"run {number}: {stuck.describe()} cannot be performed there")
     if plan.covered - taken:
         problems.append(f"said covered, taken by no run: {sorted(plan.covered - taken)}")
+    if plan.pairs - taken:
+        problems.append(f"pairs said reachable, reached by no run: {sorted(plan.pairs - taken)}")
     rules = {r.id for r in engine.spec.rules}
     if rules - plan.covered - set(plan.unreachable):
         problems.append(f"neither covered nor explained: {sorted(rules - plan.covered - set(plan.unreachable))}")
