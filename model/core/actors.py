@@ -1,8 +1,10 @@
 """Which thread performs an action: today's implicit rule, or the one a path names.
 
 A path may name the acting thread (``Action.actor``) of an event that some runnable thread
-performs (``by`` 'main' or 'any'); the model's outcome is the same whichever of those acts,
-so naming one only tells the runtime which to ask. Events of other ``by`` leave no choice.
+performs (``by`` 'main' or 'any'); the runtime asks that one. The outcome differs only where
+the acting thread's daemon flag counts: a ``Thread()`` made without ``daemon=`` takes it, and
+under fork so does the main thread of a child it starts (docs/semantics.md E10). Events of
+other ``by`` leave no choice.
 """
 
 from __future__ import annotations

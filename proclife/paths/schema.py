@@ -22,6 +22,8 @@ def arg_schema(event: EventDef) -> dict[str, object]:
     domain = event.domains[0] if event.domains else ()
     if domain and all(isinstance(v, bool) for v in domain):
         return {"type": "boolean"}
+    if domain and all(isinstance(v, bool) or v is None for v in domain):
+        return {"type": ["boolean", "null"]}  # daemon=: None leaves the argument out
     if domain and all(isinstance(v, str) for v in domain):
         return {"enum": list(domain)}
     if domain and all(isinstance(v, int) and not isinstance(v, bool) for v in domain):
