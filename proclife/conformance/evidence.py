@@ -18,14 +18,21 @@ its ``observer_installed`` fact) is held to contradictions only.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from proclife.model.core.base import JOIN_CHILDREN, JOIN_THREADS
-from proclife.model.core.system import ProcState, System
+from proclife.model.core.system import System
 from proclife.runtime.events import Lifecycle
 from proclife.runtime.observer import Event
 
-Account = Callable[[int], Lifecycle | None]  # model pid -> what that process reported (None: no OS process)
-Identify = Callable[[int], int | None]  # an OS pid -> the model pid it is (None: not a process of the model)
+
+@dataclass(frozen=True)
+class Accounts:
+    """Each model process's own account, and the pids that name it on both sides."""
+
+    of: Callable[[int], Lifecycle | None]  # model pid -> what it reported (None: it has no OS process)
+    os_pid: Callable[[int], int | None]  # model pid -> its OS pid
+    model_pid: Callable[[int], int | None]  # OS pid -> the model pid it is (None: not one of the model's)
 
 
 def _fact(event: Event) -> str:
@@ -34,14 +41,14 @@ def _fact(event: Event) -> str:
     return f"{event.kind}({details})" if details else event.kind
 
 
-def contradictions(system: System, account: Account, identify: Identify = lambda _pid: None) -> list[str]:
+def contradictions(system: System, accounts: Accounts) -> list[str]:
     """Facts already reported that the model's state rules out."""
     out: list[str] = []
     for pid, proc in enumerate(system.procs):
-        seen = account(pid)
+        seen = accounts.of(pid)
         if seen is None:
             continue
-        out += _wrong_joins(system, pid, seen, identify)
+        out += _wrong_joins(system, pid, seen, accounts)
         if proc.running and seen.left_target is not None:
             out.append(f"P{pid}: its observer reports {_fact(seen.left_target)}, it has left its target, "
                        f"but the model says it is {proc.life}")
@@ -51,46 +58,61 @@ def contradictions(system: System, account: Account, identify: Identify = lambda
     return out
 
 
-def _wrong_joins(system: System, pid: int, seen: Lifecycle, identify: Identify) -> list[str]:
-    """An exit join in progress of a daemonic child its parent never signalled: the exit sequence
-    SIGTERMs every live daemonic child before it joins the children (util._exit_function)."""
+def _wrong_joins(system: System, pid: int, seen: Lifecycle, accounts: Accounts) -> list[str]:
+    """Exit joins in progress that the model's state rules out: of a daemonic child its parent never
+    signalled (the exit sequence SIGTERMs every live daemonic child before it joins the children,
+    util._exit_function), or of a live child other than the one the model says is being joined
+    (a join of a child the model has already seen end is old news, not a contradiction)."""
     out = []
-    for os_pid, join in seen.child_joins.items():
-        if join.get("timeout") is not None or "util._exit_function" not in seen.steps or os_pid in seen.signalled:
+    joining = _joining(system, pid)
+    for os_pid in (e.get("child") for e in seen.joining_children()):
+        child = accounts.model_pid(int(os_pid or 0))
+        if child is None:
             continue
-        child = identify(os_pid)
-        if child is not None and system.procs[child].daemon:
+        state = system.procs[child]
+        if state.daemon and os_pid not in seen.signalled:
             out.append(f"P{pid}: its observer reports its exit sequence joining the daemonic child P{child} "
                        f"without having sent it SIGTERM")
+        elif joining is not None and child != joining and not state.terminated:
+            out.append(f"P{pid}: its observer reports its exit sequence joining P{child}; the model says P{joining}")
     return out
 
 
-def _shown(proc: ProcState, seen: Lifecycle) -> bool:
-    if proc.life == JOIN_THREADS:
+def _joining(system: System, pid: int) -> int | None:
+    """The child whose join ``pid``'s exit sequence is in, by the model (None: none named)."""
+    return next((c for c in system.children(pid) if system.procs[c].joining), None)
+
+
+def _shown(system: System, pid: int, seen: Lifecycle, accounts: Accounts) -> bool:
+    life = system.procs[pid].life
+    if life == JOIN_THREADS:
         return seen.joining_threads()
-    if proc.life == JOIN_CHILDREN:
-        return bool(seen.joining_children())
+    if life == JOIN_CHILDREN:
+        joins = {int(e.get("child") or 0) for e in seen.joining_children()}
+        joining = _joining(system, pid)
+        return bool(joins) and (joining is None or accounts.os_pid(joining) in joins)
     return True
 
 
-def unmet(system: System, account: Account) -> dict[int, str]:
+def unmet(system: System, accounts: Accounts) -> dict[int, str]:
     """Exit phases the model says a process is blocked in that its observer does not show (yet), by pid."""
     out: dict[int, str] = {}
     for pid, proc in enumerate(system.procs):
-        seen = account(pid)
+        seen = accounts.of(pid)
         if seen is None or not seen.installed or seen.unhooked:
             continue
-        if not _shown(proc, seen):
-            what = "joining a non-daemon thread" if proc.life == JOIN_THREADS else "joining a child"
+        if not _shown(system, pid, seen, accounts):
+            joining = _joining(system, pid)
+            what = ("joining a non-daemon thread" if proc.life == JOIN_THREADS else
+                    "joining a child" if joining is None else f"joining P{joining}")
             last = "nothing" if seen.last is None else _fact(seen.last)
             out[pid] = (f"P{pid}: the model says it is {proc.life}; its observer did not show it {what} "
                         f"(its last fact: {last})")
     return out
 
 
-def decided(system: System, account: Account, ended: Callable[[int], bool],
-            identify: Identify = lambda _pid: None) -> bool:
+def decided(system: System, accounts: Accounts, ended: Callable[[int], bool]) -> bool:
     """Nothing left to wait for: every expectation met, or a contradiction, or its process gone."""
-    if contradictions(system, account, identify):
+    if contradictions(system, accounts):
         return True
-    return all(ended(pid) for pid in unmet(system, account))
+    return all(ended(pid) for pid in unmet(system, accounts))

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from proclife.conformance.evidence import contradictions, decided, unmet
+from proclife.conformance.evidence import Accounts, contradictions, decided, unmet
 from proclife.conformance.report import Disagreement, StepRecord
 from proclife.model.core.engine import Engine, Transition
 from proclife.model.core.semantics import Action
@@ -127,8 +127,7 @@ class Runner:
             return  # nothing was started
         if self.driver.hub is not None:
             self.driver.hub.pump_now()
-        mismatches = self.driver.observe().mismatches(self.system) + contradictions(
-            self.system, self._account, self._identify)
+        mismatches = self.driver.observe().mismatches(self.system) + contradictions(self.system, self.accounts)
         if mismatches and self.trace:
             last = self.trace.pop()
             before = self.history.pop()
@@ -141,7 +140,7 @@ class Runner:
         mismatches: list[str] = []
         for t in ordered:
             self.driver.await_settled(t.system, stop=lambda t=t: bool(  # type: ignore[misc]
-                contradictions(t.system, self._account, self._identify)))
+                contradictions(t.system, self.accounts)))
             self._await_accounts(t.system)
             mismatches = self.driver.observe().mismatches(t.system) + self._accounts_differ(t.system)
             if not mismatches:
@@ -154,24 +153,32 @@ class Runner:
         events = self.driver.events
         return None if known is None or events is None else events.of(known.pid)
 
-    def _identify(self, os_pid: int) -> int | None:
-        for pid, known in self.driver.known.items():
-            if known.pid == os_pid:
-                return pid
-        return None
+    @property
+    def accounts(self) -> Accounts:
+        """Each process's own account of its life, as the evidence checks read it."""
+        known = self.driver.known
+
+        def model_pid(os_pid: int) -> int | None:
+            return next((pid for pid, k in known.items() if k.pid == os_pid), None)
+
+        def os_pid(pid: int) -> int | None:
+            return None if pid not in known else known[pid].pid
+
+        return Accounts(self._account, os_pid, model_pid)
 
     def _await_accounts(self, expected: System) -> None:
         """Wait, bounded, until each process shows the exit phase the model holds it in, or
         something decides otherwise (a contradicting fact, its end)."""
         hub = self.driver.hub
-        if hub is None or not unmet(expected, self._account):
+        accounts = self.accounts
+        if hub is None or not unmet(expected, accounts):
             return
-        hub.wait(lambda: decided(expected, self._account, lambda pid: pid in hub.ended, self._identify),
+        hub.wait(lambda: decided(expected, accounts, lambda pid: pid in hub.ended),
                  time.monotonic() + self.timing.bound)
 
     def _accounts_differ(self, expected: System) -> list[str]:
-        found = contradictions(expected, self._account, self._identify)
-        waited = unmet(expected, self._account)
+        found = contradictions(expected, self.accounts)
+        waited = unmet(expected, self.accounts)
         return found + [f"{why}, awaited up to {self.timing.bound}s" for why in waited.values()]
 
 
