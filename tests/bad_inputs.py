@@ -160,6 +160,7 @@ CASES: tuple[Case, ...] = (
     case("--profile of something not a Profile", "conform", "--profile", "exts:NUMBER"),
     case("conform --json into a missing folder", "conform", "--json", "missing-folder/r.json"),
     case("conform --repro-dir under a file", "conform", "--repro-dir", "a_file/repro"),
+    case("conform --draw under a file", "conform", "--draw", "a_file/drawings"),
     case("a negative time budget", "conform", "--max-seconds", "-1"),
     # replay
     case("a path file that does not exist", "replay", "missing.json"),
