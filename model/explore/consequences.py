@@ -147,7 +147,7 @@ def _consequences(engine: Engine, memo: _Memo, before: System, action: Action, t
     event = engine.event(action.event)
     out: list[Pair] = []
     head = transition.rules[0] if transition.rules else action.event
-    if event.machine == "handle":
+    if event.drive is not None and event.drive.how == "call":
         state = before.procs[action.pid].handle
         out.append((head, f"call:{action.event}{_arg(action)}@{state}->{transition.observed}"))
     if event.drive is not None and event.drive.how == "end":
@@ -172,7 +172,7 @@ def _consequences(engine: Engine, memo: _Memo, before: System, action: Action, t
 
 
 def spec_candidates(engine: Engine) -> set[Pair]:
-    """The pairs the spec alone names, before any search: every handle rule's call in each of its
+    """The pairs the spec alone names, before any search: every API call's rule in each of its
     states with its fixed result, and every rule entering an exit phase with each of the eight
     combinations of live children and threads. Results and statuses that depend on the run
     (an exit code) are not named here: the search finds them."""
@@ -180,7 +180,7 @@ def spec_candidates(engine: Engine) -> set[Pair]:
     probe = System.initial()
     for rule in engine.spec.rules:
         event = engine.event(rule.event)
-        if rule.machine == "handle" and rule.outcome.returns != "exitcode":
+        if event.drive is not None and event.drive.how == "call" and rule.outcome.returns != "exitcode":
             observed = engine._observe(rule, probe, Action(rule.event, 0))
             args = event.domains[0] if event.domains else (NO_ARG,)
             for leaf, arg in product((x for s in rule.src for x in engine.spec.expand("handle", s)), args):
