@@ -46,8 +46,8 @@ def render(report: Report, console: Console, total_rules: int) -> None:
     covered = len(report.coverage)
     console.print(
         f"  {report.steps} steps in {report.runs} runs, {report.seconds:.1f}s ({rate} steps/s); "
-        f"rules covered {covered}/{total_rules}; rule x consequence pairs covered "
-        f"{len(report.pairs)}/{report.pairs_reachable} reachable"
+        f"rules covered {covered}/{total_rules}; rule x consequence pairs covered {len(report.pairs)}"
+        + (f"/{report.pairs_reachable} reachable" if report.directed else " (reachable ones not searched: --no-directed)")
     )
     console.print(f"  {'incomplete: ' if report.verdict == 'incomplete' else ''}{report.ran()}")
     inapplicable = [r for r, why in report.unreached.items() if why.startswith("does not apply here")]

@@ -130,6 +130,7 @@ def check(
     for rule in engine.spec.rules:
         if rule.id not in report.coverage:
             report.unreached[rule.id] = unreachable.get(rule.id, untaken)
+    reachable |= set(report.pairs)  # a pair a step showed, the model reached: a step agrees with it
     report.pairs_reachable = len(reachable)
     report.pairs_unreached = unreached_pairs(engine, bounds, report.pairs, reachable, unreachable, budget.directed)
     return report
