@@ -152,13 +152,14 @@ def _explore(
     done = 0
     batch = 0
     began, steps_before = time.monotonic(), report.steps
+    # One class for every batch (each new class costs hypothesis a read of its rules' source).
+    machine = machine_for(engine, impl, bounds, timing, on_step=count, supply=supply,
+                          on_run=lambda run: report.random_traces.append([r.action for r in run.trace]))
     while done < budget.examples:
         if time.monotonic() >= deadline:
             report.stopped_by_time = True
             return
         size = min(5, budget.examples - done)
-        machine = machine_for(engine, impl, bounds, timing, on_step=count, supply=supply,
-                              on_run=lambda run: report.random_traces.append([r.action for r in run.trace]))
         hypothesis_seed(budget.seed * 1000 + batch)(machine)
         batch += 1
         say(f"{impl.spec}: random exploration, examples {done + 1}-{done + size} of {budget.examples}")
