@@ -1,0 +1,137 @@
+"""Each process's own account held against the model: contradictions, expectations, and on real processes."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from proclife.conformance.evidence import Accounts, contradictions, decided, unmet
+from proclife.conformance.report import Disagreement
+from proclife.conformance.runner import Timing, run_trace
+from proclife.model.core.base import JOIN_CHILDREN, JOIN_THREADS, RUNNABLE
+from proclife.model.core.engine import Engine
+from proclife.model.core.extend import load
+from proclife.model.core.semantics import NO_ARG, Action
+from proclife.model.core.system import Config, ProcState, System
+from proclife.runtime.events import Lifecycle
+from proclife.runtime.impls import resolve_impl
+from proclife.runtime.observer import Event
+
+OS = {0: 100, 1: 101, 2: 102}  # model pid -> OS pid
+
+
+def event(kind: str, pid: int = 100, end: int | None = None, **details: object) -> Event:
+    return Event(pid, pid, "MainThread", False, kind, 1, end, dict(details))
+
+
+def account(*events: Event, pid: int = 100) -> Lifecycle:
+    seen = Lifecycle(pid)
+    for e in (event("observer_installed", pid, unhooked=[]), *events):
+        seen.feed(e)
+    return seen
+
+
+def accounts(by_model_pid: dict[int, Lifecycle]) -> Accounts:
+    back = {v: k for k, v in OS.items()}
+    return Accounts(by_model_pid.get, OS.get, back.get)
+
+
+def main_exiting(life: str, *children: ProcState) -> System:
+    return System((ProcState(parent=None, daemon=False, life=life, handle=None), *children))
+
+
+def child(daemon: bool = False, life: str = RUNNABLE, joining: bool = False) -> ProcState:
+    return ProcState(parent=0, daemon=daemon, life=life, handle="started", awaited=True, joining=joining)
+
+
+def test_a_process_the_model_keeps_in_its_target_must_not_have_left_it() -> None:
+    system = System.initial()
+    left = account(event("exit_step_begin", step="threading._shutdown", caller="interpreter", repeat=False))
+    assert contradictions(system, accounts({0: account()})) == []
+    found = contradictions(system, accounts({0: left}))
+    assert len(found) == 1 and "left its target" in found[0] and RUNNABLE in found[0]
+
+
+def test_a_process_the_model_keeps_exiting_must_not_have_finished() -> None:
+    system = main_exiting(JOIN_THREADS)
+    finished = account(event("exit_step_begin", step="threading._shutdown", repeat=False),
+                       event("os_exit", code=0))
+    assert any("finished" in m for m in contradictions(system, accounts({0: finished})))
+
+
+def test_an_exit_join_of_threads_is_awaited_until_the_observer_shows_it() -> None:
+    system = main_exiting(JOIN_THREADS)
+    begun = account(event("exit_step_begin", step="threading._shutdown", repeat=False))
+    assert set(unmet(system, accounts({0: begun}))) == {0}
+    assert not decided(system, accounts({0: begun}), ended=lambda pid: False)
+    assert decided(system, accounts({0: begun}), ended=lambda pid: pid == 0)  # its end decides too
+    joining = account(event("exit_step_begin", step="threading._shutdown", repeat=False),
+                      event("thread_join", via="threading._shutdown", name="T0"))
+    assert unmet(system, accounts({0: joining})) == {}
+    joined = account(event("exit_step_begin", step="threading._shutdown", repeat=False),
+                     event("thread_join", via="threading._shutdown", name="T0"),
+                     event("thread_joined", via="threading._shutdown", name="T0", end=2))
+    assert set(unmet(system, accounts({0: joined}))) == {0}  # that join is over: not held there any more
+
+
+def test_the_exit_join_must_be_of_the_child_the_model_says() -> None:
+    system = main_exiting(JOIN_CHILDREN, child(), child(joining=True))
+    in_exit = event("exit_step_begin", step="util._exit_function", repeat=False)
+    of_p2 = account(in_exit, event("child_join", child=102, timeout=None))
+    of_p1 = account(in_exit, event("child_join", child=101, timeout=None))
+    assert unmet(system, accounts({0: of_p2})) == {} and contradictions(system, accounts({0: of_p2})) == []
+    assert set(unmet(system, accounts({0: of_p1}))) == {0}
+    assert any("joining P1; the model says P2" in m for m in contradictions(system, accounts({0: of_p1})))
+    # a join of a child the model has already seen end is not a contradiction: its return is on its way
+    ended = main_exiting(JOIN_CHILDREN, child(life="terminated.reaped"), child(joining=True))
+    assert contradictions(ended, accounts({0: of_p1})) == []
+
+
+def test_an_exit_join_of_a_daemonic_child_must_follow_its_sigterm() -> None:
+    system = main_exiting(JOIN_CHILDREN, child(daemon=True), child(joining=True))
+    in_exit = event("exit_step_begin", step="util._exit_function", repeat=False)
+    unsignalled = account(in_exit, event("child_join", child=101, timeout=None))
+    assert any("daemonic child P1 without having sent it SIGTERM" in m
+               for m in contradictions(system, accounts({0: unsignalled})))
+    signalled = account(in_exit, event("terminate", child=101, how="terminate"),
+                        event("child_join", child=101, timeout=None))
+    assert not any("daemonic" in m for m in contradictions(system, accounts({0: signalled})))
+
+
+def test_a_join_with_a_timeout_is_not_an_exit_join() -> None:
+    system = main_exiting(JOIN_CHILDREN, child(joining=True))
+    timed = account(event("exit_step_begin", step="util._exit_function", repeat=False),
+                    event("child_join", child=101, timeout=0.1))
+    assert set(unmet(system, accounts({0: timed}))) == {0}
+
+
+def test_a_process_whose_observer_could_not_hook_everything_is_held_to_contradictions_only() -> None:
+    seen = Lifecycle(100)
+    seen.feed(event("observer_installed", unhooked=["billiard.util:_exit_function"]))
+    assert unmet(main_exiting(JOIN_THREADS), accounts({0: seen})) == {}
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+def test_a_main_program_held_by_a_child_shows_that_join_on_real_processes(method: str) -> None:
+    """P0 returns with a live non-daemon child: the model holds it joining P1, its observer shows it."""
+    engine = Engine(load().spec, load().semantics, Config(start_method=method, python=sys.version_info[:2]))  # type: ignore[arg-type]
+    actions = [Action("create_child", 0, None, False), Action("start", 1, None, NO_ARG),
+               Action("target_return", 0, None, NO_ARG), Action("target_return", 1, None, NO_ARG)]
+    records = run_trace(engine, resolve_impl(method), actions, Timing())
+    assert [r.action for r in records] == actions
+
+
+@pytest.mark.heavy
+def test_an_exit_sequence_that_joins_a_daemonic_child_unsignalled_is_caught_by_its_account() -> None:
+    impl = resolve_impl("examples.broken_impls:DAEMONS_JOINED")
+    engine = Engine(load().spec, load().semantics, Config(start_method="fork", python=sys.version_info[:2]))
+    actions = [Action("create_child", 0, None, True), Action("start", 1, None, NO_ARG),
+               Action("target_return", 0, None, NO_ARG)]
+    with pytest.raises(Disagreement) as caught:
+        run_trace(engine, impl, actions, Timing())
+    found = caught.value
+    assert found.action == actions[-1]
+    assert any("joining the daemonic child P1 without having sent it SIGTERM" in m for m in found.mismatches), \
+        found.explain()
