@@ -158,3 +158,24 @@ def test_a_real_run_counts_the_pairs_it_observed(tmp_path: Path) -> None:
     assert pair_key(("process.main_joins_threads",
                      "exit_phase:terminate_daemon_children[daemon=1,nondaemon=0,threads=0]")) in observed
     assert pair_key(("handle.start", "call:start@initial->None")) in observed
+
+
+def test_the_summary_shows_both_coverages_and_each_reachable_pair_not_taken_whole() -> None:
+    from io import StringIO
+
+    from rich.console import Console
+
+    from proclife.commands.conform import render
+    from proclife.conformance.coverage import UNTAKEN
+
+    report = known_report()
+    report.disagreements.clear()
+    report.pairs_reachable = len(report.pairs) + 1
+    missed = "process.main_joins_threads => exit_phase:terminate_daemon_children[daemon=1,nondaemon=1,threads=0]"
+    report.pairs_unreached = {missed: UNTAKEN, "handle.kill => call:kill@started->None": "unreachable in the model x"}
+    out = StringIO()
+    render(report, Console(file=out, width=400), len(ENGINE.spec.rules))
+    text = out.getvalue()
+    assert f"rule x consequence pairs covered {len(report.pairs)}/{len(report.pairs) + 1} reachable" in text
+    assert f"pair not taken: {missed}: {UNTAKEN}" in text  # the flags in brackets survive rich's markup
+    assert "1 pairs not taken: unreachable in the model x" in text

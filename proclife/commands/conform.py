@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from proclife.conformance.check import Budget, check, known_start_method
 from proclife.conformance.coverage import UNTAKEN, painting
@@ -56,7 +57,7 @@ def render(report: Report, console: Console, total_rules: int) -> None:
                       f"(their guards rule them out; --json lists them)[/]")
     for rule, why in sorted(report.unreached.items()):
         if rule not in inapplicable:
-            console.print(f"  [dim]not covered: {rule}: {why}[/]", highlight=False)
+            console.print(f"  [dim]not covered: {rule}: {escape(why)}[/]", highlight=False)
     render_pairs(report, console)
     for found, script in zip(report.disagreements, report.reproducers, strict=False):
         console.print()
@@ -69,12 +70,12 @@ def render_pairs(report: Report, console: Console) -> None:
     reasons: dict[str, int] = {}
     for key, why in report.pairs_unreached.items():
         if why == UNTAKEN:
-            console.print(f"  [dim]pair not taken: {key}: {why}[/]", highlight=False)
+            console.print(f"  [dim]pair not taken: {escape(key)}: {why}[/]", highlight=False)
         else:
             group = why.split(": ")[0]
             reasons[group] = reasons.get(group, 0) + 1
     for why, n in sorted(reasons.items()):
-        console.print(f"  [dim]{n} pairs not taken: {why} (--json lists them)[/]", highlight=False)
+        console.print(f"  [dim]{n} pairs not taken: {escape(why)} (--json lists them)[/]", highlight=False)
 
 
 def coverage_drawings(report: Report, model: Model) -> dict[str, bytes]:
