@@ -13,8 +13,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from proclife.conformance.coverage import painting, record_pairs, unreached_pairs
 from proclife.conformance.report import Disagreement, Report, StepRecord
 from proclife.conformance.runner import run_trace
@@ -151,7 +149,6 @@ def test_an_unwritable_draw_folder_is_refused_before_any_run(tmp_path: Path) -> 
     assert not (tmp_path / "a-file").is_dir() and not target.exists()
 
 
-@pytest.mark.tools("dot")
 def test_a_real_run_counts_the_pairs_it_observed(tmp_path: Path) -> None:
     records = run_trace(ENGINE, resolve_impl("fork"), DAEMON_THEN_RETURN)
     observed = {key for record in records for key in record_pairs(ENGINE, record)}
