@@ -29,6 +29,12 @@ LEFT_TARGET = frozenset({"target_end", "exit_step_begin"})
 FINISHED = frozenset({"exit_status", "os_exit"})
 
 
+def _finishes(event: Event) -> bool:
+    """``os._exit`` ends the process only when given an int (anything else raises TypeError in the
+    caller, seen as the code read from its bytecode; an unreadable code is not counted either)."""
+    return event.kind != "os_exit" or isinstance(event.get("code"), int)
+
+
 @dataclass
 class Lifecycle:
     """Where one process is, by its own account (what its observer wrote so far)."""
@@ -52,7 +58,7 @@ class Lifecycle:
             self.unhooked = tuple(event.get("unhooked") or ())
         elif kind in LEFT_TARGET and self.left_target is None and not event.get("repeat"):
             self.left_target = event
-        if kind in FINISHED and self.finished is None:
+        if kind in FINISHED and self.finished is None and _finishes(event):
             self.finished = event
         elif kind == "exit_step_begin" and not event.get("repeat"):
             self.steps[str(event.get("step"))] = event

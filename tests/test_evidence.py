@@ -60,6 +60,13 @@ def test_a_process_the_model_keeps_exiting_must_not_have_finished() -> None:
     assert any("finished" in m for m in contradictions(system, accounts({0: finished})))
 
 
+def test_os_exit_of_a_non_int_is_not_an_end() -> None:
+    """os._exit(None) raises TypeError in the target, which then ends as by a raise."""
+    system = main_exiting(JOIN_THREADS)
+    raised = account(event("exit_step_begin", step="threading._shutdown", repeat=False), event("os_exit", code=None))
+    assert contradictions(system, accounts({0: raised})) == []
+
+
 def test_an_exit_join_of_threads_is_awaited_until_the_observer_shows_it() -> None:
     system = main_exiting(JOIN_THREADS)
     begun = account(event("exit_step_begin", step="threading._shutdown", repeat=False))
