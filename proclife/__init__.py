@@ -7,9 +7,11 @@ agent that runs inside every process under test (``proclife.runtime.agent``) sta
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # typing itself costs the agent's every fresh interpreter milliseconds
 if TYPE_CHECKING:
+    from typing import Any
+
     import graphviz
 
     from proclife.model.core.extend import Extension

@@ -13,9 +13,7 @@ filtered here on purpose; ``hello`` reports the Python version so a run records 
 
 from __future__ import annotations
 
-import argparse
 import os
-import platform
 import queue
 import signal
 import socket
@@ -23,8 +21,6 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, ClassVar
 
 from proclife.runtime import observer
 from proclife.runtime.exitstatus import sigterm_disposition, status_of
@@ -38,6 +34,10 @@ from proclife.runtime.protocol import (
     canonical_value,
     encode,
 )
+
+TYPE_CHECKING = False  # typing itself costs every fresh interpreter a few milliseconds
+if TYPE_CHECKING:
+    from typing import Any, ClassVar
 
 warnings.filterwarnings(
     "ignore",
@@ -66,12 +66,14 @@ class CommandError(Exception):
     """A command the agent cannot perform: a harness fault, reported to the driver."""
 
 
-@dataclass(frozen=True)
 class Ending:
     """How the main thread leaves its target once it has acknowledged ``end``."""
 
-    event: str
-    arg: Any
+    __slots__ = ("arg", "event")
+
+    def __init__(self, event: str, arg: Any) -> None:
+        self.event = event
+        self.arg = arg
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
@@ -107,7 +109,7 @@ class Agent:
         self.handles: dict[int, Any] = {}
         self.workers: list[Worker] = []
         self.main_block: threading.Event | None = None
-        self.send({"type": "hello", "id": ident, "pid": os.getpid(), "python": platform.python_version(),
+        self.send({"type": "hello", "id": ident, "pid": os.getpid(), "python": ".".join(map(str, sys.version_info[:3])),
                    "sigterm": sigterm_disposition(_exit_on_sigterm)})
         self.control = threading.Thread(target=self.control_loop, daemon=True, name="proclife-control")
         self.control.start()
@@ -368,6 +370,19 @@ def child_main(spec: str, address: str, ident: int) -> None:
     finish(_become(spec, address, ident).serve())
 
 
+def _arguments(argv: list[str]) -> dict[str, str]:
+    """``--impl SPEC --address PATH [--id N] [--events PATH]`` (the driver's own command line for
+    the main program; argparse would cost every run's fresh interpreter a few milliseconds)."""
+    names = {"--impl", "--address", "--id", "--events"}
+    if len(argv) % 2 or any(flag not in names for flag in argv[::2]):
+        sys.exit(f"usage: python -m proclife.runtime.agent --impl SPEC --address PATH [--id N] [--events PATH]; "
+                 f"got {' '.join(argv)}")
+    args = {flag[2:]: value for flag, value in zip(argv[::2], argv[1::2], strict=True)}
+    if "impl" not in args or "address" not in args:
+        sys.exit("python -m proclife.runtime.agent needs --impl and --address")
+    return args
+
+
 def main(argv: list[str] | None = None) -> None:
     """The main program of a fresh interpreter: model process 0."""
     # The model's main program starts from Python's own SIGINT and SIGTERM dispositions,
@@ -375,15 +390,10 @@ def main(argv: list[str] | None = None) -> None:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    parser = argparse.ArgumentParser(prog="python -m proclife.runtime.agent")
-    parser.add_argument("--impl", required=True)
-    parser.add_argument("--address", required=True)
-    parser.add_argument("--id", type=int, default=0)
-    parser.add_argument("--events", help="the observers' sink: every process of the run reports its life there")
-    args = parser.parse_args(argv)
-    if args.events:
-        observer.install(args.events, families=(resolve_impl(args.impl).family,))
-    finish(_become(args.impl, args.address, args.id).serve())
+    args = _arguments(sys.argv[1:] if argv is None else argv)
+    if args.get("events"):
+        observer.install(args["events"], families=(resolve_impl(args["impl"]).family,))
+    finish(_become(args["impl"], args["address"], int(args.get("id", "0"))).serve())
 
 
 if __name__ == "__main__":

@@ -23,7 +23,10 @@ import select
 import signal
 import struct
 from collections.abc import Callable
-from typing import Any
+
+TYPE_CHECKING = False  # the agent imports this module: typing costs every fresh interpreter milliseconds
+if TYPE_CHECKING:
+    from typing import Any
 
 SPLICE_F_NONBLOCK = 2
 SIGNED = struct.Struct("q")  # multiprocessing.forkserver.write_signed's format

@@ -10,10 +10,12 @@ import importlib
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 from proclife.runtime.errors import ImplementationError
+
+TYPE_CHECKING = False  # the agent imports this module: typing and dataclasses cost every fresh interpreter
+if TYPE_CHECKING:
+    from typing import Any
 
 STDLIB_METHODS: tuple[str, ...] = ("fork", "spawn", "forkserver")
 LIBRARIES: tuple[str, ...] = ("billiard", "multiprocess")
@@ -23,15 +25,23 @@ ACCEPTED = (
 )
 
 
-@dataclass(frozen=True)
 class Implementation:
-    """A resolved implementation: its name, the spec it came from, and how to get its context."""
+    """A resolved implementation: its name, the spec it came from, and how to get its context.
 
-    name: str
-    spec: str
-    start_method: str
-    loader: Callable[[], Any]
-    family: str = "multiprocessing"  # whose machinery the in-process observer hooks (observer.FAMILIES)
+    ``family``: whose machinery the in-process observer hooks (``observer.FAMILIES``)."""
+
+    __slots__ = ("family", "loader", "name", "spec", "start_method")
+
+    def __init__(self, name: str, spec: str, start_method: str, loader: Callable[[], Any],
+                 family: str = "multiprocessing") -> None:
+        self.name = name
+        self.spec = spec
+        self.start_method = start_method
+        self.loader = loader
+        self.family = family
+
+    def __repr__(self) -> str:
+        return f"Implementation({self.spec!r}, start method {self.start_method}, family {self.family})"
 
     def context(self) -> Any:
         """An object with the multiprocessing context API (at least ``.Process``)."""

@@ -33,9 +33,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from types import CodeType, FrameType, ModuleType
-from typing import Any
+
+TYPE_CHECKING = False  # typing and dataclasses would cost every observed interpreter milliseconds at start
+if TYPE_CHECKING:
+    from typing import Any
 
 ENV_SINK = "PROCLIFE_OBSERVER"
 ENV_FAMILIES = "PROCLIFE_OBSERVER_FAMILIES"
@@ -75,19 +77,33 @@ class ObserverError(Exception):
 # Events: the typed form of a line, and the reader.
 
 
-@dataclass(frozen=True)
 class Event:
-    """One lifecycle fact: who (pid, thread), what (kind, details), when (monotonic ns)."""
+    """One lifecycle fact: who (pid, thread), what (kind, details), when (monotonic ns).
 
-    pid: int
-    tid: int  # the thread's native id
-    thread: str
-    thread_daemon: bool | None
-    kind: str
-    begin: int
-    end: int | None  # None: begun, not (yet) returned
-    details: dict[str, Any] = field(default_factory=dict)
-    seq: int = 0  # position in the sink: ties keep the order of writing
+    ``tid`` is the thread's native id; ``end`` None: begun, not (yet) returned; ``seq`` the
+    position in the sink (ties keep the order of writing). Compared by value, never changed."""
+
+    __slots__ = ("begin", "details", "end", "kind", "pid", "seq", "thread", "thread_daemon", "tid")
+
+    def __init__(self, pid: int, tid: int, thread: str, thread_daemon: bool | None, kind: str, begin: int,
+                 end: int | None, details: dict[str, Any] | None = None, seq: int = 0) -> None:
+        self.pid, self.tid, self.thread, self.thread_daemon = pid, tid, thread, thread_daemon
+        self.kind, self.begin, self.end = kind, begin, end
+        self.details: dict[str, Any] = {} if details is None else details
+        self.seq = seq
+
+    def _key(self) -> tuple[Any, ...]:
+        return (self.pid, self.tid, self.thread, self.thread_daemon, self.kind, self.begin, self.end,
+                self.details, self.seq)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Event) and self._key() == other._key()
+
+    __hash__ = None  # type: ignore[assignment]  # details is a dict
+
+    def __repr__(self) -> str:
+        return (f"Event(pid={self.pid}, thread={self.thread!r}, kind={self.kind!r}, begin={self.begin}, "
+                f"end={self.end}, details={self.details!r})")
 
     @property
     def time(self) -> int:
@@ -336,7 +352,8 @@ def _child_state(pid: Any) -> tuple[str, int | None]:
 # Profile functions: the fast one, and the watchers swapped in for the frames that need them.
 
 
-Hook = Callable[[FrameType, str, Any], None]
+if TYPE_CHECKING:
+    Hook = Callable[[FrameType, str, Any], None]
 # A frame's f_code is read only for frames of a hooked module: reading f_code (like calling
 # id()) raises an audit event, which calls every audit hook (ours included), and a code
 # object's hash is recomputed at each use; a frame's globals and a module's name are free.

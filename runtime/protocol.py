@@ -8,7 +8,10 @@ nothing from either.
 from __future__ import annotations
 
 import json
-from typing import Any
+
+TYPE_CHECKING = False  # the agent imports this module: typing costs every fresh interpreter milliseconds
+if TYPE_CHECKING:
+    from typing import Any
 
 ACK = "ack"
 # Events whose value is an OS resource number: only "an int" can be compared with the model.
@@ -16,7 +19,10 @@ OPAQUE_INTS = frozenset({"pid", "sentinel"})
 # An agent that loses its driver leaves at once with this status (the lifeline).
 LIFELINE_EXIT = 86
 
-Message = dict[str, Any]
+if TYPE_CHECKING:
+    Message = dict[str, Any]
+else:
+    Message = dict
 
 
 def canonical_exception(exc: BaseException) -> str:
