@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import io
+import multiprocessing
+import os
 import sys
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from proclife.commands.conform import render
 from proclife.conformance.check import Budget, check
@@ -18,6 +24,35 @@ from proclife.model.core.engine import Bounds
 from proclife.model.core.extend import load
 from proclife.publish import DEFAULT_FORMATS, publish
 from proclife.runtime.impls import resolve_impl
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one implementation's check sends back to the demo: plain values, so they cross processes."""
+
+    row: tuple[str, ...]
+    summary: str  # the rendered summary (ANSI), when there is more to say than the row
+    exit_status: int
+
+
+def _check_one(spec: str, examples: int, max_seconds: float, out: str) -> Outcome:
+    """One implementation's check, in a worker process of its own."""
+    model = load()
+    impl = resolve_impl(spec)
+    report = check(model, impl, Bounds(), Budget(examples=examples, max_seconds=max_seconds, aim="rules"), Timing())
+    report.reproducers = [str(write_reproducer(d, model.spec, Path(out))) for d in report.disagreements]
+    rate = f"{report.steps / report.seconds:.0f}" if report.seconds else "-"
+    verdict = {"agrees": "[green]agrees[/]", "incomplete": f"[yellow]incomplete[/] ({report.ran()})",
+               "disagrees": f"[red]{len(report.disagreements)} disagreement(s)[/]"}[report.verdict]
+    row = (impl.spec, verdict, str(report.steps), f"{len(report.coverage)}/{len(model.spec.rules)}",
+           f"{report.seconds:.1f}", rate)
+    summary = ""
+    if report.verdict != "agrees" or report.unreached:
+        buffer = io.StringIO()
+        render(report, Console(file=buffer, force_terminal=True, highlight=False, soft_wrap=True, width=120),
+               len(model.spec.rules))
+        summary = buffer.getvalue()
+    return Outcome(row, summary, report.exit_status)
 
 
 @click.command("demo")
@@ -33,26 +68,23 @@ def command(out: Path, impls: tuple[str, ...], examples: int, max_seconds: float
     model = load()
     written = publish(model, out / "diagrams", DEFAULT_FORMATS)
     console.print(f"[bold]diagrams[/]: {len(written)} files in {out / 'diagrams'} (svg, png, dot, mermaid)")
-    resolved = [resolve_impl(s) for s in (impls or ("fork", "spawn", "forkserver"))]
+    specs = [resolve_impl(s).spec for s in (impls or ("fork", "spawn", "forkserver"))]  # refused here if bad
     table = Table(title="conformance: real processes against the model")
     for column in ("implementation", "verdict", "steps", "rules covered", "seconds", "steps/s"):
         table.add_column(column)
-    reports = []
-    for impl in resolved:
-        with status.status(f"{impl.spec}: planning") as spinner:
-            report = check(model, impl, Bounds(), Budget(examples=examples, max_seconds=max_seconds), Timing(),
-                           progress=spinner.update)
-        report.reproducers = [str(write_reproducer(d, model.spec, out)) for d in report.disagreements]
-        reports.append(report)
-        rate = f"{report.steps / report.seconds:.0f}" if report.seconds else "-"
-        verdict = {"agrees": "[green]agrees[/]", "incomplete": f"[yellow]incomplete[/] ({report.ran()})",
-                   "disagrees": f"[red]{len(report.disagreements)} disagreement(s)[/]"}[report.verdict]
-        table.add_row(impl.spec, verdict, str(report.steps), f"{len(report.coverage)}/{len(model.spec.rules)}",
-                      f"{report.seconds:.1f}", rate)
+    # One process per implementation, side by side (each is its runs' parent and subreaper, so
+    # their processes never mix); each sends back its table row, its rendered summary, its status.
+    workers = max(1, min(len(specs), os.cpu_count() or 1))
+    with status.status(f"checking {', '.join(specs)} ({workers} at a time)"), \
+            ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        outcomes = list(pool.map(_check_one, specs, [examples] * len(specs), [max_seconds] * len(specs),
+                                 [str(out)] * len(specs)))
+    for outcome in outcomes:
+        table.add_row(*outcome.row)
     console.print(table)
-    for report in reports:
-        if report.verdict != "agrees" or report.unreached:
-            render(report, console, len(model.spec.rules))
+    for outcome in outcomes:
+        if outcome.summary:
+            console.print(Text.from_ansi(outcome.summary), end="")
+    statuses = {o.exit_status for o in outcomes}
     # The worst verdict decides: a disagreement (1) over an incomplete run (3) over agreement (0).
-    statuses = {r.exit_status for r in reports}
     sys.exit(DISAGREE if DISAGREE in statuses else max(statuses, default=OK))

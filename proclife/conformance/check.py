@@ -14,7 +14,7 @@ from hypothesis.stateful import run_state_machine_as_test
 
 from proclife.conformance.coverage import reached_pairs, record_pairs, unreached_pairs
 from proclife.conformance.machine import machine_for
-from proclife.conformance.plans import plan_for
+from proclife.conformance.plans import plan_for, rule_cover
 from proclife.conformance.report import Disagreement, Report, StepRecord
 from proclife.conformance.runner import Timing, run_trace, supply_for
 from proclife.conformance.variants import disposition_variants, exit_variants
@@ -37,6 +37,9 @@ class Budget:
     directed: bool = True
     first_only: bool = False  # stop at the first disagreement (tests); otherwise collect each distinct one
     min_examples: int = 5  # random examples a run needs to be complete (at most ``examples``)
+    # What the directed phase aims at: every reachable (rule, consequence) pair ("pairs"), or only
+    # every rule ("rules": the fewest of the plan's runs that take them all, for a quick check)
+    aim: str = "pairs"
 
     @property
     def minimum(self) -> int:
@@ -99,7 +102,8 @@ def check(
         plan = plan_for(engine, bounds)
         unreachable = plan.unreachable
         # every exit status and inherited SIGTERM disposition, not only every rule; these short runs first
-        runs = exit_variants(engine, bounds, plan.runs) + disposition_variants(engine, bounds, plan.runs) + plan.runs
+        aimed = plan.runs if budget.aim == "pairs" else rule_cover(engine, plan.runs)
+        runs = exit_variants(engine, bounds, aimed) + disposition_variants(engine, bounds, aimed) + aimed
         reachable = plan.pairs | reached_pairs(engine, bounds, runs)
         report.directed_planned = len(runs)
         seen: set[tuple[str, ...]] = set()

@@ -34,6 +34,35 @@ COMMITTED = Path(__file__).resolve().with_name("committed_plans")
 _DECIDING = ("core", "profiles", "explore/plan.py", "explore/consequences.py")
 
 
+def rule_cover(engine: Engine, runs: list[list[Action]]) -> list[list[Action]]:
+    """The fewest of ``runs`` that together take every rule they take (greedy set cover, in the
+    runs' order): a quick check's directed phase, which leaves the consequences to the plan."""
+    rules = [_rules_of(engine, run) for run in runs]
+    todo = set().union(*rules) if rules else set()
+    chosen: list[int] = []
+    while todo:
+        best = max(range(len(runs)), key=lambda i: (len(rules[i] & todo), -len(runs[i])))
+        if not rules[best] & todo:
+            break
+        chosen.append(best)
+        todo -= rules[best]
+    return [runs[i] for i in sorted(chosen)]
+
+
+def _rules_of(engine: Engine, run: list[Action]) -> set[str]:
+    """Every rule some outcome of some step of ``run`` takes (following the first outcome)."""
+    out: set[str] = set()
+    system = System.initial()
+    for action in run:
+        outcomes = engine.predict(system, action)
+        if not outcomes:
+            break
+        for t in outcomes:
+            out.update(t.rules)
+        system = outcomes[0].system
+    return out
+
+
 def cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "proclife" / "plans"
