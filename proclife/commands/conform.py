@@ -105,6 +105,9 @@ def coverage_drawings(report: Report, model: Model) -> dict[str, bytes]:
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(0, 3), help="Threads per process.")
 @click.option("--depth", default=2, show_default=True, type=click.IntRange(1, 4), help="Depth of the process tree.")
 @click.option("--no-directed", is_flag=True, help="Skip the directed phase (shortest paths to every rule).")
+@click.option("--aim", type=click.Choice(["pairs", "rules"]), default="pairs", show_default=True,
+              help="What the directed phase takes: every reachable (rule, consequence) pair, or only every rule "
+                   "(the fewest of the plan's runs that take them all: a quicker check).")
 @click.option("--profile", "profile_name", metavar="NAME|MODULE:ATTR",
               help="Check against this profile instead of each implementation's own (cpython, cpython-O, multiprocess, billiard).")
 @click.option("--optimize", is_flag=True, help="Run the agents under `python -O` (default profile cpython-O).")
@@ -116,7 +119,7 @@ def coverage_drawings(report: Report, model: Model) -> dict[str, bytes]:
               show_default=True, help="Where reproducing scripts are written.")
 def command(
     impls: tuple[str, ...], examples: int, min_examples: int, steps: int, max_seconds: float, seed: int, procs: int,
-    threads: int, depth: int, no_directed: bool, profile_name: str | None, optimize: bool, extend: tuple[str, ...],
+    threads: int, depth: int, no_directed: bool, aim: str, profile_name: str | None, optimize: bool, extend: tuple[str, ...],
     json_out: Path | None, repro_dir: Path, draw_dir: Path | None,
 ) -> None:
     """Check real Process objects against the model, one implementation after another.
@@ -142,7 +145,7 @@ def command(
         known_start_method(impl)
     chosen = resolve_profile(profile_name) if profile_name else None
     bounds = Bounds(procs, threads, depth)
-    budget = Budget(examples, steps, max_seconds, seed, not no_directed, min_examples=min_examples)
+    budget = Budget(examples, steps, max_seconds, seed, not no_directed, min_examples=min_examples, aim=aim)
     console = Console(stderr=False, highlight=False, soft_wrap=True)
     status = Console(stderr=True)
     reports = []
