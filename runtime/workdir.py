@@ -53,13 +53,23 @@ def sweep(parent: Path | None = None) -> list[Path]:
     return removed
 
 
+_SWEPT: set[tuple[int, str]] = set()  # (this process, temp dir) already swept: a stale folder stays stale
+_STARTED: dict[int, float | None] = {}
+
+
 def make() -> str:
-    """A fresh run folder owned by this process, after sweeping the stale ones."""
-    sweep()
-    path = tempfile.mkdtemp(prefix=PREFIX)
+    """A fresh run folder owned by this process, after sweeping the stale ones (once per temp dir
+    and process: a conformance run makes a folder for each of its many short runs)."""
     me = os.getpid()
+    key = (me, tempfile.gettempdir())
+    if key not in _SWEPT:
+        sweep()
+        _SWEPT.add(key)
+    path = tempfile.mkdtemp(prefix=PREFIX)
+    if me not in _STARTED:
+        _STARTED[me] = _start_time(me)
     record = Path(path, OWNER)
     staged = record.with_name(OWNER + ".tmp")  # written whole, then renamed: never read half-written
-    staged.write_text(f"{me} {_start_time(me)!r}\n")
+    staged.write_text(f"{me} {_STARTED[me]!r}\n")
     staged.replace(record)
     return path
