@@ -24,9 +24,12 @@ from proclife.runtime.observer import Event, parse_line
 FIFO = "events.fifo"
 PIPE_SIZE = 1 << 20  # room for every fact of a run between two reads (the default 64 KiB could block a writer)
 
-# Facts after which the process has left its target / runs no more Python of its own.
+# Facts after which the process has left its target / runs no more Python of its own. Not
+# ``exit_status`` (``_bootstrap`` returned its code): on 3.13 a fork or forkserver child runs
+# ``atexit._run_exitfuncs()``, and so ``util._exit_function``'s children join, after it
+# (Lib/multiprocessing/popen_fork.py ``_launch``), then ``os._exit(code)``.
 LEFT_TARGET = frozenset({"target_end", "exit_step_begin"})
-FINISHED = frozenset({"exit_status", "os_exit"})
+FINISHED = frozenset({"os_exit"})
 
 
 def _finishes(event: Event) -> bool:

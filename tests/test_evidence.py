@@ -60,6 +60,14 @@ def test_a_process_the_model_keeps_exiting_must_not_have_finished() -> None:
     assert any("finished" in m for m in contradictions(system, accounts({0: finished})))
 
 
+def test_bootstrap_returning_its_code_is_not_an_end() -> None:
+    """3.13: a forked child's atexit functions (the children join among them) run after _bootstrap returns."""
+    system = main_exiting(JOIN_CHILDREN, child(joining=True))
+    returned = account(event("exit_step_begin", step="threading._shutdown", repeat=False),
+                       event("exit_step", step="threading._shutdown", end=2), event("exit_status", exitcode=0))
+    assert contradictions(system, accounts({0: returned})) == []
+
+
 def test_os_exit_of_a_non_int_is_not_an_end() -> None:
     """os._exit(None) raises TypeError in the target, which then ends as by a raise."""
     system = main_exiting(JOIN_THREADS)
