@@ -132,7 +132,12 @@ class EventStream:
             raise HarnessError(f"the observer stream {self.path} holds a line that is not an event "
                                f"({exc}): {line[:120]!r}") from None
         self.events.append(event)
-        self.of(event.pid).feed(event)
+        mine = self.of(event.pid)
+        if event.kind == "forked":  # a fork child runs the observer its parent installed, hooked as there
+            parent = self.processes.get(int(event.get("ppid") or 0))
+            if parent is not None and parent.installed:
+                mine.installed, mine.unhooked = True, parent.unhooked
+        mine.feed(event)
 
     def of(self, pid: int) -> Lifecycle:
         """What process ``pid`` has reported of itself (nothing yet: an empty ``Lifecycle``)."""

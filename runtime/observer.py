@@ -62,6 +62,9 @@ FAMILIES: dict[str, dict[str, str]] = {
     }
     for name in ("multiprocessing", "multiprocess", "billiard")
 }
+# billiard's Popen has no kill() (nor its Process: deviation billiard.no_kill): nothing to hook there,
+# and a target that does not exist must not mark billiard's observer as partly blind.
+del FAMILIES["billiard"]["billiard.popen_fork:Popen.kill"]
 THREADING: dict[str, str] = {
     "threading:_shutdown": "shutdown",
     "threading:Thread.join": "thread_join",
