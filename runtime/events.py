@@ -48,6 +48,7 @@ class Lifecycle:
     left_target: Event | None = None  # the first fact that shows it out of its target
     finished: Event | None = None  # bootstrap returned its exit code, or os._exit was called
     steps: dict[str, Event] = field(default_factory=dict)  # exit steps begun and not returned
+    steps_done: dict[str, Event] = field(default_factory=dict)  # exit steps that returned (their return)
     child_joins: dict[int, Event] = field(default_factory=dict)  # child pid -> its join, not returned
     thread_joins: list[Event] = field(default_factory=list)  # joins inside threading._shutdown, not returned
     signalled: set[int] = field(default_factory=set)  # pids it sent a signal to (kill, terminate)
@@ -65,8 +66,9 @@ class Lifecycle:
             self.finished = event
         elif kind == "exit_step_begin" and not event.get("repeat"):
             self.steps[str(event.get("step"))] = event
-        elif kind == "exit_step":
-            self.steps.pop(str(event.get("step")), None)
+        elif kind == "exit_step" and str(event.get("step")) in self.steps:
+            self.steps.pop(str(event.get("step")))
+            self.steps_done[str(event.get("step"))] = event
         elif kind == "terminate" and event.get("child") is not None:
             self.signalled.add(int(event.get("child")))
         elif kind == "signal_sent" and event.get("target") is not None:

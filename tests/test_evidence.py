@@ -68,6 +68,16 @@ def test_bootstrap_returning_its_code_is_not_an_end() -> None:
     assert contradictions(system, accounts({0: returned})) == []
 
 
+def test_an_exit_step_that_returned_ends_the_phase_it_holds() -> None:
+    """A main program the model holds joining a child must not have returned from util._exit_function."""
+    system = main_exiting(JOIN_CHILDREN, child(joining=True))
+    in_exit = event("exit_step_begin", step="util._exit_function", repeat=False)
+    left = account(in_exit, event("exit_step", step="util._exit_function", end=2))
+    assert any("util._exit_function returned" in m for m in contradictions(system, accounts({0: left})))
+    repeat = account(in_exit, event("exit_step_begin", step="util._exit_function", repeat=True))
+    assert contradictions(system, accounts({0: repeat})) == []
+
+
 def test_os_exit_of_a_non_int_is_not_an_end() -> None:
     """os._exit(None) raises TypeError in the target, which then ends as by a raise."""
     system = main_exiting(JOIN_THREADS)

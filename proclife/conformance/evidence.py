@@ -25,6 +25,9 @@ from proclife.model.core.system import System
 from proclife.runtime.events import Lifecycle
 from proclife.runtime.observer import Event
 
+# The exit step that holds each blocking exit phase: once it has returned, the phase is over.
+PHASE_STEP = {JOIN_CHILDREN: "util._exit_function", JOIN_THREADS: "threading._shutdown"}
+
 
 @dataclass(frozen=True)
 class Accounts:
@@ -55,6 +58,9 @@ def contradictions(system: System, accounts: Accounts) -> list[str]:
         elif (proc.running or proc.exiting) and seen.finished is not None:
             out.append(f"P{pid}: its observer reports {_fact(seen.finished)}, it has finished, "
                        f"but the model says it is {proc.life}")
+        elif proc.life in PHASE_STEP and PHASE_STEP[proc.life] in seen.steps_done:
+            out.append(f"P{pid}: its observer reports {PHASE_STEP[proc.life]} returned, "
+                       f"but the model says it is still in it ({proc.life})")
     return out
 
 
