@@ -1,6 +1,6 @@
 """Reliability under load: default conformance runs beside two CPU-bound processes.
 
-    .venv/bin/python bench/bench_load.py [--runs 20] [--methods fork spawn forkserver] [--hogs 2]
+    .venv/bin/python bench/bench_load.py [--runs 20] [--methods fork spawn forkserver] [--hogs 2] [--first-seed 0]
 
 Starts ``--hogs`` processes that spin on the CPU for the whole benchmark, then runs the default
 ``proclife conform --impl METHOD`` ``--runs`` times per start method, one at a time, each with a
@@ -50,6 +50,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--methods", nargs="+", default=["fork", "spawn", "forkserver"])
     parser.add_argument("--hogs", type=int, default=2)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds run are FIRST .. FIRST+RUNS-1")
     args = parser.parse_args()
     hogs = [subprocess.Popen([sys.executable, "-c", HOG], stdin=subprocess.DEVNULL) for _ in range(args.hogs)]
     hog_pids = {h.pid for h in hogs}
@@ -57,7 +58,7 @@ def main() -> None:
     left_total = 0
     try:
         for method in args.methods:
-            for seed in range(args.runs):
+            for seed in range(args.first_seed, args.first_seed + args.runs):
                 started = time.monotonic()
                 out = subprocess.run([*PROCLIFE, "conform", "--impl", method, "--seed", str(seed)], cwd=ROOT,
                                      capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=900,
