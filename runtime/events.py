@@ -148,10 +148,6 @@ class EventStream:
             found = self.processes[pid] = Lifecycle(pid)
         return found
 
-    def since(self, index: int, pid: int | None = None) -> list[Event]:
-        """The facts that came after the first ``index`` (of one process, or of all)."""
-        return [e for e in self.events[index:] if pid is None or e.pid == pid]
-
     def close(self) -> None:
         for fd in (self.fd, self._writer):
             with contextlib.suppress(OSError):
