@@ -62,5 +62,4 @@ def await_delivery(pid: int, number: int, deadline: float) -> None:
         if remaining(deadline) <= 0:
             raise HarnessError(f"signal {signal.Signals(number).name} stayed pending for pid {pid} until the "
                                f"bound: the process blocks it; nothing the model says can happen next")
-        # sleep-ok: the kernel offers no event for "delivered"; this re-reads its pending mask, bounded above
-        time.sleep(DELIVERY_SLICE)
+        time.sleep(DELIVERY_SLICE)  # sleep-ok: no event exists for "delivered"; re-read the pending mask, bounded

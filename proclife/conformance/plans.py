@@ -27,6 +27,7 @@ from proclife.model.core.extend import load
 from proclife.model.core.semantics import Action
 from proclife.model.core.system import PYTHONS, START_METHODS, Config, System
 from proclife.model.explore.plan import Plan, directed_plan, goals
+from proclife.model.explore.plan import _reached as reached  # the plan's own walk of a path
 
 PLAN_FORMAT = "proclife.plan/4"  # 4: runs aim at (rule, consequence) pairs too, listed as "pairs"
 COMMITTED = Path(__file__).resolve().with_name("committed_plans")
@@ -50,17 +51,9 @@ def rule_cover(engine: Engine, runs: list[list[Action]]) -> list[list[Action]]:
 
 
 def _rules_of(engine: Engine, run: list[Action]) -> set[str]:
-    """Every rule some outcome of some step of ``run`` takes (following the first outcome)."""
-    out: set[str] = set()
-    system = System.initial()
-    for action in run:
-        outcomes = engine.predict(system, action)
-        if not outcomes:
-            break
-        for t in outcomes:
-            out.update(t.rules)
-        system = outcomes[0].system
-    return out
+    """Every rule some outcome of some step of ``run`` takes (the plan search's own walk, rules only)."""
+    rule_ids = {rule.id for rule in engine.spec.rules}
+    return {goal for goal in reached(engine, tuple(run), Bounds()) if goal in rule_ids}
 
 
 def cache_dir() -> Path:
