@@ -4,7 +4,8 @@
 
 Runs ``proclife conform --impl examples.broken_impls:NAME`` (default settings) for each broken
 implementation, ``--runs`` times, and prints a Markdown table: the exit statuses, the median
-wall time, and the rules of the first disagreement. Exit status 1 is "caught"; 0 is "missed"
+wall time, the rules of the first disagreement, and the exit status of the reproducing script that
+run wrote (run with the same Python; 1 means it shows the fault without proclife). Exit status 1 is "caught"; 0 is "missed"
 (the checker said the implementation agrees); anything else is a harness failure. The
 unbroken ``FORK`` context is run first as the baseline: it must agree.
 """
@@ -41,7 +42,7 @@ def _default_signals() -> None:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
 
 
-def run_once(name: str, timeout: float) -> tuple[int, float, list[str]]:
+def run_once(name: str, timeout: float) -> tuple[int, float, list[str], list[int]]:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "report.json"
         argv = [str(Path(sys.executable).with_name("proclife")), "conform", "--impl", f"examples.broken_impls:{name}",
@@ -51,7 +52,7 @@ def run_once(name: str, timeout: float) -> tuple[int, float, list[str]]:
             status = subprocess.run(argv, cwd=ROOT, capture_output=True, timeout=timeout,
                                     preexec_fn=_default_signals).returncode
         except subprocess.TimeoutExpired:
-            return 124, time.monotonic() - began, []
+            return 124, time.monotonic() - began, [], []
         took = time.monotonic() - began
         rules: list[str] = []
         if out.exists():
@@ -61,7 +62,18 @@ def run_once(name: str, timeout: float) -> tuple[int, float, list[str]]:
                 action = found.get("action", {})
                 where = f"step {found.get('step')}: {action.get('event')} @ P{action.get('pid')}"
                 rules = [where, *found.get("rules", [])]
-        return status, took, rules
+        scripts = sorted((Path(tmp) / "repro").glob("*.py"))
+        replays = [_replay(script, timeout) for script in scripts[:1]]
+        return status, took, rules, replays
+
+
+def _replay(script: Path, timeout: float) -> int:
+    """The reproducing script's exit status (124: it did not finish within ``timeout``)."""
+    try:
+        return subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, timeout=timeout,
+                              preexec_fn=_default_signals).returncode
+    except subprocess.TimeoutExpired:
+        return 124
 
 
 def main() -> int:
@@ -71,18 +83,19 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=600.0)
     args = parser.parse_args()
     names = args.names or broken_names()
-    print("| implementation | exit statuses | verdict | median s | first disagreement |")
-    print("|---|---|---|---|---|")
+    print("| implementation | exit statuses | verdict | median s | reproducer exits | first disagreement |")
+    print("|---|---|---|---|---|---|")
     for name in names:
         results = [run_once(name, args.timeout) for _ in range(args.runs)]
-        statuses = [s for s, _, _ in results]
+        statuses = [s for s, _, _, _ in results]
         verdict = "caught" if all(s == 1 for s in statuses) else (
             "missed" if all(s == 0 for s in statuses) else "mixed / harness failure")
         if name == "FORK":
             verdict = "agrees (control)" if all(s == 0 for s in statuses) else "control FAILED"
-        rules = next((r for _, _, r in results if r), [])
-        median = statistics.median(t for _, t, _ in results)
-        print(f"| `{name}` | {', '.join(map(str, statuses))} | {verdict} | {median:.1f} | {', '.join(rules)} |",
+        rules = next((r for _, _, r, _ in results if r), [])
+        median = statistics.median(t for _, t, _, _ in results)
+        replays = ", ".join(str(code) for _, _, _, codes in results for code in codes) or "-"
+        print(f"| `{name}` | {', '.join(map(str, statuses))} | {verdict} | {median:.1f} | {replays} | {', '.join(rules)} |",
               flush=True)
     return 0
 

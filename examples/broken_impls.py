@@ -154,8 +154,11 @@ class _TerminateInterrupts(ForkProcess):
 
     def terminate(self) -> None:
         popen = self._popen  # type: ignore[attr-defined]
-        if popen is not None and popen.returncode is None and popen.poll() is None:
+        if popen is None or self._closed:  # type: ignore[attr-defined]
+            return super().terminate()  # unstarted or closed: the stdlib's error, unchanged
+        if popen.returncode is None and popen.poll() is None:
             os.kill(popen.pid, signal.SIGINT)
+        return None
 
 
 class _SigtermDispositionReset(ForkProcess):

@@ -52,6 +52,8 @@ class Lifecycle:
     child_joins: dict[int, Event] = field(default_factory=dict)  # child pid -> its join, not returned
     thread_joins: list[Event] = field(default_factory=list)  # joins inside threading._shutdown, not returned
     signalled: set[int] = field(default_factory=set)  # pids it sent a signal to (kill, terminate)
+    # child pid -> a join of it that returned an exit code and left it a zombie (the kernel still holds it)
+    unreaped: dict[int, Event] = field(default_factory=dict)
     last: Event | None = None
 
     def feed(self, event: Event) -> None:
@@ -60,6 +62,8 @@ class Lifecycle:
         if kind == "observer_installed":
             self.installed = True
             self.unhooked = tuple(event.get("unhooked") or ())
+        elif kind == "observer_unhooked":  # a module imported after the install lacked a name to hook
+            self.unhooked = (*self.unhooked, *(event.get("unhooked") or ()))
         elif kind in LEFT_TARGET and self.left_target is None and not event.get("repeat"):
             self.left_target = event
         if kind in FINISHED and self.finished is None and _finishes(event):
@@ -76,7 +80,12 @@ class Lifecycle:
         elif kind == "child_join":
             self.child_joins[int(event.get("child") or 0)] = event
         elif kind == "child_joined":
-            self.child_joins.pop(int(event.get("child") or 0), None)
+            child = int(event.get("child") or 0)
+            self.child_joins.pop(child, None)
+            if event.get("returncode") is not None and event.get("kernel") == "zombie":
+                self.unreaped[child] = event
+            else:
+                self.unreaped.pop(child, None)
         elif kind == "thread_join" and event.get("via") != "Thread.join":
             self.thread_joins.append(event)
         elif kind == "thread_joined" and event.get("via") != "Thread.join" and self.thread_joins:

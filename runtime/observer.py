@@ -53,7 +53,7 @@ FAMILIES: dict[str, dict[str, str]] = {
         f"{name}.process:BaseProcess.__init__": "process_init",
         f"{name}.process:BaseProcess._bootstrap": "bootstrap",
         f"{name}.popen_fork:Popen.__init__": "popen_init",
-        f"{name}.popen_fork:Popen.wait": "popen_wait",
+        f"{name}.process:BaseProcess.join": "process_join",
         f"{name}.popen_fork:Popen.poll": "popen_poll",
         f"{name}.popen_forkserver:Popen.poll": "popen_poll",
         f"{name}.popen_fork:Popen.terminate": "popen_terminate",
@@ -377,6 +377,9 @@ def _profile(frame: FrameType, event: str, arg: Any, _modules: set[str] = _MODUL
         if frame.f_globals.get("__name__") not in _modules:
             return
         hook = _py.get(frame.f_code)
+        if hook is None and event == "return" and frame.f_globals["__name__"] in _AWAITED:
+            _module_executed(frame)
+            return
     else:
         hook = _c.get(arg)
     if hook is not None:
@@ -525,6 +528,7 @@ def _process_facts(proc: Any) -> dict[str, Any]:
 
 def _on_process_init(frame: FrameType, event: str, arg: Any) -> None:
     if event == "return":
+        _hook_overrides(type(_self(frame)))
         given = frame.f_locals.get("daemon")
         _emit("process_created", _now(), None, **_process_facts(_self(frame)), daemon_given=given is not None)
 
@@ -550,17 +554,48 @@ def _on_popen_init(frame: FrameType, event: str, arg: Any) -> None:
               popen=getattr(type(popen), "method", None), child=getattr(popen, "pid", None))
 
 
-def _on_popen_wait(frame: FrameType, event: str, arg: Any) -> None:
-    popen = _self(frame)
+# The joins in progress, (thread, child pid) -> the outermost join frame: an override of join that
+# calls super().join() is one join, reported once.
+_JOINS: dict[tuple[int, Any], FrameType] = {}
+
+
+def _on_process_join(frame: FrameType, event: str, arg: Any) -> None:
+    """``Process.join`` (the base class's, or a subclass's override of it): a join of a child."""
+    proc = _self(frame)
+    popen = getattr(proc, "_popen", None)
     pid = getattr(popen, "pid", None)
+    key = (threading.get_ident(), pid)
     if event == "call":
+        if pid is None or key in _JOINS:
+            return
+        _JOINS[key] = frame
         _PENDING[frame] = _now()
-        _emit("child_join", _PENDING[frame], None, child=pid, timeout=frame.f_locals.get("timeout"))
-    else:
+        _emit("child_join", _PENDING[frame], None, child=pid, timeout=frame.f_locals.get("timeout"),
+              via=f"{type(proc).__qualname__}.join")
+    elif _JOINS.get(key) is frame:
+        del _JOINS[key]
         begin = _PENDING.pop(frame, _now())
         state, status = _child_state(pid)
-        _emit("child_joined", begin, _now(), child=pid, returncode=arg, kernel=state, status=status,
-              popen=getattr(type(popen), "method", None))
+        _emit("child_joined", begin, _now(), child=pid, returncode=getattr(popen, "returncode", None),
+              kernel=state, status=status, popen=getattr(type(popen), "method", None))
+
+
+# A subclass of Process may override these; its override is hooked in the same role when an
+# instance of it is created (the first time only).
+_OVERRIDABLE = {"join": "process_join"}
+_CLASSES_SEEN: set[type] = set()
+
+
+def _hook_overrides(cls: type) -> None:
+    if cls in _CLASSES_SEEN:
+        return
+    _CLASSES_SEEN.add(cls)
+    for name, role in _OVERRIDABLE.items():
+        method = getattr(cls, name, None)
+        function = getattr(method, "__wrapped__", method)
+        code = getattr(function, "__code__", None)
+        if function is not None and code is not None and code not in _PY_HOOKS:
+            _hook_code(code, _ROLES[role], function.__globals__)
 
 
 def _on_popen_signal(name: str) -> Callable[[FrameType, str, Any], None]:
@@ -761,7 +796,7 @@ _ROLES: dict[str, Callable[[FrameType, str, Any], None]] = {
     "process_init": _on_process_init,
     "bootstrap": _on_bootstrap,
     "popen_init": _on_popen_init,
-    "popen_wait": _on_popen_wait,
+    "process_join": _on_process_join,
     "popen_poll": _on_popen_poll,
     "popen_terminate": _on_popen_signal("terminate"),
     "popen_kill": _on_popen_signal("kill"),
@@ -772,8 +807,29 @@ _ROLES: dict[str, Callable[[FrameType, str, Any], None]] = {
 }
 
 
-def _hook_names(names: dict[str, str], optional: bool) -> None:
+# Hooks whose module was not imported yet, by module name: hooked when that module's code has run
+# (its ``<module>`` frame returns, seen by the profile function). Installing imports nothing: a
+# spawned interpreter that never starts a forkserver never pays for importing popen_forkserver.
+_AWAITED: dict[str, dict[str, str]] = {}
+
+
+def _module_executed(frame: FrameType) -> None:
+    if frame.f_code.co_name != "<module>":
+        return  # a function of the module returned while the module was being imported
+    names = _AWAITED.pop(frame.f_globals["__name__"], {})
+    before = len(_S.unhooked)
+    _hook_names(names, optional=False, defer=False)
+    if len(_S.unhooked) > before:
+        _emit("observer_unhooked", _now(), None, unhooked=_S.unhooked[before:])
+
+
+def _hook_names(names: dict[str, str], optional: bool, defer: bool = True) -> None:
     for target, role in names.items():
+        module_name = target.partition(":")[0]
+        if defer and module_name not in sys.modules:
+            _AWAITED.setdefault(module_name, {})[target] = role
+            _MODULES.add(module_name)
+            continue
         try:
             obj = _resolve(target)
         except (ImportError, AttributeError):

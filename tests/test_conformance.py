@@ -40,6 +40,11 @@ BROKEN = {
     # (the parent's SIG_IGN, or the agent's handler, which fork carries too)
     "examples.broken_impls:SIGTERM_DISPOSITION_RESET": (
         "process.launch", "model says its SIGTERM disposition is (ignore|exit), its agent reports default"),
+    # seen from inside: the main program's own account of its exit sequence (its observer), which
+    # the reproducer checks too
+    "examples.broken_impls:CHILDREN_ORPHANED": (
+        "handle.exit_join_begins", "util._exit_function returned, but the model says it is still in it"),
+    "examples.broken_impls:JOIN_LEAVES_ZOMBIE": (r"(handle\.(exit_)?join|process\.reap)", "still a zombie|the OS shows zombie"),
 }
 
 

@@ -160,3 +160,33 @@ def test_an_exit_sequence_that_joins_a_daemonic_child_unsignalled_is_caught_by_i
     assert found.action == actions[-1]
     assert any("joining the daemonic child P1 without having sent it SIGTERM" in m for m in found.mismatches), \
         found.explain()
+
+
+def test_a_join_that_returns_and_leaves_a_zombie_contradicts_a_reaped_child() -> None:
+    from proclife.model.core.base import REAPED, ZOMBIE
+
+    joined_zombie = event("child_joined", child=101, returncode=-15, kernel="zombie", status=-15)
+    joined_reaped = event("child_joined", child=101, returncode=-15, kernel="gone", status=None)
+    reaped, zombie = main_exiting(RUNNABLE, child(life=REAPED)), main_exiting(RUNNABLE, child(life=ZOMBIE))
+    found = contradictions(reaped, accounts({0: account(joined_zombie)}))
+    assert len(found) == 1 and "still a zombie" in found[0] and "P1" in found[0]
+    assert contradictions(zombie, accounts({0: account(joined_zombie)})) == []  # the model agrees: no join reaped it
+    assert contradictions(reaped, accounts({0: account(joined_reaped)})) == []
+    # a join that timed out (returncode None) reaps nothing and claims nothing
+    timed_out = event("child_joined", child=101, returncode=None, kernel="zombie", status=-15)
+    assert contradictions(reaped, accounts({0: account(timed_out)})) == []
+
+
+def test_a_model_view_rebuilt_from_plain_data_is_judged_as_the_model_state_itself() -> None:
+    """What a reproducer script holds its run to is what the runner holds it to."""
+    from proclife.conformance.evidence import ModelView
+
+    unsignalled = account(event("exit_step_begin", step="util._exit_function", repeat=False),
+                          event("child_join", child=101, timeout=None))
+    for system in (main_exiting(JOIN_CHILDREN, child(daemon=True, joining=True)),
+                   main_exiting(JOIN_CHILDREN, child(joining=True), child()),
+                   main_exiting(JOIN_THREADS, child()), main_exiting(RUNNABLE, child())):
+        view = ModelView(ModelView.plain(system))
+        for seen in (unsignalled, account()):
+            assert contradictions(view, accounts({0: seen})) == contradictions(system, accounts({0: seen}))
+            assert unmet(view, accounts({0: seen})) == unmet(system, accounts({0: seen}))

@@ -323,6 +323,44 @@ def test_subclasses_overriding_run_start_and_terminate_are_still_observed(tmp_pa
     assert one(events, "child_status", child=term_child).details["returncode"] == 1
 
 
+JOIN_OVERRIDES = """
+import multiprocessing as mp
+import os
+from multiprocessing.context import ForkProcess
+
+from examples.broken_impls import JOIN_LEAVES_ZOMBIE
+
+
+class Polite(ForkProcess):
+    def join(self, timeout=None):  # an override that calls the library's join: one join, reported once
+        return super().join(timeout)
+
+
+if __name__ == "__main__":
+    polite = Polite(name="polite")
+    polite.start()
+    polite.join(60)
+    zombie = JOIN_LEAVES_ZOMBIE.Process(name="zombie")
+    zombie.start()
+    zombie.join()  # no timeout: its waitid blocks (with a timeout it polls, WNOHANG, and may see it running)
+    print(polite.exitcode, zombie.exitcode)
+    os.waitpid(zombie.pid, 0)
+"""
+
+
+def test_a_subclass_that_overrides_join_is_seen_joining(tmp_path: Path) -> None:
+    """Joins are hooked at Process.join and at a subclass's own join: a join that bypasses
+    Popen.wait (os.waitid with WNOWAIT) is still one join, and it shows the zombie it left."""
+    out, events = run_observed(tmp_path, JOIN_OVERRIDES)
+    assert out.split() == ["0", "0"]
+    names = children_by_name(events)
+    for name, via, kernel in (("polite", "Polite.join", "gone"), ("zombie", "_JoinLeavesZombie.join", "zombie")):
+        child = names[name]
+        assert one(events, "child_join", child=child).details["via"] == via
+        assert one(events, "child_joined", child=child).details["kernel"] == kernel
+        assert one(events, "child_joined", child=child).details["returncode"] == 0
+
+
 THREADS = """
 import multiprocessing as mp
 import sys

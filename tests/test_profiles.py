@@ -72,7 +72,7 @@ def test_billiard_against_cpython_departs_exactly_where_its_profile_says(tmp_pat
     test's timeout."""
     out = subprocess.run(
         [sys.executable, "-m", "proclife", "conform", "--impl", "billiard", "--profile", "cpython",
-         "--examples", "0", "--aim", "rules", "--max-seconds", "600", "--json", str(tmp_path / "r.json"), "--repro-dir", str(tmp_path)],
+         "--examples", "0", "--aim", "rules", "--keep-going", "--max-seconds", "600", "--json", str(tmp_path / "r.json"), "--repro-dir", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )
     assert out.returncode == 1, out.stdout + out.stderr

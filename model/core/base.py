@@ -8,6 +8,16 @@ tests are all derived from ``BASE``.
 
 from __future__ import annotations
 
+# The states the engines, the exports and the runtime name, each once (lives.py); re-exported here.
+from proclife.model.core.lives import (
+    BLOCKED,
+    JOIN_CHILDREN,
+    JOIN_THREADS,
+    REAPED,
+    RUNNABLE,
+    TERMINATE_DAEMONS,
+    ZOMBIE,
+)
 from proclife.model.core.spec import NOTHING, Drive, EventDef, Outcome, Rule, Source, Spec, StateDef
 
 P = "Lib/multiprocessing/process.py"
@@ -47,14 +57,6 @@ STILL_RUNNING = err(
     "You should first call join() or terminate().",
 )
 
-# The states the engines, the exports and the runtime name, each once: they read these, never a literal.
-RUNNABLE = "running.runnable"  # a process's main thread, or a thread, can act
-BLOCKED = "running.blocked"
-TERMINATE_DAEMONS = "exiting.terminate_daemon_children"
-JOIN_CHILDREN = "exiting.join_children"
-JOIN_THREADS = "exiting.join_threads"
-ZOMBIE = "terminated.zombie"
-REAPED = "terminated.reaped"
 
 STATES = (
     # The handle: the Process object as its parent sees it; names follow repr().

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Literal, NamedTuple
 
-from proclife.model.core.base import RUNNABLE
+from proclife.model.core.lives import RUNNABLE, is_exiting, is_running, is_terminated
 from proclife.model.core.traits import Traits
 
 StartMethod = Literal["fork", "spawn", "forkserver"]
@@ -54,15 +54,15 @@ class ProcState(NamedTuple):
 
     @property
     def terminated(self) -> bool:
-        return self.life.startswith("terminated")
+        return is_terminated(self.life)
 
     @property
     def exiting(self) -> bool:
-        return self.life.startswith("exiting")
+        return is_exiting(self.life)
 
     @property
     def running(self) -> bool:
-        return self.life.startswith("running")
+        return is_running(self.life)
 
 
 def threads_act(proc: ProcState) -> bool:

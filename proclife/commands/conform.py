@@ -108,6 +108,11 @@ def coverage_drawings(report: Report, model: Model) -> dict[str, bytes]:
 @click.option("--aim", type=click.Choice(["pairs", "rules"]), default="pairs", show_default=True,
               help="What the directed phase takes: every reachable (rule, consequence) pair, or only every rule "
                    "(the fewest of the plan's runs that take them all: a quicker check).")
+@click.option("--random-share", default=0.5, show_default=True, type=click.FloatRange(0, 0.95),
+              help="The least share of the time the random phase gets: past --examples it goes on until it has "
+                   "had this share (0.5: as long as the directed phase took), within --max-seconds.")
+@click.option("--keep-going", is_flag=True,
+              help="Run the whole directed plan and report each distinct disagreement, instead of stopping at the first.")
 @click.option("--profile", "profile_name", metavar="NAME|MODULE:ATTR",
               help="Check against this profile instead of each implementation's own (cpython, cpython-O, multiprocess, billiard).")
 @click.option("--optimize", is_flag=True, help="Run the agents under `python -O` (default profile cpython-O).")
@@ -119,7 +124,7 @@ def coverage_drawings(report: Report, model: Model) -> dict[str, bytes]:
               show_default=True, help="Where reproducing scripts are written.")
 def command(
     impls: tuple[str, ...], examples: int, min_examples: int, steps: int, max_seconds: float, seed: int, procs: int,
-    threads: int, depth: int, no_directed: bool, aim: str, profile_name: str | None, optimize: bool, extend: tuple[str, ...],
+    threads: int, depth: int, no_directed: bool, aim: str, random_share: float, keep_going: bool, profile_name: str | None, optimize: bool, extend: tuple[str, ...],
     json_out: Path | None, repro_dir: Path, draw_dir: Path | None,
 ) -> None:
     """Check real Process objects against the model, one implementation after another.
@@ -145,7 +150,8 @@ def command(
         known_start_method(impl)
     chosen = resolve_profile(profile_name) if profile_name else None
     bounds = Bounds(procs, threads, depth)
-    budget = Budget(examples, steps, max_seconds, seed, not no_directed, min_examples=min_examples, aim=aim)
+    budget = Budget(examples, steps, max_seconds, seed, not no_directed, min_examples=min_examples, aim=aim,
+                    first_only=not keep_going, random_share=random_share)
     console = Console(stderr=False, highlight=False, soft_wrap=True)
     status = Console(stderr=True)
     reports = []

@@ -35,11 +35,18 @@ class Budget:
     max_seconds: float = 60.0
     seed: int = 0
     directed: bool = True
-    first_only: bool = False  # stop at the first disagreement (tests); otherwise collect each distinct one
+    # Stop at the first disagreement (a verdict needs one); ``False`` collects each distinct one the
+    # directed plan meets, for a maintainer fixing several faults at once (``--keep-going``)
+    first_only: bool = True
     min_examples: int = 5  # random examples a run needs to be complete (at most ``examples``)
     # What the directed phase aims at: every reachable (rule, consequence) pair ("pairs"), or only
     # every rule ("rules": the fewest of the plan's runs that take them all, for a quick check)
     aim: str = "pairs"
+    # The least share of the checking time the random phase gets: past ``examples`` it goes on, in
+    # batches, until it has run that share of the time (0.5: as long as the directed phase took),
+    # within ``max_seconds``. The directed phase covers each (rule, consequence) once; random
+    # interleavings find what no shortest path takes.
+    random_share: float = 0.5
 
     @property
     def minimum(self) -> int:
@@ -127,6 +134,7 @@ def check(
                     report.disagreements.append(found)
                 if budget.first_only:
                     break
+    report.directed_seconds = time.monotonic() - started
     if not report.disagreements:
         _explore(engine, impl, bounds, budget, timing, deadline, report, count, say, supply)
     supply.close()
@@ -152,21 +160,25 @@ def _explore(
     say: Progress,
     supply: Prestarted,
 ) -> None:
-    """Random exploration in small batches until the examples or the time run out."""
+    """Random exploration in small batches: ``budget.examples`` of them, then more until the phase
+    has had ``budget.random_share`` of the time, or the time runs out."""
     done = 0
     batch = 0
     began, steps_before = time.monotonic(), report.steps
+    share = min(max(budget.random_share, 0.0), 0.95)
+    at_least = report.directed_seconds * share / (1.0 - share)  # seconds of random phase the share asks for
     # One class for every batch (each new class costs hypothesis a read of its rules' source).
     machine = machine_for(engine, impl, bounds, timing, on_step=count, supply=supply,
                           on_run=lambda run: report.random_traces.append([r.action for r in run.trace]))
-    while done < budget.examples:
+    while done < budget.examples or (budget.examples and time.monotonic() - began < at_least):
         if time.monotonic() >= deadline:
-            report.stopped_by_time = True
+            report.stopped_by_time = done < budget.examples
             return
-        size = min(5, budget.examples - done)
+        size = min(5, budget.examples - done) if done < budget.examples else 5
         hypothesis_seed(budget.seed * 1000 + batch)(machine)
         batch += 1
-        say(f"{impl.spec}: random exploration, examples {done + 1}-{done + size} of {budget.examples}")
+        say(f"{impl.spec}: random exploration, examples {done + 1}-{done + size} "
+            f"({budget.examples} asked, then until it has had {share:.0%} of the time)")
         report.runs += size
         try:
             run_state_machine_as_test(

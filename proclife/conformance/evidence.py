@@ -13,17 +13,55 @@ Two kinds of comparison, both after every step and for every process the run has
 
 A process whose observer is not installed or could not hook all of its machinery (named in
 its ``observer_installed`` fact) is held to contradictions only.
+
+The checks read only each process's ``life``, ``daemon``, ``joining`` and ``parent``, and import
+only the standard library, the life-state names and the observer's event types: a reproducer
+script carries this file and holds its own run to the same checks (``ModelView``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from proclife.model.core.base import JOIN_CHILDREN, JOIN_THREADS
-from proclife.model.core.system import System
+from proclife.model.core.lives import (
+    JOIN_CHILDREN,
+    JOIN_THREADS,
+    REAPED,
+    is_exiting,
+    is_running,
+    is_terminated,
+)
 from proclife.runtime.events import Lifecycle
 from proclife.runtime.observer import Event
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Protocol
+
+    from proclife.model.core.system import System
+
+    class ProcLike(Protocol):
+        @property
+        def life(self) -> str: ...
+        @property
+        def daemon(self) -> bool: ...
+        @property
+        def joining(self) -> bool: ...
+        @property
+        def running(self) -> bool: ...
+        @property
+        def exiting(self) -> bool: ...
+        @property
+        def terminated(self) -> bool: ...
+
+    class Viewed(Protocol):
+        """What the checks read of a system: the model's ``System``, or a ``ModelView``."""
+
+        @property
+        def procs(self) -> Sequence[ProcLike]: ...
+        def children(self, pid: int) -> tuple[int, ...]: ...
 
 # The exit step that holds each blocking exit phase: once it has returned, the phase is over.
 PHASE_STEP = {JOIN_CHILDREN: "util._exit_function", JOIN_THREADS: "threading._shutdown"}
@@ -38,13 +76,40 @@ class Accounts:
     model_pid: Callable[[int], int | None]  # OS pid -> the model pid it is (None: not one of the model's)
 
 
+class ProcView:
+    """One process of ``ModelView``: the fields of the model's ``ProcState`` the checks read."""
+
+    __slots__ = ("daemon", "joining", "life", "parent")
+
+    def __init__(self, life: str, daemon: bool, joining: bool = False, parent: int | None = None) -> None:
+        self.life, self.daemon, self.joining, self.parent = life, daemon, joining, parent
+
+    running = property(lambda self: is_running(self.life))
+    exiting = property(lambda self: is_exiting(self.life))
+    terminated = property(lambda self: is_terminated(self.life))
+
+
+class ModelView:
+    """The model's state as plain data (``ModelView.plain(system)``), rebuilt where the model is absent."""
+
+    def __init__(self, procs: list[dict[str, Any]]) -> None:
+        self.procs = [ProcView(**proc) for proc in procs]
+
+    def children(self, pid: int) -> tuple[int, ...]:
+        return tuple(i for i, p in enumerate(self.procs) if p.parent == pid)
+
+    @staticmethod
+    def plain(system: System) -> list[dict[str, Any]]:
+        return [{"life": p.life, "daemon": p.daemon, "joining": p.joining, "parent": p.parent} for p in system.procs]
+
+
 def _fact(event: Event) -> str:
     details = ", ".join(f"{k}={v!r}" for k, v in event.details.items() if k in ("how", "step", "exitcode", "code",
                                                                                 "exception", "caller"))
     return f"{event.kind}({details})" if details else event.kind
 
 
-def contradictions(system: System, accounts: Accounts) -> list[str]:
+def contradictions(system: Viewed, accounts: Accounts) -> list[str]:
     """Facts already reported that the model's state rules out."""
     out: list[str] = []
     for pid, proc in enumerate(system.procs):
@@ -52,6 +117,7 @@ def contradictions(system: System, accounts: Accounts) -> list[str]:
         if seen is None:
             continue
         out += _wrong_joins(system, pid, seen, accounts)
+        out += _unreaped(system, pid, seen, accounts)
         if proc.running and seen.left_target is not None:
             out.append(f"P{pid}: its observer reports {_fact(seen.left_target)}, it has left its target, "
                        f"but the model says it is {proc.life}")
@@ -64,7 +130,7 @@ def contradictions(system: System, accounts: Accounts) -> list[str]:
     return out
 
 
-def _wrong_joins(system: System, pid: int, seen: Lifecycle, accounts: Accounts) -> list[str]:
+def _wrong_joins(system: Viewed, pid: int, seen: Lifecycle, accounts: Accounts) -> list[str]:
     """Exit joins in progress that the model's state rules out: of a daemonic child its parent never
     signalled (the exit sequence SIGTERMs every live daemonic child before it joins the children,
     util._exit_function), or of a live child other than the one the model says is being joined
@@ -84,12 +150,25 @@ def _wrong_joins(system: System, pid: int, seen: Lifecycle, accounts: Accounts) 
     return out
 
 
-def _joining(system: System, pid: int) -> int | None:
+def _unreaped(system: Viewed, pid: int, seen: Lifecycle, accounts: Accounts) -> list[str]:
+    """Joins that returned an exit code and left the child a zombie, where the model has reaped it
+    (a join that returns collects the child's exit status: Popen.wait -> poll -> os.waitpid)."""
+    out = []
+    for os_pid, joined in seen.unreaped.items():
+        child = accounts.model_pid(os_pid)
+        if child is not None and system.procs[child].life == REAPED:
+            out.append(f"P{pid}: its observer reports its join of P{child} returned (exit code "
+                       f"{joined.get('returncode')!r}) with P{child} still a zombie; the model says the join "
+                       f"reaped it ({REAPED})")
+    return out
+
+
+def _joining(system: Viewed, pid: int) -> int | None:
     """The child whose join ``pid``'s exit sequence is in, by the model (None: none named)."""
     return next((c for c in system.children(pid) if system.procs[c].joining), None)
 
 
-def _shown(system: System, pid: int, seen: Lifecycle, accounts: Accounts) -> bool:
+def _shown(system: Viewed, pid: int, seen: Lifecycle, accounts: Accounts) -> bool:
     life = system.procs[pid].life
     if life == JOIN_THREADS:
         return seen.joining_threads()
@@ -100,7 +179,7 @@ def _shown(system: System, pid: int, seen: Lifecycle, accounts: Accounts) -> boo
     return True
 
 
-def unmet(system: System, accounts: Accounts) -> dict[int, str]:
+def unmet(system: Viewed, accounts: Accounts) -> dict[int, str]:
     """Exit phases the model says a process is blocked in that its observer does not show (yet), by pid."""
     out: dict[int, str] = {}
     for pid, proc in enumerate(system.procs):
@@ -117,7 +196,7 @@ def unmet(system: System, accounts: Accounts) -> dict[int, str]:
     return out
 
 
-def decided(system: System, accounts: Accounts, ended: Callable[[int], bool]) -> bool:
+def decided(system: Viewed, accounts: Accounts, ended: Callable[[int], bool]) -> bool:
     """Nothing left to wait for: every expectation met, or a contradiction, or its process gone."""
     if contradictions(system, accounts):
         return True

@@ -128,6 +128,7 @@ class Report:
     stopped_by_time: bool = False
     random_steps: int = 0  # steps of the random phase, and its wall time (start-ups and teardowns included)
     random_seconds: float = 0.0
+    directed_seconds: float = 0.0  # the directed phase's wall time, plan search included
     random_traces: list[list[Action]] = field(default_factory=list)  # each random run's actions, in order
     coverage: dict[str, int] = field(default_factory=dict)
     unreached: dict[str, str] = field(default_factory=dict)
@@ -160,7 +161,8 @@ class Report:
         """What the run did, phase by phase: the reason for an "incomplete"."""
         directed = (f"directed plan {self.directed_runs}/{self.directed_planned} runs" if self.directed
                     else "directed plan skipped (--no-directed)")
-        random = f"random phase {self.examples}/{self.examples_wanted} examples (at least {self.examples_min} needed)"
+        random = (f"random phase {self.examples} examples ({self.examples_wanted} asked, at least "
+                  f"{self.examples_min} needed), {self.random_steps} steps in {self.random_seconds:.1f}s")
         limit = "; stopped by the time limit (--max-seconds)" if self.stopped_by_time else ""
         return f"{directed}; {random}{limit}"
 
@@ -177,6 +179,9 @@ class Report:
             "directed_planned": self.directed_planned,
             "directed_runs": self.directed_runs,
             "examples": self.examples,
+            "directed_seconds": round(self.directed_seconds, 3),
+            "random_seconds": round(self.random_seconds, 3),
+            "random_steps": self.random_steps,
             "examples_min": self.examples_min,
             "steps": self.steps,
             "runs": self.runs,

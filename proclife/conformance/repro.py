@@ -1,7 +1,10 @@
 """Write a standalone script that replays a disagreement with only the implementation under test.
 
-The script embeds the agent (``proclife.runtime.agent`` and the stdlib-only modules it imports)
-and the exact commands the driver sent, so a maintainer can run it without proclife.
+The script embeds the agent (``proclife.runtime.agent`` and the stdlib-only modules it imports),
+the in-process observer, the evidence checks with the event reader they fold events with, and the
+exact commands the driver sent, so a maintainer can run it without proclife and see every fact
+proclife compared: results, the OS view, exit statuses, dispositions, and each process's own
+account of its life.
 """
 
 from __future__ import annotations
@@ -10,14 +13,25 @@ import hashlib
 import json
 from pathlib import Path
 
+from proclife.conformance import evidence
+from proclife.conformance.evidence import ModelView
 from proclife.conformance.report import Disagreement
+from proclife.model.core import lives
 from proclife.model.core.spec import Spec
 from proclife.model.core.system import System
 from proclife.runtime import agent as agent_module
+from proclife.runtime import events as events_module
 from proclife.runtime.commands import command_for, drive_of, signal_number
 from proclife.runtime.observe import expected_dispositions, expected_exitcodes, expected_os
 
 AGENT_MODULES = ("__init__.py", "agent.py", "exitstatus.py", "impls.py", "protocol.py", "errors.py", "observer.py")
+# Beside the agent, the evidence checks and what they import (standard library only), by module file
+EVIDENCE_MODULES = {
+    "proclife/runtime/events.py": events_module,
+    "proclife/conformance/evidence.py": evidence,
+    "proclife/model/core/lives.py": lives,
+}
+PACKAGES = ("proclife", "proclife/conformance", "proclife/model", "proclife/model/core")
 TEMPLATE = Path(__file__).with_name("repro_template.py")
 
 
@@ -40,12 +54,10 @@ def steps_for(
             step.update(agent=agent, cmd=cmd)
             if drive.how == "call" and drive.name == "start":
                 step["starts"] = action.pid
-        if record is not None:
-            step["allowed"] = [record.observed]
-            step.update(_facts([engine_systems[seq]]))
-        else:
-            step["allowed"] = sorted({t.observed for t in found.predicted})
-            step.update(_facts([t.system for t in found.predicted]))
+        outcomes = [engine_systems[seq]] if record is not None else [t.system for t in found.predicted]
+        step["allowed"] = [record.observed] if record is not None else sorted({t.observed for t in found.predicted})
+        step.update(_facts(outcomes))
+        step["views"] = [ModelView.plain(after) for after in outcomes]
         out.append(step)
     return out
 
@@ -78,7 +90,10 @@ def write_reproducer(
     steps = steps_for(found, spec, found.systems, join_timeout, bound)
     root = Path(agent_module.__file__).parent
     sources = {f"proclife/runtime/{name}": (root / name).read_text() for name in AGENT_MODULES}
-    sources["proclife/__init__.py"] = '"""The agent of a proclife reproducer: only what runs inside the processes."""\n'
+    for name, module in EVIDENCE_MODULES.items():
+        sources[name] = Path(str(module.__file__)).read_text()
+    for package in PACKAGES:
+        sources[f"{package}/__init__.py"] = '"""Part of a proclife reproducer: only what it runs."""\n'
     text = TEMPLATE.read_text()
     text = text.replace('IMPL = "fork"', f"IMPL = {found.impl!r}", 1)
     text = text.replace("STEPS: list[dict[str, Any]] = []  # filled in by proclife", f"STEPS: list[dict[str, Any]] = json.loads({json.dumps(json.dumps(steps))})", 1)

@@ -5,8 +5,10 @@ runs inside every process is embedded below and written to a temporary folder; t
 starts the main program, replays the steps, waits for the processes the model says have
 ended, and compares after each step what proclife compares: the result, each process's OS
 state, the exit status of every ended process (asked of its living parent's agent, which
-reads it without reaping; P0's and adopted orphans' as this script reaps them) and each
-agent's SIGTERM disposition. Exit status 1: the disagreement reproduced; 0: everything agreed.
+reads it without reaping; P0's and adopted orphans' as this script reaps them), each
+agent's SIGTERM disposition, and each process's own account of its life (the in-process observer's
+facts, held to the model by proclife's own evidence checks, embedded below). Exit status 1: the
+disagreement reproduced; 0: everything agreed; 3: the replay itself failed.
 """
 
 from __future__ import annotations
@@ -60,13 +62,17 @@ class HarnessFailed(Exception):
 
 class Run:
     def __init__(self, folder: str) -> None:
+        from proclife.runtime.events import EventStream  # embedded: importable once main() wrote SOURCES
+
         self.folder = folder
+        self.stream = EventStream(folder)  # every process's observer writes here
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.address = os.path.join(folder, "agents.sock")
         self.listener.bind(self.address)
         self.listener.listen(64)
         self.sel = selectors.DefaultSelector()
         self.sel.register(self.listener, selectors.EVENT_READ)
+        self.sel.register(self.stream.fd, selectors.EVENT_READ)
         self.conns: dict[int, socket.socket] = {}
         self.pids: dict[int, int] = {}
         self.acks: dict[int, dict[str, Any]] = {}
@@ -76,7 +82,8 @@ class Run:
         self.asked = 0
         self.buffers: dict[socket.socket, bytes] = {}
         env = dict(os.environ, PYTHONPATH=os.pathsep.join((folder, os.getcwd())))
-        argv = [sys.executable, "-m", "proclife.runtime.agent", "--impl", IMPL, "--address", self.address, "--id", "0"]
+        argv = [sys.executable, "-m", "proclife.runtime.agent", "--impl", IMPL, "--address", self.address, "--id", "0",
+                "--events", self.stream.path]
         self.p0 = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
         self.wait(lambda: 0 in self.pids, "the main program's hello")
 
@@ -89,6 +96,9 @@ class Run:
             if self.p0.poll() is not None and not self.pids:
                 raise HarnessFailed(f"the main program exited ({self.p0.returncode}) before {what}")
             for key, _ in self.sel.select(min(left, 0.5)):
+                if key.fileobj == self.stream.fd:
+                    self.stream.read()
+                    continue
                 sock: socket.socket = key.fileobj  # type: ignore[assignment]
                 if sock is self.listener:
                     conn, _ = self.listener.accept()
@@ -162,6 +172,38 @@ class Run:
                                 f"it ended with {code}")
         return problems
 
+    def accounts(self) -> Any:
+        """Each process's own account, as proclife's evidence checks read it."""
+        from proclife.conformance.evidence import Accounts
+
+        def of(ident: int) -> Any:
+            return None if ident not in self.pids else self.stream.of(self.pids[ident])
+
+        def model_pid(os_pid: int) -> int | None:
+            return next((i for i, p in self.pids.items() if p == os_pid), None)
+
+        return Accounts(of, self.pids.get, model_pid)
+
+    def evidence(self, step: dict[str, Any]) -> list[str]:
+        """What the processes' own accounts show against the model (any allowed outcome may match):
+        contradicting facts, and exit phases the model holds a process in that it never showed."""
+        from proclife.conformance.evidence import ModelView, contradictions, decided, unmet
+
+        problems: list[str] = []
+        for plain in step.get("views", []):
+            view, accounts = ModelView(plain), self.accounts()
+            if unmet(view, accounts):
+                with contextlib.suppress(HarnessFailed):  # an expectation still unmet is reported below
+                    self.wait(lambda: decided(view, accounts, lambda i: i in self.ended),  # noqa: B023
+                              "each process to show the exit phase the model holds it in")
+            self.stream.read()
+            found = contradictions(view, accounts) + [f"{why}, awaited up to {BOUND}s"
+                                                      for why in unmet(view, accounts).values()]
+            if not found:
+                return []
+            problems = problems or found
+        return problems
+
     def status(self, ident: int, parent: int | None) -> int | None:
         """``ident``'s exit status: reaped here, or read by its living parent's agent without reaping."""
         if ident == 0 and self.p0.returncode is not None:
@@ -207,6 +249,7 @@ def main() -> int:
         os.makedirs(os.path.join(folder, os.path.dirname(name)), exist_ok=True)
         with open(os.path.join(folder, name), "w") as f:
             f.write(text)
+    sys.path.insert(0, folder)  # the embedded proclife, not an installed one
     status = 0
     run = None
     try:
@@ -216,6 +259,7 @@ def main() -> int:
             problems = [] if observed in step["allowed"] else [f"result {observed!r}, the model allows {step['allowed']}"]
             problems += run.settle(step["os"])
             problems += run.facts(step)
+            problems += run.evidence(step)
             print(f"{number:3}. {step['describe']:32} -> {observed}")
             for problem in problems:
                 print(f"     DISAGREES: {problem}")
@@ -229,6 +273,8 @@ def main() -> int:
     finally:
         if run is not None:
             run.close()
+        if run is not None:
+            run.stream.close()
         shutil.rmtree(folder, ignore_errors=True)
     return status
 
