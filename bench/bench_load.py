@@ -4,7 +4,7 @@
 
 Starts ``--hogs`` processes that spin on the CPU for the whole benchmark, then runs the default
 ``proclife conform --impl METHOD`` ``--runs`` times per start method, one at a time, each with a
-different ``--seed``. After each run it looks for any process the run left: a descendant of this
+different ``--seed``, the methods taking turns. After each run it looks for any process the run left: a descendant of this
 script other than the hogs, or any process whose environment carries a proclife run token.
 Prints each run's exit status and duration, then per method: verdicts, disagreements, processes
 left. Exit 1 if any run did not agree or left a process.
@@ -57,8 +57,9 @@ def main() -> None:
     tally: dict[str, collections.Counter[str]] = {m: collections.Counter() for m in args.methods}
     left_total = 0
     try:
-        for method in args.methods:
-            for seed in range(args.first_seed, args.first_seed + args.runs):
+        # seed by seed, each method in turn: a series cut short has as many runs of each method, +-1
+        for seed in range(args.first_seed, args.first_seed + args.runs):
+            for method in args.methods:
                 started = time.monotonic()
                 out = subprocess.run([*PROCLIFE, "conform", "--impl", method, "--seed", str(seed)], cwd=ROOT,
                                      capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=900,
