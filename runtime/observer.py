@@ -70,6 +70,8 @@ THREADING: dict[str, str] = {
     "threading:Thread.join": "thread_join",
     "threading:Thread._bootstrap_inner": "thread_bootstrap",
 }
+if sys.version_info < (3, 12):  # no audit event for a thread start before 3.12: the return of Thread.start
+    THREADING["threading:Thread.start"] = "thread_start"
 
 
 class ObserverError(Exception):
@@ -649,6 +651,14 @@ def _on_thread_join(frame: FrameType, event: str, arg: Any) -> None:
               alive=thread.is_alive(), **_describe_thread(thread))
 
 
+def _on_thread_started(frame: FrameType, event: str, arg: Any) -> None:
+    """3.11: ``Thread.start`` returned, having waited for the thread to run (it raised otherwise)."""
+    thread = _self(frame)
+    started = getattr(thread, "_started", None)
+    if event == "return" and started is not None and started.is_set():
+        _emit("thread_start", _now(), None, **_describe_thread(thread))
+
+
 def _on_thread_bootstrap(frame: FrameType, event: str, arg: Any) -> None:
     if event == "return":
         _emit("thread_end", _now(), None, as_thread=_self(frame))
@@ -760,7 +770,8 @@ _AUDIT: dict[str, Callable[[tuple[Any, ...]], None]] = {
     "os.posix_spawn": lambda a: _emit("exec", _now(), None, via="os.posix_spawn", path=a[0], argv=a[1]),
     "os.exec": lambda a: _emit("exec", _now(), None, via="os.exec", path=a[0], argv=a[1]),
     "subprocess.Popen": lambda a: _emit("exec", _now(), None, via="subprocess.Popen", path=a[0], argv=a[1]),
-    "_thread.start_new_thread": lambda a: _on_thread_start(a[0]),
+    "_thread.start_new_thread": lambda a: _on_thread_start(a[0]),  # 3.12
+    "_thread.start_joinable_thread": lambda a: _on_thread_start(a[0]),  # 3.13
     "sys.excepthook": lambda a: _emit("uncaught", _now(), None, exception=getattr(a[1], "__qualname__", None)),
 }
 
@@ -804,6 +815,7 @@ _ROLES: dict[str, Callable[[FrameType, str, Any], None]] = {
     "shutdown": _on_shutdown,
     "thread_join": _on_thread_join,
     "thread_bootstrap": _on_thread_bootstrap,
+    "thread_start": _on_thread_started,
 }
 
 
