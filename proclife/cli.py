@@ -28,6 +28,7 @@ COMMANDS = (
     "proclife.commands.predict",
     "proclife.commands.demo",
     "proclife.commands.diff",
+    "proclife.commands.trace",
 )
 
 

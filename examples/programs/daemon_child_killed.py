@@ -27,7 +27,7 @@ def main(method: str) -> None:
     ctx.Process(target=work, args=(started_writer,), daemon=True, name="Worker").start()
     if not started.poll(60):
         raise SystemExit("the child did not start working within 60 s")
-    print(f"child is {started.recv()}; main program returns")
+    print(f"child is {started.recv()}; main program returns", flush=True)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ the grandchild 'Late': nobody joins it any more, 'Parent' ends, and 'Late' is re
 the nearest subreaper, or init). 'Late' ends once 'Parent' is gone (bounded).
 
 On 3.13 a child joins its threads first and its children after (from atexit): 'Late' is joined
-and nothing is orphaned.
+(once it has waited PARENT_BOUND seconds for its parent's end) and nothing is orphaned; 'Late'
+was then never joined by 'Parent' itself.
 
     python late_child_orphaned.py [fork|spawn|forkserver]
 """

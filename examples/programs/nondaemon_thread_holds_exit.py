@@ -21,7 +21,7 @@ def write(main_returned: threading.Event) -> None:
 def main(method: str) -> None:
     main_returned = threading.Event()
     threading.Thread(target=write, args=(main_returned,), name="Writer").start()
-    print(f"main program returns ({method}: no child here)")
+    print(f"main program returns ({method}: no child here)", flush=True)
     main_returned.set()
 
 

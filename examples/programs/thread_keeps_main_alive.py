@@ -13,7 +13,7 @@ import threading
 def main(method: str) -> None:
     never = threading.Event()
     threading.Thread(target=never.wait, name="Waiter").start()
-    print(f"main program returns ({method}: no child here)")
+    print(f"main program returns ({method}: no child here)", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,78 @@
+"""``proclife trace [--out DIR] [--json FILE] [--kill-after S] -- python PROGRAM.py ARGS...``, and ``--check FILE``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from proclife.exits import HARNESS, OK
+from proclife.outputs import check_file, check_folder, write_text
+from proclife.trace.build import build
+from proclife.trace.cmdline import check_command
+from proclife.trace.errors import TraceFailed, TraceUsageError
+from proclife.trace.findings import findings
+from proclife.trace.record import record
+from proclife.trace.schema import problems, read_trace
+from proclife.trace.summary import summary
+
+
+def _status(doc: dict[str, Any]) -> int:
+    """0 when the program ended by itself (whatever its own status), 3 when the trace is incomplete."""
+    return HARNESS if doc["program"]["incomplete"] else OK
+
+
+def _run(program: tuple[str, ...], out: Path, json_file: Path | None, kill_after: float | None) -> int:
+    command = check_command(program)
+    check_folder(out, "--out")
+    if json_file is not None:
+        check_file(json_file, "--json")
+    rec = record(command, out, kill_after)
+    doc = build(rec)
+    doc["findings"] = findings(doc)
+    found = problems(doc)
+    if found:
+        raise TraceFailed(f"the recorded trace breaks its own schema: {found[0]}")
+    text = json.dumps(doc, indent=1)
+    write_text(out / "trace.json", text, "--out")
+    if json_file is not None:
+        write_text(json_file, text, "--json")
+    click.echo(summary(doc, str(json_file or out / "trace.json")), err=True)
+    if not any(p["role"] == "main" and p["first_event"] is not None for p in doc["processes"]):
+        raise TraceFailed(f"no event from the main process (pid {rec.main_pid}): {command[0]} did not load the "
+                          "observer; trace a Python 3.11+ interpreter running the program")
+    return _status(doc)
+
+
+def _check(path: Path) -> int:
+    doc = read_trace(path)
+    doc["findings"] = findings(doc)
+    click.echo(summary(doc, str(path)), err=True)
+    return _status(doc)
+
+
+@click.command("trace", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("proclife-out"),
+              show_default=True, help="Folder for the observer's events (events.jsonl) and the trace (trace.json).")
+@click.option("--json", "json_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Write the trace here too.")
+@click.option("--kill-after", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
+              help="SIGKILL the whole traced tree if the main process has not ended this long after its start.")
+@click.option("--check", "check_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              metavar="FILE", help="Read a recorded trace back, validate it and print its summary; runs nothing.")
+@click.argument("program", nargs=-1, type=click.UNPROCESSED)
+def command(out: Path, json_file: Path | None, kill_after: float | None, check_path: Path | None,
+            program: tuple[str, ...]) -> None:
+    """Run a Python program with the observer in every process it starts, and say how each one ended.
+
+    The program (after --) runs under its own interpreter, unchanged: its stdin, stdout, stderr and
+    exit status pass through; the summary and its findings go to stderr. Exit status: 0 when the
+    program ended by itself, 3 when it was killed (--kill-after) or the tracing failed.
+    """
+    if check_path is not None:
+        if program:
+            raise TraceUsageError("--check reads a recorded trace and runs nothing: drop the program, or --check")
+        raise SystemExit(_check(check_path))
+    raise SystemExit(_run(program, out, json_file, kill_after))

@@ -1,0 +1,159 @@
+"""Run the traced program: its own session, the observer in every Python process, every process reaped.
+
+The program inherits this process's stdin, stdout and stderr. The tracer is the tree's subreaper,
+so orphans come back to it; it waits for the main process (up to ``--kill-after``), then gives the
+processes still running ``ORPHAN_BOUND`` seconds to end. Whatever is left at a bound is killed
+with SIGKILL (every process that wrote an event, every descendant, the program's session) and
+reaped: no process outlives the trace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from proclife.runtime.observer import parse_line
+from proclife.runtime.osproc import make_subreaper
+from proclife.trace.errors import TraceFailed, TraceUsageError
+from proclife.trace.loader import environment, prepare_site
+from proclife.trace.reaping import ChildSignals, Reaped, reap_all
+
+ORPHAN_BOUND = 10.0  # seconds the processes left when the main process ended get to end by themselves
+KILL_BOUND = 10.0  # seconds for killed processes to be reaped
+EVENTS_FILE = "events.jsonl"
+
+
+@dataclass
+class Recording:
+    """What the tracer itself saw of a run; the observer's events are in ``sink``."""
+
+    command: list[str]
+    sink: Path
+    started_ns: int
+    started_wall: float
+    main_pid: int = 0
+    ended_ns: int = 0
+    exit_status: int | None = None  # None: killed before it ended
+    kill_after: float | None = None
+    killed: list[int] = field(default_factory=list)  # pids SIGKILLed by the tracer
+    incomplete: str | None = None  # why the trace is incomplete (killed), or None
+    reaped: dict[int, Reaped] = field(default_factory=dict)  # by the tracer: the main process and adoptees
+    tracer_pid: int = field(default_factory=os.getpid)
+
+
+def record(command: Sequence[str], out: Path, kill_after: float | None) -> Recording:
+    """Run ``command`` traced; the events go to ``out/events.jsonl``."""
+    make_subreaper()
+    out.mkdir(parents=True, exist_ok=True)
+    sink = out / EVENTS_FILE
+    sink.unlink(missing_ok=True)
+    site = Path(tempfile.mkdtemp(prefix="proclife-trace-site-"))
+    try:
+        env = environment(prepare_site(site), sink, os.environ)
+        with ChildSignals() as signals:
+            return _run(list(command), env, sink, kill_after, signals)
+    finally:
+        shutil.rmtree(site, ignore_errors=True)
+
+
+def _run(command: list[str], env: dict[str, str], sink: Path, kill_after: float | None,
+         signals: ChildSignals) -> Recording:
+    rec = Recording(command, sink, time.monotonic_ns(), time.time(), kill_after=kill_after)
+    started = time.monotonic()
+    try:
+        proc = subprocess.Popen(command, env=env, start_new_session=True)
+    except OSError as exc:
+        raise TraceUsageError(f"cannot run {command[0]}: {exc.strerror or exc}; name a Python interpreter") from None
+    rec.main_pid = proc.pid
+    try:
+        _await(rec, signals, None if kill_after is None else started + kill_after, main_only=True)
+        if rec.exit_status is None:
+            rec.incomplete = f"killed after {kill_after:g} s: the main process had not ended"
+            _kill_tree(rec, signals)
+            rec.exit_status = None  # its -9 is the tracer's doing, in rec.reaped
+        else:
+            left = _await(rec, signals, time.monotonic() + ORPHAN_BOUND, main_only=False)
+            if left:
+                rec.incomplete = (f"killed: processes still running {ORPHAN_BOUND:g} s after the main process "
+                                  "ended")
+                _kill_tree(rec, signals)
+    except BaseException:
+        _kill_tree(rec, signals)  # interrupted (Ctrl-C, SIGTERM): the tree goes with the tracer
+        raise
+    finally:
+        proc.returncode = rec.exit_status if rec.exit_status is not None else -signal.SIGKILL
+    rec.ended_ns = time.monotonic_ns()
+    return rec
+
+
+def _await(rec: Recording, signals: ChildSignals, deadline: float | None, main_only: bool) -> bool:
+    """Reap as children end until the main process (``main_only``) or every child has; True if some
+    awaited process is still running at ``deadline``."""
+    while True:
+        reaped, children_left = reap_all()
+        for one in reaped:
+            rec.reaped[one.pid] = one
+            if one.pid == rec.main_pid:
+                rec.exit_status = one.status
+        done = rec.exit_status is not None if main_only else not children_left
+        if done:
+            return False
+        if not signals.wait(deadline):
+            return True
+
+
+def _observed_pids(sink: Path) -> set[int]:
+    """Every pid that wrote an event (a line cut short by a death is skipped)."""
+    pids = set()
+    with contextlib.suppress(FileNotFoundError), sink.open() as lines:
+        for line in lines:
+            with contextlib.suppress(ValueError, KeyError):
+                pids.add(parse_line(line).pid)
+    return pids
+
+
+def _tree(rec: Recording) -> list[psutil.Process]:
+    """The run's live processes: observed, descended from the tracer, or in the program's session;
+    a pid reused by a process born before the run is not one of them."""
+    candidates = _observed_pids(rec.sink)
+    with contextlib.suppress(psutil.Error):
+        candidates |= {p.pid for p in psutil.Process().children(recursive=True)}
+    for pid in psutil.pids():
+        with contextlib.suppress(OSError):
+            if os.getsid(pid) == rec.main_pid:
+                candidates.add(pid)
+    tree = []
+    for pid in candidates - {os.getpid()}:
+        with contextlib.suppress(psutil.Error):
+            proc = psutil.Process(pid)
+            if proc.create_time() >= rec.started_wall - 1.0 and proc.status() != psutil.STATUS_ZOMBIE:
+                tree.append(proc)
+    return tree
+
+
+def _kill_tree(rec: Recording, signals: ChildSignals) -> None:
+    """SIGKILL the whole tree, reap it, and check that none of it is left."""
+    tree = _tree(rec)
+    for proc in tree:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+            rec.killed.append(proc.pid)
+    if rec.main_pid:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(rec.main_pid, signal.SIGKILL)
+    if _await(rec, signals, time.monotonic() + KILL_BOUND, main_only=False):
+        raise TraceFailed(f"children of the tracer still not reaped {KILL_BOUND:g} s after SIGKILL")
+    _, alive = psutil.wait_procs(tree, timeout=KILL_BOUND)
+    if alive:
+        raise TraceFailed(f"processes {sorted(p.pid for p in alive)} of the traced tree survived SIGKILL for "
+                          f"{KILL_BOUND:g} s; end them by hand")

@@ -1,0 +1,246 @@
+"""``proclife trace``: the example programs give exactly their expected findings, hangs are killed
+leaving no process, the command line and the trace file are checked, the program runs unchanged.
+
+Each trace runs ``python -m proclife trace`` in its own process (the tracer makes itself a
+subreaper, which must not happen to the test runner), bounded by a timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import select
+import signal
+import subprocess
+import sys
+import textwrap
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import psutil
+import pytest
+
+from proclife.model.core.extend import load
+from proclife.trace import findings as findings_module
+from proclife.trace.cmdline import check_command
+from proclife.trace.errors import TraceUsageError
+from proclife.trace.schema import SCHEMA_FILE
+
+ROOT = Path(__file__).resolve().parent.parent
+PROGRAMS = ROOT / "examples" / "programs"
+NAMES = sorted(p.name.removesuffix(".expected.json") for p in PROGRAMS.glob("*.expected.json"))
+HANGING = ("queue_join_deadlock", "thread_keeps_main_alive")
+BOUND = 60.0
+
+
+def trace(tmp_path: Path, *program: str, kill_after: float | None = None, env: dict[str, str] | None = None,
+          cwd: Path | None = None) -> tuple[subprocess.CompletedProcess[str], dict[str, Any] | None]:
+    """Run ``proclife trace -- PROGRAM...``; its result and the trace it wrote (None if none)."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    out, json_file = tmp_path / "out", tmp_path / "trace.json"
+    args = [sys.executable, "-m", "proclife", "trace", "--out", str(out), "--json", str(json_file)]
+    if kill_after is not None:
+        args += ["--kill-after", str(kill_after)]
+    result = subprocess.run([*args, "--", *program], capture_output=True, text=True, timeout=BOUND,
+                            env=env, cwd=cwd or tmp_path)
+    doc = json.loads(json_file.read_text()) if json_file.exists() else None
+    if doc is not None:
+        assert_none_left(doc)
+    return result, doc
+
+
+def assert_none_left(doc: dict[str, Any]) -> None:
+    """Every process of the trace is gone (a pid now naming a younger process is not one of them)."""
+    started = datetime.fromisoformat(doc["started_at"]).timestamp()
+    left = []
+    for proc in doc["processes"]:
+        try:
+            if psutil.Process(proc["pid"]).create_time() <= started + 1:
+                left.append(proc["pid"])
+        except psutil.NoSuchProcess:
+            continue
+    assert not left, f"processes of the traced run left behind: {left}"
+
+
+def expected(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((PROGRAMS / f"{name}.expected.json").read_text())
+    return loaded
+
+
+def comparable(findings: list[dict[str, Any]], like: list[dict[str, Any]]) -> Counter[tuple[Any, ...]]:
+    """The findings by the fields the expectations give (kind, process, rule; name, thread if given)."""
+    keys = ("kind", "process", "rule", "name", "thread")
+    return Counter(tuple(f.get(k) if any(k in e for e in like) or k in ("kind", "process", "rule") else None
+                         for k in keys) for f in findings)
+
+
+def check_program(tmp_path: Path, name: str, method: str, kill_after: float) -> dict[str, Any]:
+    want = expected(name)
+    result, doc = trace(tmp_path, sys.executable, str(PROGRAMS / f"{name}.py"), method,
+                        kill_after=kill_after if want["hangs"] else None)
+    assert doc is not None, result.stderr
+    assert result.returncode == (3 if want["hangs"] else 0), result.stderr
+    assert doc["program"]["exit_status"] == want["exit_status"], result.stderr
+    assert doc["program"]["killed"] == want["hangs"]
+    assert comparable(doc["findings"], want["findings"]) == comparable(want["findings"], want["findings"]), \
+        result.stderr
+    jsonschema.validate(doc, json.loads(SCHEMA_FILE.read_text()))
+    return doc
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_example_under_fork(tmp_path: Path, name: str) -> None:
+    doc = check_program(tmp_path, name, "fork", kill_after=1.0)
+    assert {p["start_method"] for p in doc["processes"] if p["role"] == "child"} <= {"fork"}
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+@pytest.mark.parametrize("name", ["queue_join_deadlock", "daemon_child_killed", "late_child_orphaned",
+                                  "os_exit_skips_joins", "never_joined_child", "pool_with"])
+def test_example_under(tmp_path: Path, name: str, method: str) -> None:
+    doc = check_program(tmp_path, name, method, kill_after=5.0)
+    assert {p["start_method"] for p in doc["processes"] if p["role"] == "child"} <= {method}
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("name", HANGING)
+def test_hang_killed_after_five_seconds(tmp_path: Path, name: str) -> None:
+    result, doc = trace(tmp_path, sys.executable, str(PROGRAMS / f"{name}.py"), "spawn", kill_after=5)
+    assert result.returncode == 3 and "incomplete: killed after 5 s" in result.stderr
+    assert doc is not None and 5.0 <= (doc["ended"] - doc["started"]) / 1e9 < 5.0 + BOUND / 4
+    assert [p["ended"] for p in doc["processes"] if p["role"] != "helper"] == ["killed"] * len(
+        [p for p in doc["processes"] if p["role"] != "helper"])
+
+
+def test_daemon_child_status_and_reapers(tmp_path: Path) -> None:
+    """The daemonic child's -15 comes from its parent's join; the orphan of os._exit is the tracer's."""
+    _, killed = trace(tmp_path / "a", sys.executable, str(PROGRAMS / "daemon_child_killed.py"), "fork")
+    _, orphaned = trace(tmp_path / "b", sys.executable, str(PROGRAMS / "os_exit_skips_joins.py"), "fork")
+    assert killed is not None and orphaned is not None
+    main, worker = killed["processes"]
+    assert (worker["name"], worker["daemon"], worker["exit_status"], worker["ended"]) == ("Worker", True, -15, "signal")
+    assert worker["reaped_by"] == main["pid"] and main["reaped_by"] == "tracer"
+    main, survivor = orphaned["processes"]
+    assert main["ended"] == "os_exit" and survivor["adopted_by"] == "tracer" and survivor["reaped_by"] == "tracer"
+    assert [(t["name"], t["daemon"], t["started_by"], t["ended"]) for t in orphaned["threads"]] == [
+        ("Blocked", False, "MainThread", None)]  # started (thread_start), never ended: os._exit came first
+
+
+@pytest.mark.parametrize("flags", [["-I"], ["-E"], ["-S"], ["-bS"], ["-W", "ignore", "-E"], ["-X", "dev", "-sI"]])
+def test_flags_that_keep_the_observer_out_are_refused(flags: list[str]) -> None:
+    with pytest.raises(TraceUsageError, match=f"-{flags[-1][-1]}"):
+        check_command(["python", *flags, "app.py"])
+
+
+@pytest.mark.parametrize("argv", [["python", "app.py", "-I"], ["python", "-c", "print(1)", "-E"],
+                                  ["python", "-m", "mod", "-S"], ["python", "-Wignore", "-u", "app.py"],
+                                  ["python", "-X", "importtime", "app.py"]])
+def test_flags_of_the_program_are_its_own(argv: list[str]) -> None:
+    assert check_command(argv) == argv
+
+
+def test_refused_command_lines_exit_2(tmp_path: Path) -> None:
+    for program, reason in (((sys.executable, "-I", "app.py"), "-I (isolated mode"), ((), "no program to trace")):
+        result, doc = trace(tmp_path, *program)
+        assert (result.returncode, doc) == (2, None), result.stderr
+        assert reason in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_output_and_exit_status_pass_through(tmp_path: Path) -> None:
+    program = tmp_path / "app.py"
+    program.write_text("import sys\nprint('to stdout')\nprint('to stderr', file=sys.stderr)\n"
+                       "print(sys.stdin.read().upper())\nsys.exit(7)\n")
+    out, json_file = tmp_path / "out", tmp_path / "trace.json"
+    result = subprocess.run([sys.executable, "-m", "proclife", "trace", "--out", str(out), "--json", str(json_file),
+                             "--", sys.executable, str(program)], input="from stdin", capture_output=True,
+                            text=True, timeout=BOUND, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "to stdout\nFROM STDIN\n"
+    assert result.stderr.startswith("to stderr\n") and "exit status 7" in result.stderr
+    doc = json.loads(json_file.read_text())
+    assert doc["program"]["exit_status"] == 7 and doc["findings"] == []
+    assert json.loads((out / "trace.json").read_text()) == doc
+
+
+def test_users_sitecustomize_still_runs(tmp_path: Path) -> None:
+    """The tracer's sitecustomize chains the user's own, and leaves sys.path as the program would see it."""
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "sitecustomize.py").write_text("import os\nos.environ['USER_SITE_RAN'] = __file__\n")
+    program = tmp_path / "app.py"
+    program.write_text(textwrap.dedent("""
+        import json, os, sys, multiprocessing as mp
+        def child(queue):
+            queue.put(os.environ.get('USER_SITE_RAN'))
+        if __name__ == '__main__':
+            queue = mp.get_context('spawn').Queue()
+            p = mp.get_context('spawn').Process(target=child, args=(queue,))
+            p.start()
+            print(json.dumps([os.environ.get('USER_SITE_RAN'), queue.get(timeout=60), sys.path]))
+            p.join()
+    """))
+    env = {**{k: v for k, v in __import__("os").environ.items() if k != "PYTHONPATH"}, "PYTHONPATH": str(own)}
+    result, doc = trace(tmp_path, sys.executable, str(program), env=env)
+    assert result.returncode == 0, result.stderr
+    in_main, in_child, path = json.loads(result.stdout)
+    assert in_main == in_child == str(own / "sitecustomize.py")
+    assert not any("proclife-trace-site" in entry for entry in path)
+    assert doc is not None and {p["role"] for p in doc["processes"]} >= {"main", "child"}
+
+
+def test_check_reads_a_trace_back(tmp_path: Path) -> None:
+    result, doc = trace(tmp_path, sys.executable, str(PROGRAMS / "never_joined_child.py"), "fork")
+    assert doc is not None
+    again = subprocess.run([sys.executable, "-m", "proclife", "trace", "--check", str(tmp_path / "trace.json")],
+                           capture_output=True, text=True, timeout=BOUND)
+    assert again.returncode == 0, again.stderr
+    summary = result.stderr[result.stderr.index("proclife trace:"):]
+    assert again.stderr.splitlines()[:-1] == summary.splitlines()[:-1]
+    assert "child_never_joined" in again.stderr
+
+
+@pytest.mark.parametrize("content, problem", [
+    ("{not json", "not JSON"),
+    ('{"schema": "proclife.trace/1"}', "not a proclife trace: (top): 'command' is a required property"),
+    ("[]", "not a proclife trace: (top): [] is not of type 'object'"),
+])
+def test_malformed_trace_is_exit_2(tmp_path: Path, content: str, problem: str) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    result = subprocess.run([sys.executable, "-m", "proclife", "trace", "--check", str(bad)],
+                            capture_output=True, text=True, timeout=BOUND)
+    assert result.returncode == 2 and problem in result.stderr, result.stderr
+
+
+def test_findings_name_rules_of_the_spec() -> None:
+    """Every rule id the findings can name is one of the model's, with a source."""
+    named = set(re.findall(r"\"((?:process|handle)\.[a-z_]+)\"", Path(findings_module.__file__).read_text()))
+    rules = {rule.id: rule.source.ref for rule in load().spec.rules}
+    assert named and named <= set(rules), named - set(rules)
+    for name in NAMES:
+        assert {f["rule"] for f in expected(name)["findings"]} <= set(rules), name
+
+
+def test_sigterm_to_the_tracer_ends_the_tree(tmp_path: Path) -> None:
+    """Interrupted, the tracer kills and reaps the whole tree before it exits 3."""
+    out = tmp_path / "out"
+    tracer = subprocess.Popen([sys.executable, "-m", "proclife", "trace", "--out", str(out), "--",
+                               sys.executable, str(PROGRAMS / "thread_keeps_main_alive.py")],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        assert tracer.stdout is not None
+        ready, _, _ = select.select([tracer.stdout], [], [], BOUND)
+        assert ready and tracer.stdout.readline().startswith("main program returns")
+        tracer.send_signal(signal.SIGTERM)
+        _, err = tracer.communicate(timeout=BOUND)
+    finally:
+        tracer.kill()
+        tracer.wait(BOUND)
+    assert tracer.returncode == 3 and "interrupted by SIGTERM" in err, err
+    pids = {json.loads(line)["pid"] for line in (out / "events.jsonl").read_text().splitlines()}
+    assert pids and not [pid for pid in pids if psutil.pid_exists(pid)
+                         and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
