@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -244,3 +245,45 @@ def test_sigterm_to_the_tracer_ends_the_tree(tmp_path: Path) -> None:
     pids = {json.loads(line)["pid"] for line in (out / "events.jsonl").read_text().splitlines()}
     assert pids and not [pid for pid in pids if psutil.pid_exists(pid)
                          and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+
+
+ZOMBIE = """
+import multiprocessing as mp, os, sys
+from multiprocessing.connection import wait
+if __name__ == '__main__':
+    child = mp.get_context('fork').Process(target=print, args=('child ends',), name='Ended')
+    child.start()
+    assert wait([child.sentinel], 60), 'the child did not end within 60 s'  # ended, not reaped
+    os._exit(0)
+"""
+
+
+def test_zombie_left_and_module_form(tmp_path: Path) -> None:
+    """A child that ended before its parent's os._exit, never reaped, was a zombie left; -m runs a module."""
+    (tmp_path / "zombie_app.py").write_text(ZOMBIE)
+    result, doc = trace(tmp_path, sys.executable, "-m", "zombie_app")
+    assert result.returncode == 0 and result.stdout == "child ends\n", result.stderr
+    assert doc is not None
+    assert [(f["kind"], f["process"], f["name"], f["rule"]) for f in doc["findings"]] == [
+        ("zombie_left", "child", "Ended", "process.reap")]
+    assert [p["adopted_by"] for p in doc["processes"]] == [None, "tracer"]
+
+
+def other_python() -> str:
+    """An interpreter other than this one, without proclife (the trace must not need it there)."""
+    siblings = sorted(Path(sys.base_prefix).parent.glob("3.1[23]*/bin/python3"), reverse=True)  # pyenv's layout
+    for path in [*filter(None, (shutil.which(n) for n in ("python3.13", "python3.12"))), *map(str, siblings)]:
+        runs, imports = (subprocess.run([path, "-c", code], capture_output=True, timeout=BOUND, cwd="/").returncode
+                         for code in ("pass", "import proclife"))
+        if runs == 0 and imports != 0:
+            return path
+    pytest.skip("no python3.13 or python3.12 without proclife found")
+
+
+def test_the_program_runs_under_its_own_interpreter(tmp_path: Path) -> None:
+    python = other_python()
+    result, doc = trace(tmp_path, python, str(PROGRAMS / "never_joined_child.py"), "fork")
+    assert result.returncode == 0, result.stderr
+    assert doc is not None and doc["python"].startswith(python.rsplit("python", 1)[1])
+    rule = "process.main_joins_children"
+    assert [(f["kind"], f["name"], f["rule"]) for f in doc["findings"]] == [("child_never_joined", "Quick", rule)]
