@@ -287,3 +287,18 @@ def test_the_program_runs_under_its_own_interpreter(tmp_path: Path) -> None:
     assert doc is not None and doc["python"].startswith(python.rsplit("python", 1)[1])
     rule = "process.main_joins_children"
     assert [(f["kind"], f["name"], f["rule"]) for f in doc["findings"]] == [("child_never_joined", "Quick", rule)]
+
+
+def test_what_the_tracer_killed_is_neither_orphan_nor_zombie() -> None:
+    """A child that ended before its parent and was adopted is a zombie left, unless the tracer killed them."""
+    def proc(pid: int, role: str, started_by: int | None, last: int, ended: str) -> dict[str, Any]:
+        return {"pid": pid, "ppid": None, "role": role, "started_by": started_by, "name": f"P{pid}", "class": None,
+                "start_method": "fork", "daemon": False, "first_event": 1, "last_event": last, "ended": ended,
+                "exit_status": 0, "reaped_by": "tracer", "adopted_by": "tracer" if role == "child" else None}
+
+    def doc(ended: str) -> dict[str, Any]:
+        return {"python": "3.11.7", "ended": 100, "program": {"incomplete": None}, "threads": [], "events": [],
+                "processes": [proc(10, "main", None, 50, ended), proc(11, "child", 10, 20, ended)]}
+
+    assert [f["kind"] for f in findings_module.findings(doc("exit"))] == ["zombie_left"]
+    assert findings_module.findings(doc("killed")) == []

@@ -142,11 +142,18 @@ def ended_with_live_work(view: TraceView) -> Iterator[Finding]:
                            f"terminated: {', '.join(live)}")
 
 
+def _adopted_on_its_own(view: TraceView, proc: Json) -> bool:
+    """A child the tracer adopted because its parent ended first (not because the tracer killed either)."""
+    parent = view.processes.get(proc["started_by"])
+    return proc["role"] == "child" and proc["adopted_by"] is not None and parent is not None \
+        and "killed" not in (proc["ended"], parent["ended"])
+
+
 def late_children(view: TraceView) -> Iterator[Finding]:
     """Children started during their parent's exit sequence, after it joined its children: orphaned."""
     for pid, proc in view.processes.items():
         parent = proc["started_by"]
-        if proc["role"] != "child" or proc["adopted_by"] is None or parent not in view.processes:
+        if not _adopted_on_its_own(view, proc):
             continue
         began = view.exit_began(parent)
         started = [e for e in view.of(parent, "process_started") if e["details"].get("child") == pid]
@@ -166,7 +173,7 @@ def zombies_left(view: TraceView) -> Iterator[Finding]:
     """Children that ended before their parent, which never collected their exit status."""
     for pid, proc in view.processes.items():
         parent = proc["started_by"]
-        if proc["role"] != "child" or proc["adopted_by"] is None or parent not in view.processes:
+        if not _adopted_on_its_own(view, proc):
             continue
         if (proc["last_event"] or 0) > (view.processes[parent]["last_event"] or 0):
             continue
