@@ -8,7 +8,8 @@ state, the exit status of every ended process (asked of its living parent's agen
 reads it without reaping; P0's and adopted orphans' as this script reaps them), each
 agent's SIGTERM disposition, and each process's own account of its life (the in-process observer's
 facts, held to the model by proclife's own evidence checks, embedded below). Exit status 1: the
-disagreement reproduced; 0: everything agreed; 3: the replay itself failed.
+disagreement reproduced; 0: everything agreed in every replay (up to 5, or the first argument);
+3: the replay itself failed.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ IMPL = "fork"
 STEPS: list[dict[str, Any]] = []  # filled in by proclife
 SOURCES: dict[str, str] = {}  # filled in by proclife
 BOUND = 10.0
+ATTEMPTS = 5  # replays before "did not reproduce" (the first argument overrides it)
 
 
 def os_state(pid: int | None) -> str:
@@ -61,7 +63,8 @@ class HarnessFailed(Exception):
 
 
 class Run:
-    def __init__(self, folder: str) -> None:
+    def __init__(self, code: str, folder: str) -> None:
+        """One replay: the agents import proclife from ``code``; ``folder`` holds this run's socket and FIFO."""
         from proclife.runtime.events import EventStream  # embedded: importable once main() wrote SOURCES
 
         self.folder = folder
@@ -81,7 +84,7 @@ class Run:
         self.codes: dict[int, int] = {}  # exit statuses read so far
         self.asked = 0
         self.buffers: dict[socket.socket, bytes] = {}
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join((folder, os.getcwd())))
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join((code, os.getcwd())))
         argv = [sys.executable, "-m", "proclife.runtime.agent", "--impl", IMPL, "--address", self.address, "--id", "0",
                 "--events", self.stream.path]
         self.p0 = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
@@ -242,18 +245,12 @@ def _ppid(pid: int) -> int | None:
         return None
 
 
-def main() -> int:
-    ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # child subreaper: orphans come here
-    folder = tempfile.mkdtemp(prefix="proclife-repro-")
-    for name, text in SOURCES.items():
-        os.makedirs(os.path.join(folder, os.path.dirname(name)), exist_ok=True)
-        with open(os.path.join(folder, name), "w") as f:
-            f.write(text)
-    sys.path.insert(0, folder)  # the embedded proclife, not an installed one
+def replay(code: str, folder: str) -> int:
+    """One replay of STEPS: 1 when a step disagrees, 0 when every step agreed, 3 when the replay failed."""
     status = 0
     run = None
     try:
-        run = Run(folder)
+        run = Run(code, folder)
         for number, step in enumerate(STEPS, 1):
             observed = run.perform(step)
             problems = [] if observed in step["allowed"] else [f"result {observed!r}, the model allows {step['allowed']}"]
@@ -266,16 +263,38 @@ def main() -> int:
             if problems:
                 status = 1
                 break
-        print("reproduced" if status else "did not reproduce this time: every step agreed")
     except HarnessFailed as failed:
         print(f"the replay itself failed: {failed}", file=sys.stderr)
         status = 3
     finally:
         if run is not None:
             run.close()
-        if run is not None:
             run.stream.close()
-        shutil.rmtree(folder, ignore_errors=True)
+    return status
+
+
+def main() -> int:
+    """Replay up to ATTEMPTS times: a fault that shows only in some interleavings (which child the
+    exit sequence reaps before joining it, say) may need more than one."""
+    ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # child subreaper: orphans come here
+    attempts = int(sys.argv[1]) if len(sys.argv) > 1 else ATTEMPTS
+    code = tempfile.mkdtemp(prefix="proclife-repro-")
+    for name, text in SOURCES.items():
+        os.makedirs(os.path.join(code, os.path.dirname(name)), exist_ok=True)
+        with open(os.path.join(code, name), "w") as f:
+            f.write(text)
+    sys.path.insert(0, code)  # the embedded proclife, not an installed one
+    status = 0
+    try:
+        for attempt in range(1, attempts + 1):
+            print(f"replay {attempt} of at most {attempts}:")
+            status = replay(code, tempfile.mkdtemp(dir=code, prefix="run-"))
+            if status:
+                break
+        print({0: f"did not reproduce in {attempts} replays: every step agreed",
+               1: f"reproduced (replay {attempt})"}.get(status, "the replay itself failed"))
+    finally:
+        shutil.rmtree(code, ignore_errors=True)
     return status
 
 
