@@ -656,7 +656,7 @@ def _on_thread_started(frame: FrameType, event: str, arg: Any) -> None:
     thread = _self(frame)
     started = getattr(thread, "_started", None)
     if event == "return" and started is not None and started.is_set():
-        _emit("thread_start", _now(), None, **_describe_thread(thread))
+        _emit("thread_start", _now(), None, where=_start_site(frame.f_back), **_describe_thread(thread))
 
 
 def _on_thread_bootstrap(frame: FrameType, event: str, arg: Any) -> None:
@@ -779,7 +779,17 @@ _AUDIT: dict[str, Callable[[tuple[Any, ...]], None]] = {
 def _on_thread_start(function: Any) -> None:
     thread = getattr(function, "__self__", None)
     if isinstance(thread, threading.Thread):
-        _emit("thread_start", _now(), None, **_describe_thread(thread))
+        _emit("thread_start", _now(), None, where=_start_site(sys._getframe(1)), **_describe_thread(thread))
+
+
+_NOT_THE_PROGRAM = (threading.__file__, __file__)
+
+
+def _start_site(frame: FrameType | None) -> str | None:
+    """``file:line`` of the program's call that started a thread: the first frame outside threading."""
+    while frame is not None and frame.f_code.co_filename in _NOT_THE_PROGRAM:
+        frame = frame.f_back
+    return None if frame is None else f"{frame.f_code.co_filename}:{frame.f_lineno}"
 
 
 def _audit(event: str, args: tuple[Any, ...]) -> None:

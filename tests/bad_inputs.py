@@ -193,6 +193,16 @@ CASES: tuple[Case, ...] = (
     case("diff into a folder that cannot be made", "diff", "cpython", "billiard", "--out", "/proc/nope"),
     case("demo of an unknown implementation", "demo", "--impl", "threads", "--out", "out"),
     case("demo into a folder under a file", "demo", "--out", "a_file/out"),
+    # trace (each refused before any process starts)
+    case("trace of no program", "trace"),
+    case("trace of an interpreter that ignores PYTHONPATH (-E)", "trace", "--", "python", "-E", "app.py"),
+    case("trace of an interpreter that skips site (-S, here among other flags)", "trace", "--", "python", "-bS", "app.py"),
+    case("trace --out under a file", "trace", "--out", "a_file/out", "--", "python", "app.py"),
+    case("trace --kill-after of zero seconds", "trace", "--kill-after", "0", "--", "python", "app.py"),
+    case("trace --check of a file that is not JSON", "trace", "--check", "junk.json"),
+    case("trace --check of JSON that is not a trace", "trace", "--check", "not_steps.json"),
+    case("trace --check of a missing file", "trace", "--check", "missing.json"),
+    case("trace --check with a program too", "trace", "--check", "junk.json", "--", "python", "app.py"),
 )
 
 

@@ -23,7 +23,9 @@ from typing import Any
 import jsonschema
 import psutil
 import pytest
+from click.testing import CliRunner, Result
 
+from proclife.cli import main
 from proclife.model.core.extend import load
 from proclife.trace import findings as findings_module
 from proclife.trace.cmdline import check_command
@@ -96,6 +98,13 @@ def check_program(tmp_path: Path, name: str, method: str, kill_after: float) -> 
 def test_example_under_fork(tmp_path: Path, name: str) -> None:
     doc = check_program(tmp_path, name, "fork", kill_after=1.0)
     assert {p["start_method"] for p in doc["processes"] if p["role"] == "child"} <= {"fork"}
+    if name == "nondaemon_thread_holds_exit":  # how long, and where the thread was started
+        (held,) = doc["findings"]
+        source = (PROGRAMS / f"{name}.py").read_text().splitlines()
+        line = next(i for i, text in enumerate(source, 1) if 'name="Writer").start()' in text)
+        assert 1.5 <= held["seconds"] < 1.5 + BOUND / 4
+        assert held["message"].endswith(f"started at {PROGRAMS / name}.py:{line}) held the main program's exit "
+                                        f"for {held['seconds']:.2f} s")
 
 
 @pytest.mark.heavy
@@ -144,11 +153,16 @@ def test_flags_of_the_program_are_its_own(argv: list[str]) -> None:
     assert check_command(argv) == argv
 
 
+def cli(*args: str) -> Result:
+    """``proclife ARGS`` in this process: only for what is refused before any process starts."""
+    return CliRunner().invoke(main, list(args))
+
+
 def test_refused_command_lines_exit_2(tmp_path: Path) -> None:
     for program, reason in (((sys.executable, "-I", "app.py"), "-I (isolated mode"), ((), "no program to trace")):
-        result, doc = trace(tmp_path, *program)
-        assert (result.returncode, doc) == (2, None), result.stderr
-        assert reason in result.stderr and result.stderr.count("\n") == 1
+        result = cli("trace", "--out", str(tmp_path / "out"), "--", *program)
+        assert result.exit_code == 2 and reason in result.stderr and result.stderr.count("\n") == 1, result.stderr
+        assert not (tmp_path / "out").exists()
 
 
 def test_output_and_exit_status_pass_through(tmp_path: Path) -> None:
@@ -196,9 +210,8 @@ def test_users_sitecustomize_still_runs(tmp_path: Path) -> None:
 def test_check_reads_a_trace_back(tmp_path: Path) -> None:
     result, doc = trace(tmp_path, sys.executable, str(PROGRAMS / "never_joined_child.py"), "fork")
     assert doc is not None
-    again = subprocess.run([sys.executable, "-m", "proclife", "trace", "--check", str(tmp_path / "trace.json")],
-                           capture_output=True, text=True, timeout=BOUND)
-    assert again.returncode == 0, again.stderr
+    again = cli("trace", "--check", str(tmp_path / "trace.json"))
+    assert again.exit_code == 0, again.stderr
     summary = result.stderr[result.stderr.index("proclife trace:"):]
     assert again.stderr.splitlines()[:-1] == summary.splitlines()[:-1]
     assert "child_never_joined" in again.stderr
@@ -206,15 +219,14 @@ def test_check_reads_a_trace_back(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("content, problem", [
     ("{not json", "not JSON"),
-    ('{"schema": "proclife.trace/1"}', "not a proclife trace: (top): 'command' is a required property"),
-    ("[]", "not a proclife trace: (top): [] is not of type 'object'"),
+    ('{"schema": "proclife.trace/1"}', "not a proclife trace (top level: 'command' is a required property"),
+    ("[]", "not a proclife trace (top level: [] is not of type 'object')"),
 ])
 def test_malformed_trace_is_exit_2(tmp_path: Path, content: str, problem: str) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text(content)
-    result = subprocess.run([sys.executable, "-m", "proclife", "trace", "--check", str(bad)],
-                            capture_output=True, text=True, timeout=BOUND)
-    assert result.returncode == 2 and problem in result.stderr, result.stderr
+    result = cli("trace", "--check", str(bad))
+    assert result.exit_code == 2 and problem in result.stderr, result.stderr
 
 
 def test_findings_name_rules_of_the_spec() -> None:

@@ -126,9 +126,9 @@ def _threads(events: list[Event]) -> list[dict[str, Any]]:
             thread = threads[key] = {
                 "pid": event.pid, "native_id": key[1], "name": name, "daemon": daemon,
                 "started": start.time if start else None, "started_by": start.thread if start else None,
-                "began": None, "ended": None}
+                "where": start.get("where") if start else None, "began": None, "ended": None}
         if event.kind == "thread_start":
-            thread["started"], thread["started_by"] = event.time, event.thread
+            thread["started"], thread["started_by"], thread["where"] = event.time, event.thread, event.get("where")
         else:
             thread["began" if event.kind == "thread_begin" else "ended"] = event.time
     return list(threads.values())

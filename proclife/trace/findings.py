@@ -88,11 +88,12 @@ def threads_held_exit(view: TraceView) -> Iterator[Finding]:
         for thread in view.threads(pid):
             if thread["daemon"] is not False or thread["ended"] is None or thread["ended"] <= step.begin:
                 continue
-            held = (thread["ended"] - step.begin) / SECOND
+            held = round((thread["ended"] - step.begin) / SECOND, 3)
+            where = f", started at {thread['where']}" if thread["where"] else ""
             if held >= HOLD_MIN:
                 yield _finding(view, "thread_held_exit", pid, _threads_rule(view, pid),
-                               f"thread {thread['name']!r} (non-daemon) held {_exit_of(view, pid)} for {held:.2f} s",
-                               thread=thread["name"], seconds=held)
+                               f"thread {thread['name']!r} (non-daemon{where}) held {_exit_of(view, pid)} for "
+                               f"{held:.2f} s", thread=thread["name"], seconds=held)
 
 
 def daemons_terminated(view: TraceView) -> Iterator[Finding]:

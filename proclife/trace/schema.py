@@ -23,7 +23,7 @@ def schema() -> dict[str, Any]:
 def problems(doc: object) -> list[str]:
     """Each way ``doc`` breaks the schema, as ``where: what`` (empty: it is a trace)."""
     validator = jsonschema.Draft202012Validator(schema())
-    return [f"{'/'.join(str(p) for p in error.absolute_path) or '(top)'}: {error.message}"
+    return [f"{'/'.join(str(p) for p in error.absolute_path) or 'top level'}: {error.message}"
             for error in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))]
 
 
@@ -32,12 +32,13 @@ def read_trace(path: Path) -> dict[str, Any]:
     try:
         doc = json.loads(path.read_text())
     except OSError as exc:
-        raise TraceUsageError(f"--check {path}: {exc.strerror or exc}; name a trace written by --json") from None
+        raise TraceUsageError(f"--check {path}: {exc.strerror or exc}; name a trace written by proclife trace --json") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise TraceUsageError(f"--check {path}: not JSON ({exc}); name a trace written by --json") from None
+        raise TraceUsageError(f"--check {path}: not JSON ({exc}); name a trace written by proclife trace --json") from None
     found = problems(doc)
     if found:
         more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
-        raise TraceUsageError(f"--check {path}: not a proclife trace: {found[0]}{more}")
+        raise TraceUsageError(f"--check {path}: not a proclife trace ({found[0]}{more}); name a trace written by "
+                              "proclife trace --json")
     assert isinstance(doc, dict)
     return doc
