@@ -107,7 +107,7 @@ def _threads(events: list[Event]) -> list[dict[str, Any]]:
 
     A ``thread_start`` names the thread's native id when it is known (3.11, 3.12); on 3.13 it
     comes before the thread runs and is matched by name to the thread's own first event."""
-    threads: dict[tuple[int, int], dict[str, Any]] = {}
+    threads: dict[tuple[int, int | None], dict[str, Any]] = {}
     unmatched: dict[tuple[int, str], list[Event]] = {}
     for event in events:
         if event.kind == "thread_start":
@@ -131,7 +131,10 @@ def _threads(events: list[Event]) -> list[dict[str, Any]]:
             thread["started"], thread["started_by"], thread["where"] = event.time, event.thread, event.get("where")
         else:
             thread["began" if event.kind == "thread_begin" else "ended"] = event.time
-    return list(threads.values())
+    never_seen = [{"pid": start.pid, "native_id": None, "name": start.get("name"), "daemon": start.get("daemon"),
+                   "started": start.time, "started_by": start.thread, "where": start.get("where"), "began": None,
+                   "ended": None} for starts in unmatched.values() for start in starts]
+    return [*threads.values(), *never_seen]  # never_seen: started, but its process ended before its first event
 
 
 def build(rec: Recording) -> dict[str, Any]:
