@@ -12,6 +12,7 @@ from functools import cache
 from typing import Any
 
 from proclife.model.core.extend import load
+from proclife.model.core.traits import Traits
 from proclife.trace.view import SECOND, Json, TraceView, when
 
 HOLD_MIN = 0.5  # seconds: a non-daemon thread holding an exit for less is not reported
@@ -54,8 +55,9 @@ def _finding(view: TraceView, kind: str, pid: int, rule: str, message: str, thre
 
 
 def _atexit(view: TraceView) -> bool:
-    """3.13 on: a child joins its threads first, then its children from atexit (the main program's order)."""
-    return view.python >= (3, 13)
+    """The model's word for the trace's Python: does a child join its threads first, then its children
+    from atexit (the main program's order, 3.13 on)? The start method does not change it."""
+    return Traits.of("fork", view.python).children_exit_like_main
 
 
 def _threads_rule(view: TraceView, pid: int) -> str:
