@@ -168,14 +168,14 @@ def test_refused_command_lines_exit_2(tmp_path: Path) -> None:
 
 def test_output_and_exit_status_pass_through(tmp_path: Path) -> None:
     program = tmp_path / "app.py"
-    program.write_text("import sys\nprint('to stdout')\nprint('to stderr', file=sys.stderr)\n"
-                       "print(sys.stdin.read().upper())\nsys.exit(7)\n")
+    program.write_text("import sys, threading\nprint('to stdout', threading.active_count())\n"
+                       "print('to stderr', file=sys.stderr)\nprint(sys.stdin.read().upper())\nsys.exit(7)\n")
     out, json_file = tmp_path / "out", tmp_path / "trace.json"
     result = subprocess.run([sys.executable, "-m", "proclife", "trace", "--out", str(out), "--json", str(json_file),
                              "--", sys.executable, str(program)], input="from stdin", capture_output=True,
                             text=True, timeout=BOUND, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert result.stdout == "to stdout\nFROM STDIN\n"
+    assert result.stdout == "to stdout 1\nFROM STDIN\n"  # 1: the observer adds no thread
     assert result.stderr.startswith("to stderr\n") and "exit status 7" in result.stderr
     doc = json.loads(json_file.read_text())
     assert doc["program"]["exit_status"] == 7 and doc["findings"] == []
