@@ -109,8 +109,8 @@ def coverage_drawings(report: Report, model: Model) -> dict[str, bytes]:
               help="What the directed phase takes: every reachable (rule, consequence) pair, or only every rule "
                    "(the fewest of the plan's runs that take them all: a quicker check).")
 @click.option("--random-share", default=0.5, show_default=True, type=click.FloatRange(0, 0.95),
-              help="The least share of the time the random phase gets: past --examples it goes on until it has "
-                   "had this share (0.5: as long as the directed phase took), within --max-seconds.")
+              help="The least share of the executed steps the random phase gets: past --examples it goes on until "
+                   "it has run this share (0.5: as many steps as the directed phase), within --max-seconds.")
 @click.option("--keep-going", is_flag=True,
               help="Run the whole directed plan and report each distinct disagreement, instead of stopping at the first.")
 @click.option("--profile", "profile_name", metavar="NAME|MODULE:ATTR",

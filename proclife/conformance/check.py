@@ -42,10 +42,11 @@ class Budget:
     # What the directed phase aims at: every reachable (rule, consequence) pair ("pairs"), or only
     # every rule ("rules": the fewest of the plan's runs that take them all, for a quick check)
     aim: str = "pairs"
-    # The least share of the checking time the random phase gets: past ``examples`` it goes on, in
-    # batches, until it has run that share of the time (0.5: as long as the directed phase took),
+    # The least share of the executed steps the random phase gets: past ``examples`` it goes on, in
+    # batches, until it has run that share of all steps (0.5: as many as the directed phase ran),
     # within ``max_seconds``. The directed phase covers each (rule, consequence) once; random
-    # interleavings find what no shortest path takes.
+    # interleavings find what no shortest path takes. Counted in steps, the checking done, not in
+    # seconds: a random step costs less than a directed one (its runs are longer).
     random_share: float = 0.5
 
     @property
@@ -161,16 +162,16 @@ def _explore(
     supply: Prestarted,
 ) -> None:
     """Random exploration in small batches: ``budget.examples`` of them, then more until the phase
-    has had ``budget.random_share`` of the time, or the time runs out."""
+    has run ``budget.random_share`` of all steps, or the time runs out."""
     done = 0
     batch = 0
     began, steps_before = time.monotonic(), report.steps
     share = min(max(budget.random_share, 0.0), 0.95)
-    at_least = report.directed_seconds * share / (1.0 - share)  # seconds of random phase the share asks for
+    at_least = steps_before * share / (1.0 - share)  # random steps the share asks for
     # One class for every batch (each new class costs hypothesis a read of its rules' source).
     machine = machine_for(engine, impl, bounds, timing, on_step=count, supply=supply,
                           on_run=lambda run: report.random_traces.append([r.action for r in run.trace]))
-    while done < budget.examples or (budget.examples and time.monotonic() - began < at_least):
+    while done < budget.examples or (budget.examples and report.steps - steps_before < at_least):
         if time.monotonic() >= deadline:
             report.stopped_by_time = done < budget.examples
             return
@@ -178,7 +179,7 @@ def _explore(
         hypothesis_seed(budget.seed * 1000 + batch)(machine)
         batch += 1
         say(f"{impl.spec}: random exploration, examples {done + 1}-{done + size} "
-            f"({budget.examples} asked, then until it has had {share:.0%} of the time)")
+            f"({budget.examples} asked, then until it has run {share:.0%} of the steps)")
         report.runs += size
         try:
             run_state_machine_as_test(
