@@ -8,10 +8,11 @@ from typing import Any
 
 import click
 
-from proclife.exits import HARNESS, OK
+from proclife.exits import DISAGREE, HARNESS, OK
 from proclife.outputs import check_file, check_folder, write_text
 from proclife.trace.build import build
 from proclife.trace.cmdline import check_command
+from proclife.trace.decide import decide
 from proclife.trace.errors import TraceFailed, TraceUsageError
 from proclife.trace.findings import findings
 from proclife.trace.record import record
@@ -20,11 +21,15 @@ from proclife.trace.summary import summary
 
 
 def _status(doc: dict[str, Any]) -> int:
-    """0 when the program ended by itself (whatever its own status), 3 when the trace is incomplete."""
-    return HARNESS if doc["program"]["incomplete"] else OK
+    """0 when the program ended by itself (whatever its own status) and the model allows its run,
+    1 when the model rejects the run, 3 when the trace is incomplete."""
+    if doc["program"]["incomplete"]:
+        return HARNESS
+    return DISAGREE if doc.get("decision", {}).get("verdict") == "rejected" else OK
 
 
-def _run(program: tuple[str, ...], out: Path, json_file: Path | None, kill_after: float | None) -> int:
+def _run(program: tuple[str, ...], out: Path, json_file: Path | None, kill_after: float | None,
+         profile: str | None) -> int:
     command = check_command(program)
     check_folder(out, "--out")
     if json_file is not None:
@@ -32,6 +37,7 @@ def _run(program: tuple[str, ...], out: Path, json_file: Path | None, kill_after
     rec = record(command, out, kill_after)
     doc = build(rec)
     doc["findings"] = findings(doc)
+    doc["decision"] = decide(doc, profile).as_json()
     found = problems(doc)
     if found:
         raise TraceFailed(f"the recorded trace breaks its own schema: {found[0]}")
@@ -46,9 +52,10 @@ def _run(program: tuple[str, ...], out: Path, json_file: Path | None, kill_after
     return _status(doc)
 
 
-def _check(path: Path) -> int:
+def _check(path: Path, profile: str | None) -> int:
     doc = read_trace(path)
     doc["findings"] = findings(doc)
+    doc["decision"] = decide(doc, profile).as_json()
     click.echo(summary(doc, str(path)), err=True)
     return _status(doc)
 
@@ -62,17 +69,20 @@ def _check(path: Path) -> int:
               help="SIGKILL the whole traced tree if the main process has not ended this long after its start.")
 @click.option("--check", "check_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
               metavar="FILE", help="Read a recorded trace back, validate it and print its summary; runs nothing.")
+@click.option("--profile", "profile", metavar="NAME|MODULE:ATTR", default=None,
+              help="Decide the trace by this profile's model (default: the standard library's for its start method).")
 @click.argument("program", nargs=-1, type=click.UNPROCESSED)
 def command(out: Path, json_file: Path | None, kill_after: float | None, check_path: Path | None,
-            program: tuple[str, ...]) -> None:
+            profile: str | None, program: tuple[str, ...]) -> None:
     """Run a Python program with the observer in every process it starts, and say how each one ended.
 
     The program (after --) runs under its own interpreter, unchanged: its stdin, stdout, stderr and
-    exit status pass through; the summary and its findings go to stderr. Exit status: 0 when the
-    program ended by itself, 3 when it was killed (--kill-after) or the tracing failed.
+    exit status pass through; the summary, its findings and the trace decided against the model go
+    to stderr. Exit status: 0 when the program ended by itself and the model allows its run, 1 when
+    the model rejects it, 3 when it was killed (--kill-after) or the tracing failed.
     """
     if check_path is not None:
         if program:
             raise TraceUsageError("--check reads a recorded trace and runs nothing: drop the program, or --check")
-        raise SystemExit(_check(check_path))
-    raise SystemExit(_run(program, out, json_file, kill_after))
+        raise SystemExit(_check(check_path, profile))
+    raise SystemExit(_run(program, out, json_file, kill_after, profile))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 
+from proclife.trace.decide import decision_lines
 from proclife.trace.view import SECOND, Json, TraceView
 
 
@@ -48,6 +49,8 @@ def summary(doc: Json, where: str | None = None) -> str:
             lines.append(f"      rule {finding['rule']}: {finding['source']}")
     else:
         lines.append("  no finding")
+    if doc.get("decision"):
+        lines += decision_lines(doc["decision"])
     if where:
         lines.append(f"  trace: {where}")
     return "\n".join(lines)
