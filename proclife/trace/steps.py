@@ -257,8 +257,8 @@ class _Builder:
                 self.add(pid, None, f"killed by {signal.upper()} from outside the trace", t, t, thread=None,
                          action=self.act(signal, model))
         for event in own:
-            if event["kind"] == "os_exit" and id(event) not in self.used:
-                self.used.add(id(event))  # the library's os._exit after _bootstrap: the model's end of a fork child
+            if event["kind"] in ("os_exit", "sys_exit") and exit_status is not None and when(event) > when(exit_status):
+                self.used.add(id(event))  # the library's exit after _bootstrap (fork: os._exit, spawn: sys.exit)
         status = self.doc["program"]["exit_status"] if model == 0 else proc["exit_status"]
         if status is not None and proc["ended"] in ("exit", "os_exit") and proc["last_event"] is not None:
             t = proc["last_event"]
