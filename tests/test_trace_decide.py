@@ -198,8 +198,9 @@ class Built:
                            "first_event": min(times), "last_event": max(times), "ended": ended,
                            "exit_status": status, "reaped_by": parent or "tracer", "adopted_by": None}
 
-    def child(self, parent: int, pid: int, t: int, threads: int = 0, runs: int = 100) -> None:
-        """``parent`` creates and starts ``pid`` at ``t``; it starts ``threads`` threads and returns ``runs`` later."""
+    def child(self, parent: int, pid: int, t: int, threads: int = 0, runs: int = 100, returns: bool = True) -> None:
+        """``parent`` creates and starts ``pid`` at ``t``; it starts ``threads`` threads and returns ``runs``
+        later (unless not ``returns``: something kills it first)."""
         name = f"P-{pid}"
         self.event(parent, "process_created", t, name=name, daemon=False, daemon_given=False)
         self.event(parent, "process_start", t + 1, name=name, daemon=False)
@@ -210,6 +211,9 @@ class Built:
             self.threads.append({"pid": pid, "native_id": pid * 10 + i, "name": f"T{i}", "daemon": False,
                                  "started": began, "started_by": "MainThread", "where": None, "began": began,
                                  "ended": began + runs // 2})
+        self.event(pid, "target_begin", t + 3)
+        if not returns:
+            return
         end = t + runs
         self.event(pid, "target_end", t + 4, end, how="returned")
         for j, step in enumerate(("util._exit_function", "threading._shutdown")):
@@ -294,3 +298,36 @@ def test_many_processes_each_with_two_threads(count: int) -> None:
     assert decision["matched"] == decision["steps"] == count * 14 + 4  # 14 per child, 4 of the main program
     assert decision["searched"] == decision["steps"] + 1  # time order leaves nothing to branch on
     assert seconds < count / 5
+
+
+def _signalled_child(ignored: bool, status: int) -> Doc:
+    """The main program sends SIGTERM (os.kill) to its child at 500 and joins it; the child, which
+    ignores SIGTERM if ``ignored``, returns at 1010."""
+    built = Built()
+    built.event(0, "observer_installed", 0, python="3.11.7", ppid=None)
+    built.child(0, 1, 10, runs=1000, returns=status >= 0)
+    if ignored:
+        built.event(1, "signal_disposition", 13, signal="SIGTERM", disposition="ignore")
+    built.event(0, "signal_sent", 500, target=1, signal="SIGTERM")
+    built.event(0, "child_join", 600, child=1, timeout=None)
+    built.event(0, "child_joined", 600, 1030, child=1, timeout=None, returncode=status)
+    built.main_exit(2000, {})
+    built.process(1, 0, status, ended="exit" if status >= 0 else "signal")
+    built.process(0, None, 0)
+    return built.doc()
+
+
+def test_signals_between_processes_are_steps() -> None:
+    """An os.kill between traced processes is the model's signal event; a SIGTERM ignored is
+    install_sigterm('ignore'), so the child lives on to return."""
+    ignored = decide(_signalled_child(ignored=True, status=0)).as_json()
+    assert ignored["verdict"] == "accepted", ignored["rejected"]
+    killed = decide(_signalled_child(ignored=False, status=-15)).as_json()
+    assert killed["verdict"] == "accepted", killed["rejected"]
+    survived = decide(_signalled_child(ignored=False, status=0)).as_json()
+    assert survived["verdict"] == "rejected"
+    rejected = survived["rejected"]
+    assert rejected["step"] == {"event": "target_return", "pid": 1}
+    assert {"event": "sigterm", "pid": 1} in rejected["path"]
+    assert all(any("P1(parent P0): terminated" in line and "exitcode=-15" in line for line in state)
+               for state in rejected["states"])

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from proclife.exits import DISAGREE, HARNESS, OK
+from proclife.model.profiles.registry import resolve_profile
 from proclife.outputs import check_file, check_folder, write_text
 from proclife.trace.build import build
 from proclife.trace.cmdline import check_command
@@ -31,6 +32,8 @@ def _status(doc: dict[str, Any]) -> int:
 def _run(program: tuple[str, ...], out: Path, json_file: Path | None, kill_after: float | None,
          profile: str | None) -> int:
     command = check_command(program)
+    if profile is not None:
+        resolve_profile(profile)  # a profile that does not exist is refused before the program runs
     check_folder(out, "--out")
     if json_file is not None:
         check_file(json_file, "--json")

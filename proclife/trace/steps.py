@@ -10,6 +10,7 @@ does not speak of are counted as outside it, by kind and reason.
 
 from __future__ import annotations
 
+import signal
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -104,11 +105,17 @@ def _signal_event(engine: Engine, signal: str | None) -> str | None:
 
 
 def _signal_name(status: int) -> str | None:
-    import signal as sig
+    """``SIGTERM`` for an exit status of -15; None for a number that names no signal."""
     try:
-        return sig.Signals(-status).name
+        return signal.Signals(-status).name
     except ValueError:
         return None
+
+
+def _started(thread: Json) -> int:
+    """When a thread began, as far as the trace saw: its start, its first event, else its end."""
+    seen = [x for x in (thread["started"], thread["began"]) if x is not None] or [thread["ended"] or 0]
+    return int(min(seen))
 
 
 class _Builder:
@@ -200,14 +207,13 @@ class _Builder:
             exit_begins = [s.begin for s in self.view.steps(pid)]
             exit_at = min(exit_begins) if exit_begins else None
             mine = [t for t in self.doc["threads"] if t["pid"] == pid]
-            mine.sort(key=lambda t: min(x for x in (t["started"], t["began"], t["ended"]) if x is not None))
+            mine.sort(key=_started)
             for index, thread in enumerate(mine):
-                t = min(x for x in (thread["started"], thread["began"]) if x is not None) \
-                    if thread["started"] is not None or thread["began"] is not None else thread["ended"]
-                self.add(pid, None, f"thread {thread['name']!r} started", t, t, thread=thread["started_by"],
-                         action=self.act("create_thread", model, arg=bool(thread["daemon"])))
-                self.add(pid, None, f"thread {thread['name']!r} started", t, t, thread=thread["started_by"],
-                         action=self.act("thread_start", model, thread=index))
+                t = _started(thread)
+                for action in (self.act("create_thread", model, arg=bool(thread["daemon"])),
+                               self.act("thread_start", model, thread=index)):
+                    self.add(pid, None, f"thread {thread['name']!r} started", t, t, thread=thread["started_by"],
+                             action=action)
                 ended = thread["ended"]
                 if ended is None:
                     continue
@@ -249,13 +255,7 @@ class _Builder:
         elif model == 0:
             self._main_end(pid, own)
         elif proc["ended"] == "signal" and proc["exit_status"] is not None and not self._signalled(pid):
-            signal = _signal_event(self.engine, _signal_name(proc["exit_status"]))
-            t = proc["last_event"] or 0
-            if signal is None:
-                self.outside[f"ended by a signal the model has no event for ({proc['exit_status']})"] += 1
-            else:
-                self.add(pid, None, f"killed by {signal.upper()} from outside the trace", t, t, thread=None,
-                         action=self.act(signal, model))
+            self._signal_from_outside(pid, model, proc["exit_status"], proc["last_event"] or 0)
         for event in own:
             if event["kind"] in ("os_exit", "sys_exit") and exit_status is not None and when(event) > when(exit_status):
                 self.used.add(id(event))  # the library's exit after _bootstrap (fork: os._exit, spawn: sys.exit)
@@ -268,14 +268,9 @@ class _Builder:
         begin = next((e for e in own if e["kind"] == "exit_step_begin" and not e["details"].get("repeat")
                       and e["details"].get("caller") == "interpreter"), None)
         if begin is None:
-            proc = self.view.processes[pid]
             status = self.doc["program"]["exit_status"]
             if status is not None and status < 0 and not self._signalled(pid):
-                signal = _signal_event(self.engine, _signal_name(status))
-                if signal is not None:
-                    t = proc["last_event"] or 0
-                    self.add(pid, None, f"killed by {signal.upper()} from outside the trace", t, t,
-                             action=self.act(signal, 0))
+                self._signal_from_outside(pid, 0, status, self.view.processes[pid]["last_event"] or 0)
             return
         t = begin["begin"]
         before = [e for e in own if e["thread"] == "MainThread" and when(e) <= t and e is not begin]
@@ -288,6 +283,15 @@ class _Builder:
                      action=self.act("sys_exit", 0, arg=last["details"].get("code")))
         else:
             self.add(pid, begin, "the main module returned", t, t, action=self.act("target_return", 0))
+
+    def _signal_from_outside(self, pid: int, model: int, status: int, t: int) -> None:
+        """A process ended by a signal no traced process sent (a shell, the OOM killer): the model's
+        environment event for it at the process's last fact, if the model has one."""
+        name = _signal_event(self.engine, _signal_name(status))
+        if name is None:
+            self.outside[f"ended by a signal the model has no event for ({status})"] += 1
+            return
+        self.add(pid, None, f"killed by {name.upper()} from outside the trace", t, t, action=self.act(name, model))
 
     def _signals_to(self, pid: int) -> list[Json]:
         """The calls of the trace that sent ``pid`` a signal (terminate, kill, os.kill)."""
