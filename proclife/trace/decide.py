@@ -4,9 +4,10 @@ The trace's steps (``proclife.trace.steps``) come one sequence per process. The 
 them in time order and branches only where it must: a step may go next when no step still to
 come ended before it began (two facts whose spans do not overlap keep their order), a
 ``create_child`` only as the next model pid. The model's nondeterminism is kept as a set of
-states, as the conformance runner keeps several allowed outcomes; a frontier node is (the
-position in each sequence, that set), and a node seen once is not searched again. The answer is
-accepted, rejected at the first step no rule allows (the deepest the search got), or undecided.
+states, as the conformance runner keeps several allowed outcomes, and so is its own progress
+(``proclife.trace.progress``); a frontier node is (the position in each sequence, that set), and
+a node seen once is not searched again. The answer is accepted, rejected at the first step no
+rule allows (the deepest the search got), or undecided.
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ from proclife.model.core.semantics import CONFIG_ONLY, Action, Ctx
 from proclife.model.core.system import PYTHONS, START_METHODS, Config, System
 from proclife.model.profiles.profile import model_of
 from proclife.model.profiles.registry import default_profile, resolve_profile
-from proclife.trace.progress import Phases, reach
+from proclife.trace.progress import Phases, Progress, concerned
 from proclife.trace.steps import Step, Translation, translate
 from proclife.trace.view import Json
 
-BUDGET = 1_000_000  # frontier nodes searched before the answer is "undecided"
+BUDGET = 100_000  # frontier nodes searched before the answer is "undecided"
 
 
 @dataclass(frozen=True)
@@ -115,39 +116,41 @@ def _actor_ok(engine: Engine, system: System, action: Action) -> bool:
     return acting is not None and engine.actor(system, acting, event.by)
 
 
-def _apply_action(engine: Engine, states: Iterable[System], action: Action) -> dict[System, tuple[str, ...]]:
-    out: dict[System, tuple[str, ...]] = {}
-    for system in states:
-        if not _actor_ok(engine, system, action):
-            continue
-        try:
-            found = engine.fire(system, action)
-        except ModelError:
-            continue  # no such thread or process in this state: not allowed here
-        for t in found:
-            for reached, rules in reach(engine, t.system, t.rules).items():
-                out.setdefault(reached, rules)
-    return out
+def _fire(engine: Engine, system: System, action: Action) -> list[tuple[System, tuple[str, ...]]]:
+    """The outcomes of ``action`` from ``system`` (none if no rule allows it there)."""
+    if not _actor_ok(engine, system, action):
+        return []
+    try:
+        return [(t.system, t.rules) for t in engine.fire(system, action)]
+    except ModelError:
+        return []  # no such thread or process in this state: not allowed here
 
 
 def _changed(before: System, after: System, rules: tuple[str, ...]) -> list[tuple[int, tuple[str, ...]]]:
     return [(i, rules) for i, proc in enumerate(after.procs) if i >= len(before.procs) or before.procs[i] is not proc]
 
 
-def _advance(engine: Engine, phases: Phases, step: Step,
+def _advance(engine: Engine, progress: Progress, phases: Phases, step: Step,
              states: frozenset[System]) -> tuple[frozenset[System], tuple[Any, ...]]:
-    """The states after ``step`` from any of ``states`` (empty: no rule allows it), and what each changed."""
-    if step.check is not None:
-        check = step.check
-        return frozenset(s for s in states if phases.holds(check, s)), ()
-    assert step.action is not None
+    """The states after ``step`` from any of ``states`` (empty: no rule allows it), and what each changed.
+
+    The processes the step concerns first progress by themselves as far as the model lets them
+    (every stage of it kept), then the step is taken, or checked, from each of those states."""
     changes: dict[int, tuple[str, ...]] = {}
     after: dict[System, tuple[str, ...]] = {}
     for system in states:
-        for new, rules in _apply_action(engine, (system,), step.action).items():
-            after.setdefault(new, rules)
-            for pid, fired in _changed(system, new, rules):
-                changes[pid] = tuple(dict.fromkeys(changes.get(pid, ()) + fired))
+        for ready, before in progress.reach(system, (), concerned(engine, system, step)).items():
+            if step.check is not None:
+                if phases.holds(step.check, ready):
+                    after.setdefault(ready, before)
+                continue
+            assert step.action is not None
+            for new, rules in _fire(engine, ready, step.action):
+                after.setdefault(new, before + rules)
+    first = next(iter(states))  # what changed, against one state: enough to say which rules brought a process there
+    for new, rules in after.items():
+        for pid, _ in _changed(first, new, rules):
+            changes[pid] = tuple(dict.fromkeys(changes.get(pid, ()) + rules))
     return frozenset(after), tuple(sorted(changes.items()))
 
 
@@ -171,7 +174,7 @@ def search(engine: Engine, translation: Translation, budget: int = BUDGET) -> Ou
     seen = {start}
     stack: list[tuple[tuple[int, ...], frozenset[System], int, _Link | None]] = [(*start, 0, None)]
     out = Outcome("rejected")
-    phases = Phases(engine)
+    phases, progress = Phases(engine), Progress(engine)
     while stack:
         positions, states, depth, link = stack.pop()
         out.nodes += 1
@@ -187,7 +190,7 @@ def search(engine: Engine, translation: Translation, budget: int = BUDGET) -> Ou
         ready = [(j, step) for j, step in heads if step.begin <= horizon
                  and (step.creates is None or step.creates == procs)]
         for j, step in sorted(ready, key=lambda item: (item[1].end, item[0]), reverse=True):
-            after, changes = _advance(engine, phases, step, states)
+            after, changes = _advance(engine, progress, phases, step, states)
             if not after:
                 if out.failure is None or depth > out.failure.depth:
                     out.failure = _Failure(depth, step, states, link)
@@ -256,12 +259,15 @@ def rules_there(engine: Engine, states: Iterable[System], step: Step) -> list[Js
 
 
 def _last_changed(failure: _Failure, pid: int) -> list[str]:
-    """The rules that last changed model process ``pid`` on the path (what made its state what it is)."""
+    """The rules that made model process ``pid``'s state what it is: those of the last step aimed at
+    it that changed it, and of every later step that moved it on (its exit sequence, a signal)."""
+    rules: list[str] = []
     for link in reversed(_path(failure.link)):
-        for changed, rules in link.changed:
-            if changed == pid:
-                return list(rules)
-    return []
+        fired = next((r for changed, r in link.changed if changed == pid), ())
+        rules[:0] = [r for r in fired if r not in rules]
+        if fired and link.step.action is not None and link.step.action.pid == pid:
+            break
+    return rules
 
 
 def _rejection(engine: Engine, failure: _Failure, translation: Translation) -> Json:
