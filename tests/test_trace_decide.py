@@ -347,3 +347,39 @@ def test_signals_between_processes_are_steps() -> None:
     assert {"event": "sigterm", "pid": 1} in rejected["path"]
     assert all(any("P1(parent P0): terminated" in line and "exitcode=-15" in line for line in state)
                for state in rejected["states"])
+
+
+DAEMONS_JOINED = '''
+import sys
+import time
+
+sys.path.insert(0, sys.argv[1])
+from broken_impls import DAEMONS_JOINED  # noqa: E402
+
+
+def work(started):
+    started.send("working")
+    time.sleep(1.0)  # sleep-ok: the child's work, still going when the main program's exit begins
+
+
+if __name__ == "__main__":
+    reader, writer = DAEMONS_JOINED.Pipe(duplex=False)
+    DAEMONS_JOINED.Process(target=work, args=(writer,), daemon=True).start()
+    if not reader.poll(60):
+        raise SystemExit("the child did not start within 60 s")
+    reader.recv()
+'''
+
+
+def test_a_real_run_the_model_does_not_allow_is_rejected(tmp_path: Path) -> None:
+    """examples/broken_impls.py's DAEMONS_JOINED: the main program's exit joins its daemonic child
+    instead of sending it SIGTERM, so the child's work ends by itself: exit status 1."""
+    program = tmp_path / "daemons_joined.py"
+    program.write_text(DAEMONS_JOINED)
+    result, doc = trace(tmp_path / "run", sys.executable, str(program), str(PROGRAMS.parent))
+    assert doc is not None, result.stderr
+    assert result.returncode == 1, result.stderr
+    rejected = doc["decision"]["rejected"]
+    assert (rejected["model_pid"], rejected["fact"]) == (1, "target returned")
+    assert {"process.main_terminates_daemons", "process.sigterm_default"} <= {r["id"] for r in rejected["rules"]}
+    assert "decision: rejected" in result.stderr and "no rule allows it" in result.stderr
