@@ -24,7 +24,7 @@ from proclife.model.core.semantics import CONFIG_ONLY, Action, Ctx
 from proclife.model.core.system import PYTHONS, START_METHODS, Config, System
 from proclife.model.profiles.profile import model_of
 from proclife.model.profiles.registry import default_profile, resolve_profile
-from proclife.trace.progress import Phases, Progress, concerned
+from proclife.trace.progress import PROCEED, Phases, Progress, concerned
 from proclife.trace.steps import Step, Translation, translate
 from proclife.trace.view import Json
 
@@ -33,7 +33,7 @@ BUDGET = 100_000  # frontier nodes searched before the answer is "undecided"
 
 @dataclass(frozen=True)
 class Setting:
-    """The model a trace is decided against: profile, start method and Python, and why."""
+    """The model a trace is decided against: its profile, start method and Python, and its engine."""
 
     profile: str
     start_method: str
@@ -74,6 +74,8 @@ def _path(link: _Link | None) -> list[_Link]:
 
 @dataclass
 class _Failure:
+    """A step no state of the set allowed, after ``depth`` steps of the path ``link``."""
+
     depth: int
     step: Step
     states: frozenset[System]
@@ -82,6 +84,8 @@ class _Failure:
 
 @dataclass
 class Decision:
+    """The answer for one trace, with what it took to reach it (``as_json``: the trace's ``decision``)."""
+
     verdict: str  # accepted | rejected | undecided
     setting: Setting
     translation: Translation
@@ -189,6 +193,10 @@ def search(engine: Engine, translation: Translation, budget: int = BUDGET) -> Ou
         procs = len(next(iter(states)).procs)
         ready = [(j, step) for j, step in heads if step.begin <= horizon
                  and (step.creates is None or step.creates == procs)]
+        if not ready:  # only creations out of the model's pid order: the earliest is the one refused
+            j, step = min(heads, key=lambda item: item[1].order)
+            if out.failure is None or depth > out.failure.depth:
+                out.failure = _Failure(depth, step, states, link)
         for j, step in sorted(ready, key=lambda item: (item[1].end, item[0]), reverse=True):
             after, changes = _advance(engine, progress, phases, step, states)
             if not after:
@@ -237,7 +245,7 @@ def rules_there(engine: Engine, states: Iterable[System], step: Step) -> list[Js
     out: dict[str, Json] = {}
     sources = {rule.id: rule.source.ref for rule in engine.spec.rules}
     for system in states:
-        action = step.action or Action("proceed", step.check.pid if step.check else 0)
+        action = step.action or Action(PROCEED, step.check.pid if step.check else 0)
         if not 0 <= action.pid < len(system.procs):
             continue
         event = engine.event(action.event)
