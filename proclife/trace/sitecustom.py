@@ -6,6 +6,12 @@ folder). It installs the observer copied beside it (``_proclife_observer``) from
 PROCLIFE_OBSERVER, takes its folder off ``sys.path`` so that the program sees the path it would
 have seen, then runs the next ``sitecustomize`` on ``sys.path``, as ``site`` would have without
 it. An observer that cannot install is reported on stderr; the program runs anyway.
+
+The first interpreter of the run writes the bytecode of the observer and of this file into the
+site folder (the run's own, removed with it), even under PYTHONDONTWRITEBYTECODE: otherwise
+every spawned or forkserver interpreter would compile the observer's source again, about 15 ms
+of each one's start-up. The bytecode is the interpreter's own (its magic number in the name), so
+a run mixing interpreters compiles once per interpreter.
 """
 
 import importlib.machinery
@@ -22,6 +28,21 @@ def _install() -> None:
         observer.install_from_environment()
     except Exception as exc:  # the program must run even when it cannot be observed
         sys.stderr.write(f"proclife trace: the observer did not install in pid {os.getpid()}: {exc}\n")
+
+
+def _compile_once(folder: str) -> None:
+    """Write the bytecode of the observer and of this file beside them, unless it is there."""
+    for name in (OBSERVER_MODULE, "sitecustomize"):
+        source = os.path.join(folder, name + ".py")
+        cached = importlib.util.cache_from_source(source)
+        if os.path.exists(cached):
+            continue
+        import py_compile
+
+        try:  # written to a temporary name, then renamed: interpreters starting at once never read half a file
+            py_compile.compile(source, cfile=cached, doraise=True)
+        except (OSError, py_compile.PyCompileError):
+            return  # read-only or full: each interpreter compiles the source, as it would have anyway
 
 
 def _later_entries(folder: str) -> list[str]:
@@ -44,5 +65,6 @@ def _chain(folder: str) -> None:
 
 
 if __name__ == "sitecustomize":
+    _compile_once(os.path.dirname(os.path.abspath(__file__)))
     _install()
     _chain(os.path.dirname(os.path.abspath(__file__)))
