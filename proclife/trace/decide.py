@@ -134,23 +134,32 @@ def _changed(before: System, after: System, rules: tuple[str, ...]) -> list[tupl
     return [(i, rules) for i, proc in enumerate(after.procs) if i >= len(before.procs) or before.procs[i] is not proc]
 
 
-def _advance(engine: Engine, progress: Progress, phases: Phases, step: Step,
-             states: frozenset[System]) -> tuple[frozenset[System], tuple[Any, ...]]:
-    """The states after ``step`` from any of ``states`` (empty: no rule allows it), and what each changed.
+def outcomes(engine: Engine, progress: Progress, phases: Phases, step: Step,
+             system: System) -> dict[System, tuple[str, ...]]:
+    """The states after ``step`` from ``system``, each with the rules that led there (empty: no rule allows it).
 
     The processes the step concerns first progress by themselves as far as the model lets them
     (every stage of it kept), then the step is taken, or checked, from each of those states."""
+    after: dict[System, tuple[str, ...]] = {}
+    for ready, before in progress.reach(system, (), concerned(engine, system, step)).items():
+        if step.check is not None:
+            if phases.holds(step.check, ready):
+                after.setdefault(ready, before)
+            continue
+        assert step.action is not None
+        for new, rules in _fire(engine, ready, step.action):
+            after.setdefault(new, before + rules)
+    return after
+
+
+def _advance(engine: Engine, progress: Progress, phases: Phases, step: Step,
+             states: frozenset[System]) -> tuple[frozenset[System], tuple[Any, ...]]:
+    """The states after ``step`` from any of ``states`` (empty: no rule allows it), and what each changed."""
     changes: dict[int, tuple[str, ...]] = {}
     after: dict[System, tuple[str, ...]] = {}
     for system in states:
-        for ready, before in progress.reach(system, (), concerned(engine, system, step)).items():
-            if step.check is not None:
-                if phases.holds(step.check, ready):
-                    after.setdefault(ready, before)
-                continue
-            assert step.action is not None
-            for new, rules in _fire(engine, ready, step.action):
-                after.setdefault(new, before + rules)
+        for new, rules in outcomes(engine, progress, phases, step, system).items():
+            after.setdefault(new, rules)
     first = next(iter(states))  # what changed, against one state: enough to say which rules brought a process there
     for new, rules in after.items():
         for pid, _ in _changed(first, new, rules):
