@@ -11,9 +11,11 @@ import click
 from proclife.exits import DISAGREE, HARNESS, OK
 from proclife.model.profiles.registry import resolve_profile
 from proclife.outputs import check_file, check_folder, write_text
+from proclife.publish import write_all
 from proclife.trace.build import build
 from proclife.trace.cmdline import check_command
-from proclife.trace.decide import decide
+from proclife.trace.decide import Decision, decide
+from proclife.trace.drawings import drawings
 from proclife.trace.errors import TraceFailed, TraceUsageError
 from proclife.trace.findings import findings
 from proclife.trace.record import record
@@ -29,18 +31,26 @@ def _status(doc: dict[str, Any]) -> int:
     return DISAGREE if doc.get("decision", {}).get("verdict") == "rejected" else OK
 
 
+def _draw(doc: dict[str, Any], decision: Decision, profile: str | None, draw: Path | None) -> None:
+    if draw is not None:
+        write_all(drawings(doc, decision, profile), draw, "--draw")
+
+
 def _run(program: tuple[str, ...], out: Path, json_file: Path | None, kill_after: float | None,
-         profile: str | None) -> int:
+         profile: str | None, draw: Path | None) -> int:
     command = check_command(program)
     if profile is not None:
         resolve_profile(profile)  # a profile that does not exist is refused before the program runs
     check_folder(out, "--out")
     if json_file is not None:
         check_file(json_file, "--json")
+    if draw is not None:
+        check_folder(draw, "--draw")
     rec = record(command, out, kill_after)
     doc = build(rec)
     doc["findings"] = findings(doc)
-    doc["decision"] = decide(doc, profile).as_json()
+    decision = decide(doc, profile)
+    doc["decision"] = decision.as_json()
     found = problems(doc)
     if found:
         raise TraceFailed(f"the recorded trace breaks its own schema: {found[0]}")
@@ -48,6 +58,7 @@ def _run(program: tuple[str, ...], out: Path, json_file: Path | None, kill_after
     write_text(out / "trace.json", text, "--out")
     if json_file is not None:
         write_text(json_file, text, "--json")
+    _draw(doc, decision, profile, draw)
     click.echo(summary(doc, str(json_file or out / "trace.json")), err=True)
     if not any(p["role"] == "main" and p["first_event"] is not None for p in doc["processes"]):
         raise TraceFailed(f"no event from the main process (pid {rec.main_pid}): {command[0]} did not load the "
@@ -55,10 +66,14 @@ def _run(program: tuple[str, ...], out: Path, json_file: Path | None, kill_after
     return _status(doc)
 
 
-def _check(path: Path, profile: str | None) -> int:
+def _check(path: Path, profile: str | None, draw: Path | None) -> int:
+    if draw is not None:
+        check_folder(draw, "--draw")
     doc = read_trace(path)
     doc["findings"] = findings(doc)
-    doc["decision"] = decide(doc, profile).as_json()
+    decision = decide(doc, profile)
+    doc["decision"] = decision.as_json()
+    _draw(doc, decision, profile, draw)
     click.echo(summary(doc, str(path)), err=True)
     return _status(doc)
 
@@ -74,9 +89,12 @@ def _check(path: Path, profile: str | None) -> int:
               metavar="FILE", help="Read a recorded trace back, validate it and print its summary; runs nothing.")
 @click.option("--profile", "profile", metavar="NAME|MODULE:ATTR", default=None,
               help="Decide the trace by this profile's model (default: the standard library's for its start method).")
+@click.option("--draw", "draw", type=click.Path(path_type=Path, file_okay=False), default=None, metavar="DIR",
+              help="Draw the run here: its timeline (timeline.svg) and the model's diagrams painted with the rules "
+                   "it took (rules.*.svg, .dot); all written or none.")
 @click.argument("program", nargs=-1, type=click.UNPROCESSED)
 def command(out: Path, json_file: Path | None, kill_after: float | None, check_path: Path | None,
-            profile: str | None, program: tuple[str, ...]) -> None:
+            profile: str | None, draw: Path | None, program: tuple[str, ...]) -> None:
     """Run a Python program with the observer in every process it starts, and say how each one ended.
 
     The program (after --) runs under its own interpreter, unchanged: its stdin, stdout, stderr and
@@ -87,5 +105,5 @@ def command(out: Path, json_file: Path | None, kill_after: float | None, check_p
     if check_path is not None:
         if program:
             raise TraceUsageError("--check reads a recorded trace and runs nothing: drop the program, or --check")
-        raise SystemExit(_check(check_path, profile))
-    raise SystemExit(_run(program, out, json_file, kill_after, profile))
+        raise SystemExit(_check(check_path, profile, draw))
+    raise SystemExit(_run(program, out, json_file, kill_after, profile, draw))
