@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 
 ENV_SINK = "PROCLIFE_OBSERVER"
 ENV_FAMILIES = "PROCLIFE_OBSERVER_FAMILIES"
+ENV_STACKS = "PROCLIFE_OBSERVER_STACKS"  # a folder: set only by ``proclife trace`` (install(..., stacks=))
+STACKS_SIGNAL = signal.SIGRTMIN + 3  # dumps every thread's stack (faulthandler) when stacks are asked for
+STACKS_FILE = "stacks-{pid}.txt"
 SCHEMA = "proclife.observer/1"
 LINE_LIMIT = 4000  # < PIPE_BUF (4096): one write of a line is atomic, even on a pipe
 _FD_FLOOR = 100  # the sink's descriptor is moved above the fds a program usually dup2()s over
@@ -165,6 +168,8 @@ class _State:
     unhooked: list[str]
     run_offsets: dict[CodeType, frozenset[int]]
     dispositions: dict[str, str]
+    stacks: str | None = None  # the folder of the per-process stack dumps, or None (not asked for)
+    stacks_fd: int = -1
 
     def __init__(self) -> None:
         self.unhooked = []
@@ -503,7 +508,8 @@ def _thread_of_lock(lock: Any) -> dict[str, Any]:
 
 
 def _describe_thread(thread: Any) -> dict[str, Any]:
-    return {"name": thread.name, "native_id": getattr(thread, "native_id", None), "daemon": thread.daemon}
+    return {"name": thread.name, "native_id": getattr(thread, "native_id", None), "daemon": thread.daemon,
+            "ident": thread.ident}
 
 
 def _live_threads(daemon: bool | None = None) -> list[str]:
@@ -876,14 +882,39 @@ def hook_family(name: str) -> None:
     _S.families = (*_S.families, name)
 
 
+def _register_stacks() -> str | None:
+    """Dump every thread's stack to this process's own file on STACKS_SIGNAL (faulthandler, no
+    thread): how ``proclife trace`` sees where a process that does not end is blocked."""
+    if _S.stacks is None:
+        return None
+    import faulthandler
+
+    path = os.path.join(_S.stacks, STACKS_FILE.format(pid=_S.pid))
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_TRUNC, 0o644)
+    high = _fcntl_dup_high(fd)
+    if high != fd:
+        os.close(fd)
+    if _S.stacks_fd >= 0:  # the parent's file, inherited by fork
+        os.close(_S.stacks_fd)
+    _S.stacks_fd = high
+    faulthandler.register(STACKS_SIGNAL, file=high, all_threads=True, chain=False)
+    return path
+
+
 def _after_fork_in_child() -> None:
     parent, _S.pid = _S.pid, os.getpid()
     _BOOT.frame = _BOOT.run = None
     _SHUT.frame = None
-    _emit("forked", _now(), None, ppid=parent)
+    stacks = _register_stacks()
+    _emit("forked", _now(), None, ppid=parent, **({"stacks": _stacks_facts(stacks)} if stacks else {}))
 
 
-def install(sink: str | int, families: tuple[str, ...] = ("multiprocessing",), export: bool = True) -> None:
+def _stacks_facts(path: str) -> dict[str, Any]:
+    return {"signal": int(STACKS_SIGNAL), "file": path}
+
+
+def install(sink: str | int, families: tuple[str, ...] = ("multiprocessing",), export: bool = True,
+            stacks: str | None = None) -> None:
     """Observe this process and every process it starts, writing events to ``sink``.
 
     ``sink`` is a path (opened O_APPEND: shared by the tree) or an open descriptor (``fd:N``
@@ -892,6 +923,10 @@ def install(sink: str | int, families: tuple[str, ...] = ("multiprocessing",), e
     calls ``install_from_environment()`` observes itself into the same sink. Call it before the
     program starts threads: a thread already running is not observed (3.11 has no
     ``threading.setprofile_all_threads``). Installing twice is a no-op.
+
+    ``stacks`` (a folder) changes one disposition: STACKS_SIGNAL then makes the process write
+    every thread's stack to ``stacks-PID.txt`` there (each forked child its own file); with
+    ``export`` the folder is passed on too (PROCLIFE_OBSERVER_STACKS).
     """
     if _S.installed:
         return
@@ -902,6 +937,10 @@ def install(sink: str | int, families: tuple[str, ...] = ("multiprocessing",), e
     if export and isinstance(sink, str):
         os.environ[ENV_SINK] = sink
         os.environ[ENV_FAMILIES] = ",".join(families)
+        if stacks is not None:
+            os.environ[ENV_STACKS] = stacks
+    _S.stacks = stacks
+    stacks_file = _register_stacks()
     c_hooks: dict[Any, Hook] = {
         os._exit: _on_os_exit, sys.exit: _on_sys_exit, os.waitpid: _on_wait, os.waitid: _on_wait,
         importlib.import_module("_signal").signal: _on_signal_signal,  # signal.signal wraps it in Python
@@ -916,7 +955,7 @@ def install(sink: str | int, families: tuple[str, ...] = ("multiprocessing",), e
     dispositions = _note_dispositions(changed_only=False)
     _emit("observer_installed", _now(), None, schema=SCHEMA, ppid=os.getppid(), python=sys.version.split()[0],
           argv=sys.argv[:4], families=list(_S.families), unhooked=_S.unhooked, dispositions=dispositions,
-          threads=_live_threads())
+          threads=_live_threads(), **({"stacks": _stacks_facts(stacks_file)} if stacks_file else {}))
     threading.setprofile(_thread_first)
     sys.setprofile(_profile)
 
@@ -927,7 +966,7 @@ def install_from_environment() -> bool:
     if not sink or _S.installed:
         return False
     families = tuple(f for f in os.environ.get(ENV_FAMILIES, "multiprocessing").split(",") if f)
-    install(sink, families=families, export=False)
+    install(sink, families=families, export=False, stacks=os.environ.get(ENV_STACKS) or None)
     return True
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from proclife.runtime import observer
 from proclife.trace import sitecustom
 
-ENV_PASSED_OVER = (observer.ENV_SINK, observer.ENV_FAMILIES)
+ENV_PASSED_OVER = (observer.ENV_SINK, observer.ENV_FAMILIES, observer.ENV_STACKS)
 
 
 def prepare_site(folder: Path) -> Path:
@@ -25,12 +25,15 @@ def prepare_site(folder: Path) -> Path:
     return folder
 
 
-def environment(site: Path, sink: Path, base: Mapping[str, str]) -> dict[str, str]:
-    """``base`` with the site folder first on PYTHONPATH and the sink named for every process."""
+def environment(site: Path, sink: Path, base: Mapping[str, str], stacks: Path | None = None) -> dict[str, str]:
+    """``base`` with the site folder first on PYTHONPATH and the sink named for every process
+    (and the folder of their stack dumps, when asked for)."""
     env = {key: value for key, value in base.items() if key not in ENV_PASSED_OVER}
     paths = [str(site.resolve())]
     if base.get("PYTHONPATH"):
         paths.append(base["PYTHONPATH"])
     env["PYTHONPATH"] = os.pathsep.join(paths)
     env[observer.ENV_SINK] = str(sink.resolve())
+    if stacks is not None:
+        env[observer.ENV_STACKS] = str(stacks.resolve())
     return env

@@ -27,10 +27,13 @@ from proclife.runtime.osproc import make_subreaper
 from proclife.trace.errors import TraceFailed, TraceUsageError
 from proclife.trace.loader import environment, prepare_site
 from proclife.trace.reaping import ChildSignals, Reaped, reap_all
+from proclife.trace.registry import RunEntry, register, unregister
+from proclife.trace.watch import Explainer
 
 ORPHAN_BOUND = 10.0  # seconds the processes left when the main process ended get to end by themselves
 KILL_BOUND = 10.0  # seconds for killed processes to be reaped
 EVENTS_FILE = "events.jsonl"
+STACKS_FOLDER = "stacks"
 
 
 @dataclass
@@ -49,25 +52,31 @@ class Recording:
     incomplete: str | None = None  # why the trace is incomplete (killed), or None
     reaped: dict[int, Reaped] = field(default_factory=dict)  # by the tracer: the main process and adoptees
     tracer_pid: int = field(default_factory=os.getpid)
+    explainer: Explainer | None = None  # --explain-after
 
 
-def record(command: Sequence[str], out: Path, kill_after: float | None) -> Recording:
-    """Run ``command`` traced; the events go to ``out/events.jsonl``."""
+def record(command: Sequence[str], out: Path, kill_after: float | None,
+           explain_after: float | None = None) -> Recording:
+    """Run ``command`` traced; the events go to ``out/events.jsonl``, the stack dumps (for
+    ``--explain-after`` and ``proclife why``) to ``out/stacks/``."""
     make_subreaper()
     out.mkdir(parents=True, exist_ok=True)
     sink = out / EVENTS_FILE
     sink.unlink(missing_ok=True)
+    stacks = out / STACKS_FOLDER
+    shutil.rmtree(stacks, ignore_errors=True)
+    stacks.mkdir()
     site = Path(tempfile.mkdtemp(prefix="proclife-trace-site-"))
     try:
-        env = environment(prepare_site(site), sink, os.environ)
+        env = environment(prepare_site(site), sink, os.environ, stacks)
         with ChildSignals() as signals:
-            return _run(list(command), env, sink, kill_after, signals)
+            return _run(list(command), env, sink, kill_after, signals, explain_after, stacks)
     finally:
         shutil.rmtree(site, ignore_errors=True)
 
 
 def _run(command: list[str], env: dict[str, str], sink: Path, kill_after: float | None,
-         signals: ChildSignals) -> Recording:
+         signals: ChildSignals, explain_after: float | None = None, stacks: Path | None = None) -> Recording:
     rec = Recording(command, sink, time.monotonic_ns(), time.time(), kill_after=kill_after)
     started = time.monotonic()
     try:
@@ -75,6 +84,9 @@ def _run(command: list[str], env: dict[str, str], sink: Path, kill_after: float 
     except OSError as exc:
         raise TraceUsageError(f"cannot run {command[0]}: {exc.strerror or exc}; name a Python interpreter") from None
     rec.main_pid = proc.pid
+    if explain_after is not None and stacks is not None:
+        rec.explainer = Explainer(sink, stacks, proc.pid, explain_after)
+    listing = register(RunEntry(rec.tracer_pid, proc.pid, str(sink.resolve()), str((stacks or sink.parent).resolve())))
     try:
         _await(rec, signals, None if kill_after is None else started + kill_after, main_only=True)
         if rec.exit_status is None:
@@ -91,6 +103,7 @@ def _run(command: list[str], env: dict[str, str], sink: Path, kill_after: float 
         _kill_tree(rec, signals)  # interrupted (Ctrl-C, SIGTERM): the tree goes with the tracer
         raise
     finally:
+        unregister(listing)
         proc.returncode = rec.exit_status if rec.exit_status is not None else -signal.SIGKILL
     rec.ended_ns = time.monotonic_ns()
     return rec
@@ -108,7 +121,13 @@ def _await(rec: Recording, signals: ChildSignals, deadline: float | None, main_o
         done = rec.exit_status is not None if main_only else not children_left
         if done:
             return False
-        if not signals.wait(deadline):
+        if rec.explainer is None:
+            if not signals.wait(deadline):
+                return True
+            continue
+        woken = signals.wait(rec.explainer.next_wake(deadline))
+        rec.explainer.check()
+        if not woken and deadline is not None and time.monotonic() >= deadline:
             return True
 
 
