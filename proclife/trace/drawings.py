@@ -1,6 +1,7 @@
 """The pictures of a traced run (``proclife trace --draw DIR``): its timeline, and the model's diagrams
 painted with the rules its decision took, by ``paint`` exactly as ``proclife conform --draw`` paints a
-run's coverage (the diagrams come from the model; nothing of the model is restated here).
+run's coverage (the diagrams come from the model; nothing of the model is restated here). The
+command line renders the painted charts and writes every file at once.
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ from collections import Counter
 
 from proclife.model.core.extend import load
 from proclife.model.core.spec import MACHINES
+from proclife.model.diagrams.chart import Chart
 from proclife.model.diagrams.charts import chart
 from proclife.model.diagrams.paint import Coverage, paint
 from proclife.model.profiles.profile import model_of
 from proclife.model.profiles.registry import default_profile, resolve_profile
-from proclife.publish import render
 from proclife.trace.decide import Decision, _path
 from proclife.trace.timeline import timeline
 from proclife.trace.timeline_svg import to_svg
@@ -35,17 +36,17 @@ def coverage(decision: Decision) -> Coverage:
     return Coverage(counts=counts, trace=(*steps, tuple(r["id"] for r in rejected.get("rules", []))))
 
 
-def drawings(doc: Json, decision: Decision, profile: str | None = None) -> dict[str, bytes]:
-    """File name -> content: the timeline (SVG, and the JSON it is drawn from), and each diagram of
-    ``MACHINES`` (handle, process, thread) painted with the decision's rules (SVG and .dot), by the model the trace was decided by."""
+def timeline_files(doc: Json) -> dict[str, bytes]:
+    """The timeline: SVG, and the JSON it is drawn from."""
     line = timeline(doc)
-    files = {"timeline.svg": to_svg(line).encode(),
-             "timeline.json": (json.dumps(line.as_json(), indent=1) + "\n").encode()}
+    return {"timeline.svg": to_svg(line).encode(),
+            "timeline.json": (json.dumps(line.as_json(), indent=1) + "\n").encode()}
+
+
+def painted(decision: Decision, profile: str | None = None) -> dict[str, Chart]:
+    """Each life-cycle diagram (``MACHINES``: handle, process, thread) painted with the decision's
+    rules, by the model the trace was decided by; the command line renders them (as conform does)."""
     chosen = resolve_profile(profile) if profile else default_profile(decision.setting.start_method)
     model = load(base=model_of(chosen))
     painting = coverage(decision)
-    for name in MACHINES:
-        painted = paint(chart(name, model), painting)
-        for fmt in ("svg", "dot"):
-            files[f"rules.{name}.{fmt}"] = render(painted, fmt)
-    return files
+    return {name: paint(chart(name, model), painting) for name in MACHINES}
