@@ -43,7 +43,7 @@ def _draw(doc: dict[str, Any], decision: Decision, profile: str | None, draw: Pa
 
 
 def _run(program: tuple[str, ...], out: Path, json_file: Path | None, kill_after: float | None,
-         profile: str | None, draw: Path | None) -> int:
+         profile: str | None, draw: Path | None, explain_after: float | None = None) -> int:
     command = check_command(program)
     if profile is not None:
         resolve_profile(profile)  # a profile that does not exist is refused before the program runs
@@ -52,8 +52,10 @@ def _run(program: tuple[str, ...], out: Path, json_file: Path | None, kill_after
         check_file(json_file, "--json")
     if draw is not None:
         check_folder(draw, "--draw")
-    rec = record(command, out, kill_after)
+    rec = record(command, out, kill_after, explain_after)
     doc = build(rec)
+    if rec.explainer is not None:
+        doc["explanations"] = rec.explainer.explained
     doc["findings"] = findings(doc)
     decision = decide(doc, profile)
     doc["decision"] = decision.as_json()
@@ -91,6 +93,9 @@ def _check(path: Path, profile: str | None, draw: Path | None) -> int:
               help="Write the trace here too.")
 @click.option("--kill-after", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
               help="SIGKILL the whole traced tree if the main process has not ended this long after its start.")
+@click.option("--explain-after", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
+              help="Say what holds each process still alive this long after its target or main module returned "
+                   "(its exit phase, what it waits for, its threads' stacks).")
 @click.option("--check", "check_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
               metavar="FILE", help="Read a recorded trace back, validate it and print its summary; runs nothing.")
 @click.option("--profile", "profile", metavar="NAME|MODULE:ATTR", default=None,
@@ -99,7 +104,8 @@ def _check(path: Path, profile: str | None, draw: Path | None) -> int:
               help="Draw the run here: its timeline (timeline.svg) and the model's diagrams painted with the rules "
                    "it took (rules.*.svg, .dot); all written or none.")
 @click.argument("program", nargs=-1, type=click.UNPROCESSED)
-def command(out: Path, json_file: Path | None, kill_after: float | None, check_path: Path | None,
+def command(out: Path, json_file: Path | None, kill_after: float | None, explain_after: float | None,
+            check_path: Path | None,
             profile: str | None, draw: Path | None, program: tuple[str, ...]) -> None:
     """Run a Python program with the observer in every process it starts, and say how each one ended.
 
@@ -112,4 +118,4 @@ def command(out: Path, json_file: Path | None, kill_after: float | None, check_p
         if program:
             raise TraceUsageError("--check reads a recorded trace and runs nothing: drop the program, or --check")
         raise SystemExit(_check(check_path, profile, draw))
-    raise SystemExit(_run(program, out, json_file, kill_after, profile, draw))
+    raise SystemExit(_run(program, out, json_file, kill_after, profile, draw, explain_after=explain_after))
