@@ -29,6 +29,7 @@ COMMANDS = (
     "proclife.commands.demo",
     "proclife.commands.diff",
     "proclife.commands.trace",
+    "proclife.commands.why",
 )
 
 

@@ -137,9 +137,9 @@ def explain_process(proc: _Proc, procs: dict[int, _Proc], stacks: Path | None, n
         waits.append(f"joining the feeder thread of a Queue{full}, in a finalizer "
                      f"({feeder_join['blocked_in']})")
     done = proc.work_done_ns()
-    text = f"{proc.label} is " + (f"in {phase.split('.')[-1]} " if phase else "still in its own code, ")
-    text += "; ".join(waits) if waits else "(no open join: " + "; ".join(
-        f"thread '{t['name']}' in {t['blocked_in']}" for t in threads) + ")"
+    doing = "; ".join(waits) or "no join open: " + ("; ".join(
+        f"thread '{t['name']}' in {t['blocked_in']}" for t in threads) or "its stacks are unknown")
+    text = f"{proc.label} is " + (f"in {phase.split('.')[-1]}, " if phase else "in its own code, ") + doing
     return {"pid": proc.pid, "label": proc.label, "phase": phase,
             "since": None if done is None else round((now_ns - done) / 1e9, 3),
             "waits_for": waits, "threads": threads, "stacks_error": stacks_error, "text": text}
@@ -167,13 +167,15 @@ def due(events: Iterable[Event], main_pid: int, after: float, now_ns: int) -> li
 
 def explain(events: list[Event], main_pid: int, pids: Iterable[int], stacks: Path | None,
             now_ns: int) -> list[dict[str, Any]]:
-    """The explanations of ``pids`` (the processes of the run that are held) and of the processes
-    joining them, parents first."""
+    """The explanations of ``pids`` (the processes of the run that are held), of the processes
+    joining them and of the children they join, parents first."""
     procs = _processes(events, main_pid)
     held = set(pids) & set(procs)
-    joiners = {pid for pid, proc in procs.items() for span in proc.open_spans()
-               if span.kind == "child_join" and span.get("child") in held and _alive(pid)}
-    found = [explain_process(procs[pid], procs, stacks, now_ns) for pid in sorted(held | joiners)]
+    joins = [(pid, span.get("child")) for pid, proc in procs.items() for span in proc.open_spans()
+             if span.kind == "child_join"]
+    related = {parent for parent, child in joins if child in held} | {child for parent, child in joins
+                                                                       if parent in held and child in procs}
+    found = [explain_process(procs[pid], procs, stacks, now_ns) for pid in sorted(held | related) if _alive(pid)]
     found.sort(key=lambda e: e["label"])
     _cross(found, procs)
     return found

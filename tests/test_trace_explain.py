@@ -1,0 +1,138 @@
+"""``proclife trace --explain-after`` and ``proclife why``: a hanging program is explained from its
+exit phase and its stacks, then ended by ``--kill-after`` with no process left.
+
+Each tracer runs in its own process (it makes itself a subreaper), bounded by a timeout; the
+runs are listed in a registry folder of the test's own (PROCLIFE_TRACE_RUNS).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from proclife.runtime.observer import read_events
+from proclife.trace.stacks import blocked_in, parse
+
+ROOT = Path(__file__).resolve().parent.parent
+PROGRAMS = ROOT / "examples" / "programs"
+BOUND = 60.0
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "PROCLIFE_TRACE_RUNS": str(tmp_path / "runs")}
+
+
+def explained(tmp_path: Path, program: str, method: str, explain_after: float, kill_after: float
+              ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    out, json_file = tmp_path / "out", tmp_path / "trace.json"
+    args = [sys.executable, "-m", "proclife", "trace", "--out", str(out), "--json", str(json_file),
+            "--explain-after", str(explain_after), "--kill-after", str(kill_after), "--",
+            sys.executable, str(PROGRAMS / f"{program}.py"), method]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=BOUND, env=_env(tmp_path), cwd=tmp_path)
+    doc = json.loads(json_file.read_text())
+    for process in doc["processes"]:
+        assert not psutil.pid_exists(process["pid"]) or \
+            psutil.Process(process["pid"]).create_time() > time.time() - 1, f"pid {process['pid']} left"
+    assert not list((tmp_path / "runs").glob("*.json")), "the run is still listed after it ended"
+    return result, doc
+
+
+def _check_thread(result: subprocess.CompletedProcess[str], doc: dict[str, Any]) -> None:
+    (main,) = doc["explanations"]
+    assert main["label"] == "P0 (main program)" and main["phase"] == "exiting.join_threads"
+    assert "waiting for thread 'Waiter' (non-daemon), blocked in threading.wait" in main["text"]
+    assert main["text"] in result.stderr
+    assert doc["program"]["incomplete"] and result.returncode == 3  # then killed by --kill-after
+
+
+def _check_queue(result: subprocess.CompletedProcess[str], doc: dict[str, Any]) -> None:
+    by_label = {e["label"]: e for e in doc["explanations"]}
+    child, parent = by_label["P1"], by_label["P0 (main program)"]
+    assert child["phase"] == "exiting.join_children"
+    assert "joining the feeder thread of a Queue whose pipe is full" in child["text"]
+    assert "queues._feed" in child["text"] and "its parent P0 is joining it" in child["text"]
+    assert "joining P1 (process.join at queue_join_deadlock.py:26)" in parent["text"]
+    assert "each waits for the other" in parent["text"]
+    assert child["text"] in result.stderr and result.returncode == 3
+
+
+CHECKS = {"thread_keeps_main_alive": _check_thread, "queue_join_deadlock": _check_queue}
+
+
+@pytest.mark.parametrize("program", sorted(CHECKS))
+def test_hanging_examples_explained_then_killed(tmp_path: Path, program: str) -> None:
+    result, doc = explained(tmp_path, program, "fork", explain_after=1, kill_after=3)
+    CHECKS[program](result, doc)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+@pytest.mark.parametrize("program", sorted(CHECKS))
+def test_hanging_examples_explained_within_5s(tmp_path: Path, program: str, method: str) -> None:
+    result, doc = explained(tmp_path, program, method, explain_after=5, kill_after=8)
+    CHECKS[program](result, doc)
+    for item in doc["explanations"]:
+        assert 5 <= item["since"] < 8
+
+
+def _await_exit_step(sink: Path, deadline: float) -> list[int]:
+    """The pids whose exit sequence began, once the child's has (bounded: fails at ``deadline``)."""
+    while time.monotonic() < deadline:
+        if sink.exists():
+            events = read_events(sink)
+            begun = [e.pid for e in events if e.kind == "exit_step_begin"]
+            if begun:
+                return begun
+        time.sleep(0.05)  # sleep-ok: polling the sink under a deadline; the traced program signals nothing
+    raise AssertionError(f"no exit_step_begin in {sink} before the deadline")
+
+
+def test_why_on_a_running_traced_program(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    out = tmp_path / "out"
+    tracer = subprocess.Popen([sys.executable, "-m", "proclife", "trace", "--out", str(out), "--kill-after", "20",
+                               "--", sys.executable, str(PROGRAMS / "queue_join_deadlock.py"), "fork"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=tmp_path)
+    try:
+        (child,) = _await_exit_step(out / "events.jsonl", time.monotonic() + 15)
+        why = subprocess.run([sys.executable, "-m", "proclife", "why", str(child)], capture_output=True, text=True,
+                             timeout=BOUND, env=env)
+        assert why.returncode == 0, why.stderr
+        assert why.stdout.startswith("P1 is in join_children, joining the feeder thread of a Queue")
+        assert "thread 'QueueFeederThread' (daemon): blocked in connection.send_bytes" in why.stdout
+    finally:
+        tracer.send_signal(signal.SIGTERM)  # the tracer ends its whole tree on its way out
+        tracer.communicate(timeout=BOUND)
+    sink_pids = {e.pid for e in read_events(out / "events.jsonl")}
+    assert not [pid for pid in sink_pids if psutil.pid_exists(pid)
+                and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+
+
+def test_why_refuses_a_pid_outside_traced_runs(tmp_path: Path) -> None:
+    why = subprocess.run([sys.executable, "-m", "proclife", "why", str(os.getpid())], capture_output=True,
+                         text=True, timeout=BOUND, env=_env(tmp_path))
+    assert why.returncode == 2
+    assert f"pid {os.getpid()} is not in a traced run in progress" in why.stderr
+
+
+def test_stacks_parsed_into_the_program_call() -> None:
+    dump = ('Thread 0x00007f0fdf2786c0 (most recent call first):\n'
+            '  File "/usr/lib/python3.11/threading.py", line 327 in wait\n'
+            '  File "/usr/lib/python3.11/queue.py", line 140 in put\n'
+            '  File "/home/u/app.py", line 42 in writer\n'
+            '  File "/usr/lib/python3.11/threading.py", line 1002 in _bootstrap\n\n'
+            'Current thread 0x00007f0fdffdeb80 (most recent call first):\n'
+            '  File "/home/u/app.py", line 7 in <module>\n')
+    writer, main = parse(dump)
+    assert writer.ident == 0x7F0FDF2786C0 and writer.is_thread_bootstrap() and not main.is_thread_bootstrap()
+    assert blocked_in(writer) == "queue.put at app.py:42"
+    assert blocked_in(main) == "<module> at app.py:7"
