@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,8 @@ from proclife.model.core.extend import load
 from proclife.model.diagrams.charts import chart
 from proclife.trace.decide import decide
 from proclife.trace.drawings import coverage
+from proclife.trace.timeline import RUNNING, STEP, Lane, Mark, Span, Timeline
+from proclife.trace.timeline_svg import to_svg, windows
 from tests.test_trace import BOUND, PROGRAMS, assert_none_left
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -146,3 +149,21 @@ def test_an_unwritable_draw_folder_is_exit_2_before_the_program_runs(tmp_path: P
     check = runner.invoke(main, ["trace", "--check", str(tmp_path / "none.json"), "--draw", str(blocker / "p")])
     assert check.exit_code == USAGE
     assert "--draw" in check.output
+
+
+def test_short_exits_get_an_enlarged_panel_of_their_own() -> None:
+    ms = 1_000_000
+    running = Span(0, 100 * ms, RUNNING, "running")
+    step = Span(100 * ms, 102 * ms, STEP + "util._exit_function", "util._exit_function")
+    lane = Lane("P0", "P0 main", 1, None, (running, step), (Mark(10 * ms, "event", "start P1"),
+                                                            Mark(101 * ms, "event", "terminate P1")))
+    whole, enlarged = windows(Timeline("t", 0, 110 * ms, (lane,), ()))
+    assert (whole.begin, whole.end) == (0, 110 * ms)
+    assert enlarged.begin <= 100 * ms < 102 * ms <= enlarged.end < 110 * ms
+    clipped = enlarged.clip(lane)
+    assert [m.label for m in clipped.marks] == ["terminate P1"]
+    assert clipped.spans[0].begin == enlarged.begin and clipped.spans[1] == step
+    svg = ET.fromstring(to_svg(Timeline("t", 0, 110 * ms, (lane,), ())))
+    assert [g.get("id") for g in svg.iter(f"{SVG}g")] == ["P0", "enlarged:P0"]
+    long_exit = replace(lane, spans=(Span(0, 10 * ms, RUNNING, "running"), replace(step, begin=10 * ms)))
+    assert len(windows(Timeline("t", 0, 110 * ms, (long_exit,), ()))) == 1

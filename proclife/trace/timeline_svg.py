@@ -9,6 +9,7 @@ none overlaps another.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, replace
 from xml.sax.saxutils import escape, quoteattr
 
 from proclife.trace.timeline import JOIN, RUNNING, STEP, UNOBSERVED, Lane, Mark, Timeline
@@ -21,6 +22,7 @@ BAR = 14.0
 PAD = 8.0
 COLOURS = {RUNNING: "#9cc69b", JOIN: "url(#join)", UNOBSERVED: "#d9d9d9",
            STEP + "threading._shutdown": "#f4a261", STEP + "util._exit_function": "#e76f51"}
+ENLARGE = 0.3  # the exits get a panel of their own when they take less than this share of the run
 OTHER_STEPS = ("#b56576", "#6d597a", "#355070")
 MARKS = {"event": "#1d3557", "end": "#000000", "signal": "#c1121f", "finding": "#c1121f"}
 LEGEND = ((RUNNING, "running (target or main module)"),
@@ -28,6 +30,35 @@ LEGEND = ((RUNNING, "running (target or main module)"),
           (STEP + "util._exit_function", "exit: util._exit_function (terminates daemonic children, joins children)"),
           (JOIN, "waiting in a join (child or thread)"),
           (UNOBSERVED, "ended without a fact of its own, until its status was learned"))
+
+
+@dataclass(frozen=True)
+class Window:
+    """The stretch of time a panel shows (ns on the trace's clock), and its heading."""
+
+    begin: int
+    end: int
+    heading: str
+    css: str  # the class of its lanes: "lane" for the whole run, "lane-enlarged" for a closer look
+
+    def clip(self, lane: Lane) -> Lane:
+        spans = tuple(replace(s, begin=max(s.begin, self.begin), end=min(s.end, self.end)) for s in lane.spans
+                      if s.end >= self.begin and s.begin <= self.end)
+        return replace(lane, spans=spans, marks=tuple(m for m in lane.marks if self.begin <= m.at <= self.end))
+
+
+def windows(tl: Timeline) -> list[Window]:
+    """The whole run; and, when the exit sequences and joins are a small part of it, them enlarged."""
+    whole = Window(tl.origin, tl.until, "the whole run", "lane")
+    exits = [s for lane in tl.lanes for s in lane.spans if s.kind.startswith(STEP) or s.kind == JOIN]
+    if not exits:
+        return [whole]
+    begin, end = min(s.begin for s in exits), max(s.end for s in exits)
+    margin = max((end - begin) // 10, 1)
+    if end - begin + 2 * margin >= ENLARGE * (tl.until - tl.origin):
+        return [whole]
+    return [whole, Window(max(tl.origin, begin - margin), min(tl.until, end + margin),
+                          "enlarged: the exit sequences and the joins", "lane-enlarged")]
 
 
 def _colour(kind: str) -> str:
@@ -75,14 +106,15 @@ def _mark_shape(mark: Mark, x: float, y: float) -> str:
     return f'<path d="M{x:.1f},{y - 5:.1f}l4,7h-8z" fill="{colour}"/>'
 
 
-def _lane(lane: Lane, top: float, left: float, scale: float, origin: int, shade: bool) -> tuple[list[str], float]:
+def _lane(lane: Lane, top: float, left: float, scale: float, window: Window, shade: bool) -> tuple[list[str], float]:
     """The lane's SVG elements and its height."""
+    origin = window.begin
     x = {m.at: left + (m.at - origin) * scale for m in lane.marks}
     tiers = _tiers(lane.marks, x)
     labels_h = (max(tiers, default=-1) + 1) * TIER
     height = PAD + labels_h + BAR + PAD
     bar_y = top + PAD + labels_h
-    out = [f'<g class="lane" id={quoteattr(lane.key)}>']
+    out = [f'<g class="{window.css}" id={quoteattr(lane.key if window.css == "lane" else "enlarged:" + lane.key)}>']
     if shade:
         out.append(f'<rect x="0" y="{top:.1f}" width="{left + PLOT + 10:.1f}" height="{height:.1f}" fill="#f5f7fa"/>')
     weight = "bold" if lane.thread is None else "normal"
@@ -130,29 +162,45 @@ def _legend(top: float, findings: tuple[str, ...]) -> tuple[list[str], float]:
     return out, y - top
 
 
+def _panel(tl: Timeline, window: Window, top: float, left: float) -> tuple[list[str], float]:
+    """One panel: its heading, its time axis (from the run's first fact), its lanes; and its bottom."""
+    span = max(window.end - window.begin, 1)
+    scale = PLOT / span
+    step = _tick(span)
+    out = [f'<text x="8" y="{top + 12:.1f}" font-weight="bold" fill="#555">{escape(window.heading)}</text>']
+    axis_y = top + 40
+    lanes_top = top + 46
+    body: list[str] = []
+    y = lanes_top
+    for lane in tl.lanes:
+        group = int(lane.key.split("/")[0][1:])
+        elements, height = _lane(window.clip(lane), y, left, scale, window, shade=group % 2 == 0)
+        body += elements
+        y += height
+    out.append(f'<line x1="{left:.1f}" y1="{axis_y:.1f}" x2="{left + PLOT:.1f}" y2="{axis_y:.1f}" stroke="#333"/>')
+    first = -(-(window.begin - tl.origin) // step) * step  # the first tick at or after the window's start
+    for t in range(first, window.end - tl.origin + 1, step):
+        tx = left + (t - (window.begin - tl.origin)) * scale
+        out.append(f'<line x1="{tx:.1f}" y1="{axis_y - 4:.1f}" x2="{tx:.1f}" y2="{y:.1f}" stroke="#ccc" '
+                   f'stroke-width="0.5"/><text x="{tx:.1f}" y="{axis_y - 8:.1f}" text-anchor="middle">'
+                   f'{_time(t, step)}</text>')
+    return out + body, y
+
+
 def to_svg(tl: Timeline) -> str:
     """The whole picture, as SVG text."""
     left = max([CHAR * len(lane.title) for lane in tl.lanes] + [120.0]) + 24
-    span = max(tl.until - tl.origin, 1)
-    scale = PLOT / span
-    step = _tick(span)
     body: list[str] = []
-    top = 56.0
-    for lane in tl.lanes:
-        group = int(lane.key.split("/")[0][1:])
-        elements, height = _lane(lane, top, left, scale, tl.origin, shade=group % 2 == 0)
+    top = 24.0
+    for window in windows(tl):
+        elements, top = _panel(tl, window, top, left)
         body += elements
-        top += height
-    axis = [f'<line x1="{left:.1f}" y1="44" x2="{left + PLOT:.1f}" y2="44" stroke="#333"/>']
-    for t in range(0, span + 1, step):
-        tx = left + t * scale
-        axis.append(f'<line x1="{tx:.1f}" y1="40" x2="{tx:.1f}" y2="{top:.1f}" stroke="#ccc" stroke-width="0.5"/>'
-                    f'<text x="{tx:.1f}" y="36" text-anchor="middle">{_time(t, step)}</text>')
-    legend, legend_h = _legend(top + 16, tl.findings)
+        top += 8
+    legend, legend_h = _legend(top + 8, tl.findings)
     widest = max([len(f) + 4 for f in tl.findings] + [0]) * CHAR
     marks = max([len(m.label) for lane in tl.lanes for m in lane.marks] + [0]) * CHAR
     width = max(left + PLOT + marks + 24, widest + 16)
-    height = top + 16 + legend_h + 8
+    height = top + 8 + legend_h + 8
     head = [
         '<?xml version="1.0" encoding="UTF-8"?>',
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
@@ -163,4 +211,4 @@ def to_svg(tl: Timeline) -> str:
         '<rect width="100%" height="100%" fill="white"/>',
         f'<text x="8" y="18" font-size="13" font-weight="bold">{escape(tl.title)}</text>',
     ]
-    return "\n".join([*head, *axis, *body, *legend, "</svg>"]) + "\n"
+    return "\n".join([*head, *body, *legend, "</svg>"]) + "\n"
