@@ -5,6 +5,7 @@ trace, and a DIR that cannot be written is refused before the program runs.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import subprocess
@@ -13,6 +14,7 @@ import textwrap
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -22,7 +24,7 @@ from proclife.exits import USAGE
 from proclife.model.core.extend import load
 from proclife.model.diagrams.charts import chart
 from proclife.trace.decide import decide
-from proclife.trace.drawings import coverage
+from proclife.trace.drawings import coverage, painted
 from proclife.trace.timeline import RUNNING, STEP, Lane, Mark, Span, Timeline
 from proclife.trace.timeline_svg import to_svg, windows
 from tests.test_trace import BOUND, PROGRAMS, assert_none_left
@@ -48,7 +50,7 @@ FAMILY = textwrap.dedent("""
 """)
 
 
-def draw(tmp_path: Path, *program: str) -> tuple[Path, dict[str, object]]:
+def draw(tmp_path: Path, *program: str) -> tuple[Path, dict[str, Any]]:
     """Trace ``program`` with ``--draw``; the drawing folder and the trace."""
     tmp_path.mkdir(parents=True, exist_ok=True)
     out, pictures, trace = tmp_path / "out", tmp_path / "pictures", tmp_path / "trace.json"
@@ -62,7 +64,7 @@ def draw(tmp_path: Path, *program: str) -> tuple[Path, dict[str, object]]:
 
 
 @pytest.fixture(scope="module")
-def killed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object]]:
+def killed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     """daemon_child_killed traced under fork, with its pictures."""
     return draw(tmp_path_factory.mktemp("killed"), sys.executable,
                 str(PROGRAMS / "daemon_child_killed.py"), "fork")
@@ -95,7 +97,7 @@ def test_a_lane_per_process_and_thread_with_the_exit_phases_shaded(tmp_path: Pat
     assert "ended: exit 0" in texts(found["P1"])
 
 
-def test_the_events_that_decided_the_end_and_the_finding_are_marked(killed: tuple[Path, dict[str, object]]) -> None:
+def test_the_events_that_decided_the_end_and_the_finding_are_marked(killed: tuple[Path, dict[str, Any]]) -> None:
     found = lanes(killed[0] / "timeline.svg")
     assert set(found) == {"P0", "P1"}
     assert {"terminate P1", "ended: exit 0"} <= set(texts(found["P0"]))  # a join only if P1 was not yet polled dead
@@ -104,7 +106,7 @@ def test_the_events_that_decided_the_end_and_the_finding_are_marked(killed: tupl
     assert "unobserved" in classes(found["P1"])  # killed by the signal: its end is known from its reaper
 
 
-def test_painted_diagrams_carry_the_rules_the_run_took(killed: tuple[Path, dict[str, object]]) -> None:
+def test_painted_diagrams_carry_the_rules_the_run_took(killed: tuple[Path, dict[str, Any]]) -> None:
     pictures, doc = killed
     counts = coverage(decide(doc)).counts
     assert counts["process.main_terminates_daemons"] == 1
@@ -121,7 +123,7 @@ def test_painted_diagrams_carry_the_rules_the_run_took(killed: tuple[Path, dict[
                                                     for f in ("svg", "dot")} | {"timeline.svg", "timeline.json"}
 
 
-def test_the_same_trace_gives_the_same_pictures(killed: tuple[Path, dict[str, object]], tmp_path: Path) -> None:
+def test_the_same_trace_gives_the_same_pictures(killed: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
     pictures, _ = killed
     trace = tmp_path / "trace.json"
     trace.write_text(json.dumps(killed[1]))
@@ -167,3 +169,20 @@ def test_short_exits_get_an_enlarged_panel_of_their_own() -> None:
     assert [g.get("id") for g in svg.iter(f"{SVG}g")] == ["P0", "enlarged:P0"]
     long_exit = replace(lane, spans=(Span(0, 10 * ms, RUNNING, "running"), replace(step, begin=10 * ms)))
     assert len(windows(Timeline("t", 0, 110 * ms, (long_exit,), ()))) == 1
+
+
+def test_a_rejected_trace_is_painted_with_its_path(killed: tuple[Path, dict[str, Any]]) -> None:
+    doc = copy.deepcopy(killed[1])
+    for event in doc["events"]:
+        if event["kind"] in ("child_status", "child_joined"):
+            event["details"]["returncode"] = 0  # yet the main program's exit SIGTERMed it
+    for proc in doc["processes"]:
+        if proc["role"] == "child":
+            proc["exit_status"] = 0
+    decision = decide(doc)
+    assert decision.verdict == "rejected"
+    painting = coverage(decision)
+    assert "process.sigterm_default" in painting.trace[-1]  # what brought P1 to its end, against exit code 0
+    assert len(painting.trace) == decision.matched + 1
+    tones = {e.tone for e in painted(decision)["process"].edges}
+    assert "path" in tones
