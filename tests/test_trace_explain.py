@@ -80,8 +80,8 @@ def test_hanging_examples_explained_then_killed(tmp_path: Path, program: str) ->
 def test_hanging_examples_explained_within_5s(tmp_path: Path, program: str, method: str) -> None:
     result, doc = explained(tmp_path, program, method, explain_after=5, kill_after=8)
     CHECKS[program](result, doc)
-    for item in doc["explanations"]:
-        assert 5 <= item["since"] < 8
+    held = [item["since"] for item in doc["explanations"] if item["since"] is not None]
+    assert held and all(5 <= since < 8 for since in held)  # a parent still in its join() has no "since"
 
 
 def _await_exit_step(sink: Path, deadline: float) -> list[int]:
