@@ -25,7 +25,7 @@ from proclife.model.core.extend import load
 from proclife.model.diagrams.charts import chart
 from proclife.trace.decide import decide
 from proclife.trace.drawings import coverage, painted
-from proclife.trace.timeline import RUNNING, STEP, Lane, Mark, Span, Timeline
+from proclife.trace.timeline import RUNNING, STEP, Lane, Mark, Span, Timeline, timeline
 from proclife.trace.timeline_svg import to_svg, windows
 from tests.test_trace import BOUND, PROGRAMS, assert_none_left
 
@@ -186,3 +186,21 @@ def test_a_rejected_trace_is_painted_with_its_path(killed: tuple[Path, dict[str,
     assert len(painting.trace) == decision.matched + 1
     tones = {e.tone for e in painted(decision)["process"].edges}
     assert "path" in tones
+
+
+def test_a_call_that_never_returned_lasts_until_the_kill() -> None:
+    def event(kind: str, begin: int, end: int | None = None, **details: Any) -> dict[str, Any]:
+        return {"pid": 7, "tid": 7, "thread": "MainThread", "thread_daemon": False, "kind": kind,
+                "begin": begin, "end": end, "details": details}
+
+    main = {"pid": 7, "ppid": 1, "role": "main", "started_by": None, "name": None, "class": None,
+            "start_method": None, "daemon": None, "first_event": 0, "last_event": 30, "ended": "killed",
+            "exit_status": -9, "reaped_by": "tracer", "adopted_by": None}
+    doc = {"command": ["python", "hang.py"], "python": "3.11.7", "started": 0, "ended": 1000,
+           "program": {"pid": 7}, "processes": [main], "threads": [], "findings": [],
+           "events": [event("observer_installed", 0), event("exit_step_begin", 20, step="util._exit_function"),
+                      event("child_join", 30, child=8, timeout=None)]}
+    (lane,) = timeline(doc).lanes
+    spans = {s.kind: (s.begin, s.end) for s in lane.spans}
+    assert spans == {"running": (0, 20), "step:util._exit_function": (20, 1000), "join": (30, 1000)}
+    assert [m.label for m in lane.marks if m.kind == "end"] == ["ended: killed by the tracer (--kill-after) -9"]

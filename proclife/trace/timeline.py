@@ -106,7 +106,8 @@ def _mark(event: Json, keys: dict[int, str]) -> Mark | None:
 
 
 def _joins(view: TraceView, pid: int, keys: dict[int, str], last: int) -> list[tuple[str | None, Span]]:
-    """(the joining thread, the span) of each child join and each thread join of the exit."""
+    """(the joining thread, the span) of each child join and each thread join of the exit; one that never
+    returned lasts until ``last``, the process's end."""
     out: list[tuple[str | None, Span]] = []
     for call, done, what in (("child_join", "child_joined", "child"), ("thread_join", "thread_joined", "name")):
         ends = {(e["tid"], e["begin"]): e["end"] for e in view.of(pid, done)}
@@ -117,34 +118,35 @@ def _joins(view: TraceView, pid: int, keys: dict[int, str], last: int) -> list[t
                 label = f"join {keys.get(about, about)}"
             else:  # 3.13's _thread._shutdown joins every non-daemon thread at once and names them in `threads`
                 label = f"join thread {about or ', '.join(e['details'].get('threads') or ())}"
-            out.append((e["thread"], Span(e["begin"], last if end is None else end, JOIN, label)))
+            out.append((e["thread"], Span(e["begin"], last if end is None else end, JOIN,
+                                          label + (" (never returned)" if end is None else ""))))
     return out
 
 
-def _process_lane(view: TraceView, proc: Json, keys: dict[int, str]) -> tuple[list[Span], int, int | None]:
-    """The process's own spans, its last own fact, and when its end was learned."""
+def _process_lane(view: TraceView, proc: Json) -> tuple[list[Span], int, int]:
+    """The process's running and exit-step spans, its last own fact, and its end: when its end was
+    learned, if later. An exit step that never returned lasts until that end: the process was in it."""
     pid = proc["pid"]
     started = next((when(e) for e in view.doc["events"] if e["kind"] == "process_started"
                     and e["details"].get("child") == pid), None)
     begin: int | None = proc["first_event"] if proc["first_event"] is not None else started
     learned = _end_learned(view, pid)
     if begin is None:
-        return [], learned or 0, learned
+        return [], learned or 0, learned or 0
     last: int = proc["last_event"] if proc["last_event"] is not None else (learned or begin)
+    end = max(last, learned or last)
     steps = view.steps(pid)
     exit_began = min((s.begin for s in steps), default=last)
     spans = [Span(begin, max(begin, exit_began), RUNNING, "running")]
-    spans += [Span(s.begin, last if s.end is None else s.end, STEP + s.step,
+    spans += [Span(s.begin, end if s.end is None else s.end, STEP + s.step,
                    s.step + ("" if s.end is not None else " (never returned)")) for s in steps]
-    if learned is not None and learned > last:
-        spans.append(Span(last, learned, UNOBSERVED, f"no fact of its own; its end was learned by "
-                                                     f"{proc['reaped_by'] or 'nobody'}"))
-    return spans, last, learned
+    return spans, last, end
 
 
 def _ended(proc: Json) -> str:
     status = proc["exit_status"]
-    return f"ended: {proc['ended']}" + (f" {status}" if status is not None else "")
+    how = "killed by the tracer (--kill-after)" if proc["ended"] == "killed" else proc["ended"]
+    return f"ended: {how}" + (f" {status}" if status is not None else "")
 
 
 def timeline(doc: Json) -> Timeline:
@@ -157,10 +159,14 @@ def timeline(doc: Json) -> Timeline:
     lanes: list[Lane] = []
     for proc in sorted(doc["processes"], key=lambda p: int(keys[p["pid"]][1:])):
         pid, key = proc["pid"], keys[proc["pid"]]
-        spans, last, learned = _process_lane(view, proc, keys)
-        joins = _joins(view, pid, keys, last)
+        spans, last, end = _process_lane(view, proc)
         threads = sorted(view.threads(pid), key=lambda t: (t["started"] or t["began"] or 0, t["name"] or ""))
         names = {t["name"] for t in threads}
+        joins = _joins(view, pid, keys, end)
+        spans += [s for t, s in joins if t not in names]
+        if end > last and not any(s.label.endswith("(never returned)") for s in spans):
+            spans.append(Span(last, end, UNOBSERVED, f"no fact of its own; its end was learned by "
+                                                     f"{proc['reaped_by'] or 'nobody'}"))
         own: list[Mark] = []
         by_thread: dict[str | None, list[Mark]] = {}
         for event in view.events.get(pid, []):
@@ -171,17 +177,16 @@ def timeline(doc: Json) -> Timeline:
             d = event["details"]
             if event["kind"] == "signal_sent" and d.get("target") == pid:
                 own.append(Mark(when(event), "signal", f"{d.get('signal')} from {keys.get(event['pid'], '?')}"))
-        end = learned if learned is not None else last
         own.append(Mark(end, "end", _ended(proc)))
         marked = {f["thread"] for f in findings if f["pid"] == pid and f.get("thread") in names}
         own += [Mark(end, "finding", f"⚠ {f['kind']}") for f in findings
                 if f["pid"] == pid and f.get("thread") not in marked]
         lanes.append(Lane(key, _title(proc, key), pid, None,
-                          tuple(spans + [s for t, s in joins if t not in names]),
+                          tuple(spans),
                           tuple(sorted(own + by_thread.get(None, []), key=lambda m: (m.at, m.label)))))
         for t in threads:
             tb = t["began"] or t["started"] or (spans[0].begin if spans else origin)
-            te = t["ended"] or last
+            te = t["ended"] or end
             tmarks = [*by_thread.get(t["name"], []), Mark(te, "end", "ended" if t["ended"] else "no end seen")]
             tmarks += [Mark(te, "finding", f"⚠ {f['kind']}") for f in findings
                        if f["pid"] == pid and f.get("thread") == t["name"]]

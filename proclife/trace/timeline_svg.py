@@ -126,14 +126,16 @@ def _lane(lane: Lane, top: float, left: float, scale: float, window: Window, sha
         out.append(f'<rect class={quoteattr(span.kind)} x="{sx:.1f}" y="{bar_y + inset:.1f}" width="{width:.1f}" '
                    f'height="{BAR - 2 * inset:.1f}" fill="{_colour(span.kind)}" stroke="#555" stroke-width="0.4">'
                    f'<title>{escape(span.label)}: {(span.end - span.begin) / 1e6:.3f} ms</title></rect>')
+    labels = []  # drawn after every line and shape, so that no line crosses a label
     for mark, tier in zip(lane.marks, tiers, strict=True):
         mx = x[mark.at]
         ly = bar_y - 4 - tier * TIER
         out.append(f'<line x1="{mx:.1f}" y1="{ly + 2:.1f}" x2="{mx:.1f}" y2="{bar_y + BAR:.1f}" '
                    f'stroke="{MARKS[mark.kind]}" stroke-width="0.6" stroke-dasharray="2,2"/>')
         out.append(_mark_shape(mark, mx, bar_y + BAR / 2))
-        out.append(f'<text class="mark" x="{mx + 3:.1f}" y="{ly:.1f}" fill="{MARKS[mark.kind]}">'
-                   f'{escape(mark.label)}</text>')
+        labels.append(f'<text class="mark" x="{mx + 3:.1f}" y="{ly:.1f}" fill="{MARKS[mark.kind]}" stroke="white" '
+                   f'stroke-width="3" paint-order="stroke">{escape(mark.label)}</text>')  # a halo over other lines
+    out += labels
     out.append("</g>")
     return out, height
 
