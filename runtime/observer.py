@@ -399,7 +399,7 @@ def _profile(frame: FrameType, event: str, arg: Any, _modules: set[str] = _MODUL
 def _thread_first(frame: FrameType, event: str, arg: Any) -> None:
     """A new thread's first event (threading.setprofile): it has begun; then the fast profile."""
     sys.setprofile(_profile)
-    _emit("thread_begin", _now(), None)
+    _emit("thread_begin", _now(), None, ident=_get_ident())
     _profile(frame, event, arg)
 
 

@@ -48,8 +48,13 @@ class _Proc:
         return opened
 
     def thread_names(self) -> dict[int, tuple[str, bool]]:
-        return {int(e.get("ident")): (str(e.get("name")), bool(e.get("daemon")))
-                for e in self.events if e.kind == "thread_start" and e.get("ident") is not None}
+        """Thread ident -> (name, daemon): from the thread's own ``thread_begin`` (3.13's
+        ``thread_start`` comes before the thread has an ident), else its ``thread_start``."""
+        names = {int(e.get("ident")): (str(e.get("name")), bool(e.get("daemon")))
+                 for e in self.events if e.kind == "thread_start" and e.get("ident") is not None}
+        names.update({int(e.get("ident")): (e.thread, bool(e.thread_daemon))
+                      for e in self.events if e.kind == "thread_begin" and e.get("ident") is not None})
+        return names
 
 
 def _processes(events: Iterable[Event], main_pid: int) -> dict[int, _Proc]:
@@ -93,6 +98,11 @@ def _thread_json(stack: ThreadStack, names: dict[int, tuple[str, bool]]) -> dict
             "frames": [{"file": f.file, "line": f.line, "func": f.func} for f in stack.frames]}
 
 
+def _waiting_for(name: str, daemon: bool, held: dict[str, Any] | None) -> str:
+    where = f", blocked in {held['blocked_in']}" if held and held["blocked_in"] else ""
+    return f"waiting for thread '{name}' ({'daemon' if daemon else 'non-daemon'}){where}"
+
+
 def _feeder(thread: dict[str, Any]) -> bool:
     return any(f["func"] == "_feed" and f["file"].endswith("queues.py") for f in thread["frames"])
 
@@ -115,15 +125,17 @@ def explain_process(proc: _Proc, procs: dict[int, _Proc], stacks: Path | None, n
             stacks_error = str(exc)
     waits: list[str] = []
     for span in spans:
-        if span.kind == "thread_join":
+        if span.kind == "thread_join" and span.get("via") == "_thread._shutdown":  # 3.13: all at once
+            waits.extend(_waiting_for(str(name), False, next((t for t in threads if t["name"] == name), None))
+                         for name in span.get("threads") or ())
+        elif span.kind == "thread_join":
             name, daemon = span.get("name"), span.get("daemon")
             held = next((t for t in threads if t["name"] == name), None)
             if held and _feeder(held):
                 waits.append(f"joining the feeder thread of a Queue whose pipe is full (it is blocked in "
                              f"{held['blocked_in']}), in a finalizer (util._run_finalizers)")
                 continue
-            where = f", blocked in {held['blocked_in']}" if held and held["blocked_in"] else ""
-            waits.append(f"waiting for thread '{name}' ({'daemon' if daemon else 'non-daemon'}){where}")
+            waits.append(_waiting_for(str(name), bool(daemon), held))
         elif span.kind == "child_join":
             child = procs.get(int(span.get("child") or 0))
             who = child.label if child else f"pid {span.get('child')}"
