@@ -21,6 +21,7 @@ from proclife.trace.findings import findings
 from proclife.trace.record import record
 from proclife.trace.schema import problems, read_trace
 from proclife.trace.summary import summary
+from proclife.trace.watch import Explainer
 
 
 def _status(doc: dict[str, Any]) -> int:
@@ -52,10 +53,11 @@ def _run(program: tuple[str, ...], out: Path, json_file: Path | None, kill_after
         check_file(json_file, "--json")
     if draw is not None:
         check_folder(draw, "--draw")
-    rec = record(command, out, kill_after, explain_after)
+    explainer = None if explain_after is None else Explainer(explain_after, profile)
+    rec = record(command, out, kill_after, explainer)
     doc = build(rec)
-    if rec.explainer is not None:
-        doc["explanations"] = rec.explainer.explained
+    if explainer is not None:
+        doc["explanations"] = explainer.explained
     doc["findings"] = findings(doc)
     decision = decide(doc, profile)
     doc["decision"] = decision.as_json()

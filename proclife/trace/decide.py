@@ -175,6 +175,7 @@ class Outcome:
     nodes: int = 0
     held: int = 1  # the most model states held at once
     widest: frozenset[System] = frozenset()  # those states
+    final: frozenset[System] = frozenset()  # accepted: the model's states after the last step
     failure: _Failure | None = None
     path: list[_Link] = field(default_factory=list)
 
@@ -192,7 +193,7 @@ def search(engine: Engine, translation: Translation, budget: int = BUDGET) -> Ou
         positions, states, depth, link = stack.pop()
         out.nodes += 1
         if depth == total:
-            out.verdict, out.failure, out.path = "accepted", None, _path(link)
+            out.verdict, out.failure, out.path, out.final = "accepted", None, _path(link), states
             return out
         if out.nodes > budget:
             out.verdict = "undecided"

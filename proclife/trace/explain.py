@@ -111,10 +111,16 @@ def _joining_feeder(thread: dict[str, Any]) -> bool:
     return any(f["func"] == "_finalize_join" for f in thread["frames"])
 
 
-def explain_process(proc: _Proc, procs: dict[int, _Proc], stacks: Path | None, now_ns: int) -> dict[str, Any]:
-    """One process's explanation (the trace JSON's ``explanations`` item)."""
+def explain_process(proc: _Proc, procs: dict[int, _Proc], stacks: Path | None, now_ns: int,
+                    model: list[str] | None = None) -> dict[str, Any]:
+    """One process's explanation (the trace JSON's ``explanations`` item). ``model``: the lives the
+    model allows it after the run so far; its facts (open step, open join) choose among them, and
+    name the phase when the model is not asked or allows a single one."""
     spans = proc.open_spans()
     phase = _phase(spans)
+    exiting = [life for life in model or () if life.startswith("exiting")]
+    if len(exiting) == 1 and phase not in exiting:
+        phase = exiting[0]
     threads: list[dict[str, Any]] = []
     stacks_error = None
     if stacks is not None:
@@ -152,7 +158,7 @@ def explain_process(proc: _Proc, procs: dict[int, _Proc], stacks: Path | None, n
     doing = "; ".join(waits) or "no join open: " + ("; ".join(
         f"thread '{t['name']}' in {t['blocked_in']}" for t in threads) or "its stacks are unknown")
     text = f"{proc.label} is " + (f"in {phase.split('.')[-1]}, " if phase else "in its own code, ") + doing
-    return {"pid": proc.pid, "label": proc.label, "phase": phase,
+    return {"pid": proc.pid, "label": proc.label, "phase": phase, "model_states": model or [],
             "since": None if done is None else round((now_ns - done) / 1e9, 3),
             "waits_for": waits, "threads": threads, "stacks_error": stacks_error, "text": text}
 
@@ -178,7 +184,7 @@ def due(events: Iterable[Event], main_pid: int, after: float, now_ns: int) -> li
 
 
 def explain(events: list[Event], main_pid: int, pids: Iterable[int], stacks: Path | None,
-            now_ns: int) -> list[dict[str, Any]]:
+            now_ns: int, model: dict[int, list[str]] | None = None) -> list[dict[str, Any]]:
     """The explanations of ``pids`` (the processes of the run that are held), of the processes
     joining them and of the children they join, parents first."""
     procs = _processes(events, main_pid)
@@ -187,7 +193,8 @@ def explain(events: list[Event], main_pid: int, pids: Iterable[int], stacks: Pat
              if span.kind == "child_join"]
     related = {parent for parent, child in joins if child in held} | {child for parent, child in joins
                                                                        if parent in held and child in procs}
-    found = [explain_process(procs[pid], procs, stacks, now_ns) for pid in sorted(held | related) if _alive(pid)]
+    found = [explain_process(procs[pid], procs, stacks, now_ns, (model or {}).get(pid))
+             for pid in sorted(held | related) if _alive(pid)]
     found.sort(key=lambda e: e["label"])
     _cross(found, procs)
     return found

@@ -16,7 +16,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,12 +28,12 @@ from proclife.trace.errors import TraceFailed, TraceUsageError
 from proclife.trace.loader import environment, prepare_site
 from proclife.trace.reaping import ChildSignals, Reaped, reap_all
 from proclife.trace.registry import RunEntry, register, unregister
-from proclife.trace.watch import Explainer
 
 ORPHAN_BOUND = 10.0  # seconds the processes left when the main process ended get to end by themselves
 KILL_BOUND = 10.0  # seconds for killed processes to be reaped
 EVENTS_FILE = "events.jsonl"
 STACKS_FOLDER = "stacks"
+WATCH_EVERY = 0.25  # seconds between two calls of a watcher while waiting (its facts wake no one)
 
 
 @dataclass
@@ -52,13 +52,15 @@ class Recording:
     incomplete: str | None = None  # why the trace is incomplete (killed), or None
     reaped: dict[int, Reaped] = field(default_factory=dict)  # by the tracer: the main process and adoptees
     tracer_pid: int = field(default_factory=os.getpid)
-    explainer: Explainer | None = None  # --explain-after
+    stacks: Path | None = None  # the folder of the processes' stack dumps
+    watch: Callable[[Recording], None] | None = None  # called while waiting (--explain-after)
 
 
 def record(command: Sequence[str], out: Path, kill_after: float | None,
-           explain_after: float | None = None) -> Recording:
+           watch: Callable[[Recording], None] | None = None) -> Recording:
     """Run ``command`` traced; the events go to ``out/events.jsonl``, the stack dumps (for
-    ``--explain-after`` and ``proclife why``) to ``out/stacks/``."""
+    ``--explain-after`` and ``proclife why``) to ``out/stacks/``. ``watch`` is called with the
+    recording so far at least every WATCH_EVERY seconds until the run is over."""
     make_subreaper()
     out.mkdir(parents=True, exist_ok=True)
     sink = out / EVENTS_FILE
@@ -70,22 +72,22 @@ def record(command: Sequence[str], out: Path, kill_after: float | None,
     try:
         env = environment(prepare_site(site), sink, os.environ, stacks)
         with ChildSignals() as signals:
-            return _run(list(command), env, sink, kill_after, signals, explain_after, stacks)
+            return _run(list(command), env, sink, kill_after, signals, watch, stacks)
     finally:
         shutil.rmtree(site, ignore_errors=True)
 
 
 def _run(command: list[str], env: dict[str, str], sink: Path, kill_after: float | None,
-         signals: ChildSignals, explain_after: float | None = None, stacks: Path | None = None) -> Recording:
-    rec = Recording(command, sink, time.monotonic_ns(), time.time(), kill_after=kill_after)
+         signals: ChildSignals, watch: Callable[[Recording], None] | None = None,
+         stacks: Path | None = None) -> Recording:
+    rec = Recording(command, sink, time.monotonic_ns(), time.time(), kill_after=kill_after, stacks=stacks,
+                    watch=watch)
     started = time.monotonic()
     try:
         proc = subprocess.Popen(command, env=env, start_new_session=True)
     except OSError as exc:
         raise TraceUsageError(f"cannot run {command[0]}: {exc.strerror or exc}; name a Python interpreter") from None
     rec.main_pid = proc.pid
-    if explain_after is not None and stacks is not None:
-        rec.explainer = Explainer(sink, stacks, proc.pid, explain_after)
     listing = register(RunEntry(rec.tracer_pid, proc.pid, str(sink.resolve()), str((stacks or sink.parent).resolve())))
     try:
         _await(rec, signals, None if kill_after is None else started + kill_after, main_only=True)
@@ -121,12 +123,13 @@ def _await(rec: Recording, signals: ChildSignals, deadline: float | None, main_o
         done = rec.exit_status is not None if main_only else not children_left
         if done:
             return False
-        if rec.explainer is None:
+        if rec.watch is None:
             if not signals.wait(deadline):
                 return True
             continue
-        woken = signals.wait(rec.explainer.next_wake(deadline))
-        rec.explainer.check()
+        soon = time.monotonic() + WATCH_EVERY
+        woken = signals.wait(soon if deadline is None else min(deadline, soon))
+        rec.watch(rec)
         if not woken and deadline is not None and time.monotonic() >= deadline:
             return True
 
