@@ -49,6 +49,7 @@ def explained(tmp_path: Path, program: str, method: str, explain_after: float, k
 def _check_thread(result: subprocess.CompletedProcess[str], doc: dict[str, Any]) -> None:
     (main,) = doc["explanations"]
     assert main["label"] == "P0 (main program)" and main["phase"] == "exiting.join_threads"
+    assert main["model_states"] == ["exiting.join_threads"]  # the model, from the facts so far, agrees
     assert "waiting for thread 'Waiter' (non-daemon), blocked in threading.wait" in main["text"]
     assert main["text"] in result.stderr
     assert doc["program"]["incomplete"] and result.returncode == 3  # then killed by --kill-after
@@ -57,7 +58,7 @@ def _check_thread(result: subprocess.CompletedProcess[str], doc: dict[str, Any])
 def _check_queue(result: subprocess.CompletedProcess[str], doc: dict[str, Any]) -> None:
     by_label = {e["label"]: e for e in doc["explanations"]}
     child, parent = by_label["P1"], by_label["P0 (main program)"]
-    assert child["phase"] == "exiting.join_children"
+    assert child["phase"] == "exiting.join_children" and child["phase"] in child["model_states"]
     assert "joining the feeder thread of a Queue whose pipe is full" in child["text"]
     assert "queues._feed" in child["text"] and "its parent P0 is joining it" in child["text"]
     assert "joining P1 (process.join at queue_join_deadlock.py:26)" in parent["text"]
@@ -109,6 +110,7 @@ def test_why_on_a_running_traced_program(tmp_path: Path) -> None:
         assert why.returncode == 0, why.stderr
         assert why.stdout.startswith("P1 is in join_children, joining the feeder thread of a Queue")
         assert "thread 'QueueFeederThread' (daemon): blocked in connection.send_bytes" in why.stdout
+        assert "the model allows it now: exiting.join_children" in why.stdout
     finally:
         tracer.send_signal(signal.SIGTERM)  # the tracer ends its whole tree on its way out
         tracer.communicate(timeout=BOUND)
