@@ -22,12 +22,11 @@ from pathlib import Path
 
 import psutil
 
-from proclife.runtime.observer import parse_line
 from proclife.runtime.osproc import make_subreaper
 from proclife.trace.errors import TraceFailed, TraceUsageError
 from proclife.trace.loader import environment, prepare_site
 from proclife.trace.reaping import ChildSignals, Reaped, reap_all
-from proclife.trace.registry import RunEntry, register, unregister
+from proclife.trace.registry import RunEntry, observed_pids, register, unregister
 
 ORPHAN_BOUND = 10.0  # seconds the processes left when the main process ended get to end by themselves
 KILL_BOUND = 10.0  # seconds for killed processes to be reaped
@@ -134,20 +133,10 @@ def _await(rec: Recording, signals: ChildSignals, deadline: float | None, main_o
             return True
 
 
-def _observed_pids(sink: Path) -> set[int]:
-    """Every pid that wrote an event (a line cut short by a death is skipped)."""
-    pids = set()
-    with contextlib.suppress(FileNotFoundError), sink.open() as lines:
-        for line in lines:
-            with contextlib.suppress(ValueError, KeyError):
-                pids.add(parse_line(line).pid)
-    return pids
-
-
 def _tree(rec: Recording) -> list[psutil.Process]:
     """The run's live processes: observed, descended from the tracer, or in the program's session;
     a pid reused by a process born before the run is not one of them."""
-    candidates = _observed_pids(rec.sink)
+    candidates = observed_pids(rec.sink)
     with contextlib.suppress(psutil.Error):
         candidates |= {p.pid for p in psutil.Process().children(recursive=True)}
     for pid in psutil.pids():

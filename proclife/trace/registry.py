@@ -32,12 +32,17 @@ class RunEntry:
 
     def pids(self) -> set[int]:
         """Every pid that wrote an event so far."""
-        found = set()
-        with contextlib.suppress(FileNotFoundError), open(self.sink) as lines:
-            for line in lines:
-                with contextlib.suppress(ValueError, KeyError):
-                    found.add(parse_line(line).pid)
-        return found
+        return observed_pids(Path(self.sink))
+
+
+def observed_pids(sink: Path) -> set[int]:
+    """Every pid that wrote an event to ``sink`` (a line cut short by a death is skipped)."""
+    found = set()
+    with contextlib.suppress(FileNotFoundError), sink.open() as lines:
+        for line in lines:
+            with contextlib.suppress(ValueError, KeyError):
+                found.add(parse_line(line).pid)
+    return found
 
 
 def folder() -> Path:
