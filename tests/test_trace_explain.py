@@ -138,3 +138,36 @@ def test_stacks_parsed_into_the_program_call() -> None:
     assert writer.ident == 0x7F0FDF2786C0 and writer.is_thread_bootstrap() and not main.is_thread_bootstrap()
     assert blocked_in(writer) == "queue.put at app.py:42"
     assert blocked_in(main) == "<module> at app.py:7"
+
+
+STACKS_PROBE = """
+import os, sys
+from proclife.runtime import observer
+stacks = sys.argv[2] if len(sys.argv) > 2 else None
+observer.install(sys.argv[1], stacks=stacks)
+caught = next(int(line.split()[1], 16) for line in open("/proc/self/status") if line.startswith("SigCgt:"))
+print(not caught >> (observer.STACKS_SIGNAL - 1) & 1, flush=True)  # the kernel's view: no handler
+if stacks:
+    pid = os.fork()
+    if pid == 0:
+        os.kill(os.getpid(), observer.STACKS_SIGNAL)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    print(pid, flush=True)
+"""
+
+
+def test_stack_dumps_registered_only_when_asked(tmp_path: Path) -> None:
+    plain = subprocess.run([sys.executable, "-c", STACKS_PROBE, str(tmp_path / "a.jsonl")], capture_output=True,
+                           text=True, timeout=BOUND, check=True)
+    assert plain.stdout.split() == ["True"]  # conformance and the tests: SIGRTMIN+3 keeps its default
+    folder = tmp_path / "stacks"
+    folder.mkdir()
+    asked = subprocess.run([sys.executable, "-c", STACKS_PROBE, str(tmp_path / "b.jsonl"), str(folder)],
+                           capture_output=True, text=True, timeout=BOUND, check=True)
+    default, child = asked.stdout.split()
+    assert default == "False"
+    dump = (folder / f"stacks-{child}.txt").read_text()  # the forked child wrote its own file
+    assert "(most recent call first)" in dump and "<module>" in dump
+    installed = [e for e in read_events(tmp_path / "b.jsonl") if e.kind in ("observer_installed", "forked")]
+    assert [bool(e.get("stacks")) for e in installed] == [True, True]
