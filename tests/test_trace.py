@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PROGRAMS = ROOT / "examples" / "programs"
 NAMES = sorted(p.name.removesuffix(".expected.json") for p in PROGRAMS.glob("*.expected.json"))
 HANGING = ("queue_join_deadlock", "thread_keeps_main_alive")
+LARGE = ("many_processes",)  # 200 processes: bench/bench_trace.py traces it and checks it clean at each run
 BOUND = 60.0
 
 
@@ -94,7 +95,7 @@ def check_program(tmp_path: Path, name: str, method: str, kill_after: float) -> 
     return doc
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in LARGE else n for n in NAMES])
 def test_example_under_fork(tmp_path: Path, name: str) -> None:
     doc = check_program(tmp_path, name, "fork", kill_after=1.0)
     assert {p["start_method"] for p in doc["processes"] if p["role"] == "child"} <= {"fork"}
