@@ -43,6 +43,11 @@ ACCEPTED = {
 }
 
 
+# Facts outside the model a run may add, by timing: Pool's finalizer terminates its workers, and a
+# worker that has already finished its exit sequence takes the SIGTERM during interpreter finalization.
+LATE_SIGNAL = "exit status of a signal that came after the exit sequence (interpreter finalization)"
+MAY_ALSO = {"pool_with": {LATE_SIGNAL}, "process_pool_executor": {LATE_SIGNAL}}
+
 Recorded = Callable[[str], tuple[int, Doc]]
 
 
@@ -70,7 +75,8 @@ def test_example_accepted_under_fork(recorded: Recorded, name: str) -> None:
     assert status == 0
     assert decision["verdict"] == "accepted", decision["rejected"]
     assert decision["matched"] == decision["steps"] > 0
-    assert decision["outside"]["facts"] == ACCEPTED[name]
+    facts = decision["outside"]["facts"]
+    assert {k: v for k, v in facts.items() if k not in MAY_ALSO.get(name, ())} == ACCEPTED[name], facts
     assert (decision["profile"], decision["start_method"], decision["python"]) == \
         ("cpython", "fork", ".".join(doc["python"].split(".")[:2]))
     jsonschema.validate(doc, json.loads(SCHEMA_FILE.read_text()))
