@@ -772,7 +772,7 @@ _AUDIT: dict[str, Callable[[tuple[Any, ...]], None]] = {
     "os.killpg": lambda a: _emit("signal_sent", _now(), None, group=a[0], signal=_signal_name(a[1])),
     "signal.pthread_kill": lambda a: _emit("signal_sent", _now(), None, thread_id=a[0],
                                            signal=_signal_name(a[1])),
-    "os.fork": lambda a: _emit("fork", _now(), None),
+    "os.fork": lambda a: _on_fork(),
     "os.posix_spawn": lambda a: _emit("exec", _now(), None, via="os.posix_spawn", path=a[0], argv=a[1]),
     "os.exec": lambda a: _emit("exec", _now(), None, via="os.exec", path=a[0], argv=a[1]),
     "subprocess.Popen": lambda a: _emit("exec", _now(), None, via="subprocess.Popen", path=a[0], argv=a[1]),
@@ -780,6 +780,19 @@ _AUDIT: dict[str, Callable[[tuple[Any, ...]], None]] = {
     "_thread.start_joinable_thread": lambda a: _on_thread_start(a[0]),  # 3.13
     "sys.excepthook": lambda a: _emit("uncaught", _now(), None, exception=getattr(a[1], "__qualname__", None)),
 }
+
+
+def _on_fork() -> None:
+    """Before a fork: read the forking code's bytecode now, so that the child inherits it. The
+    child's ``os._exit`` is usually called from that code (``Popen._launch``), and reading its
+    argument there would cost every child a ``dis`` of it (about 0.5 ms) and its pages."""
+    try:
+        caller = sys._getframe(3)  # past this function, the audit table's lambda and _audit
+    except ValueError:
+        caller = None
+    if caller is not None:
+        _instructions(caller.f_code)
+    _emit("fork", _now(), None)
 
 
 def _on_thread_start(function: Any) -> None:
