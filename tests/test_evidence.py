@@ -190,3 +190,18 @@ def test_a_model_view_rebuilt_from_plain_data_is_judged_as_the_model_state_itsel
         for seen in (unsignalled, account()):
             assert contradictions(view, accounts({0: seen})) == contradictions(system, accounts({0: seen}))
             assert unmet(view, accounts({0: seen})) == unmet(system, accounts({0: seen}))
+
+
+def test_an_unmet_expectation_says_whether_the_bound_was_awaited() -> None:
+    """An expectation is awaited the whole bound only when nothing contradicts the model; a
+    contradiction ends the wait, and the report must not claim the bound was waited out."""
+    from proclife.conformance.evidence import differences
+
+    system = main_exiting(JOIN_CHILDREN, child(joining=True))
+    begun = event("exit_step_begin", step="util._exit_function", repeat=False)
+    waited = differences(system, accounts({0: account(begun)}), 10.0)
+    assert len(waited) == 1 and waited[0].endswith("awaited up to 10.0s")
+    returned = account(begun, event("exit_step", step="util._exit_function"))
+    cut = differences(system, accounts({0: returned}), 10.0)
+    assert any("returned, but the model says it is still in it" in m for m in cut)
+    assert [m for m in cut if "did not show it" in m][0].endswith("a contradiction decided the step")

@@ -201,3 +201,11 @@ def decided(system: Viewed, accounts: Accounts, ended: Callable[[int], bool]) ->
     if contradictions(system, accounts):
         return True
     return all(ended(pid) for pid in unmet(system, accounts))
+
+
+def differences(system: Viewed, accounts: Accounts, bound: float) -> list[str]:
+    """Everything the accounts show against ``system`` once the wait for them is over: contradicting
+    facts, and expectations still unmet (awaited the whole ``bound`` only where nothing contradicted)."""
+    found = contradictions(system, accounts)
+    how = "not awaited further: a contradiction decided the step" if found else f"awaited up to {bound}s"
+    return found + [f"{why}, {how}" for why in unmet(system, accounts).values()]

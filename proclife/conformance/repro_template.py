@@ -190,7 +190,7 @@ class Run:
     def evidence(self, step: dict[str, Any]) -> list[str]:
         """What the processes' own accounts show against the model (any allowed outcome may match):
         contradicting facts, and exit phases the model holds a process in that it never showed."""
-        from proclife.conformance.evidence import ModelView, contradictions, decided, unmet
+        from proclife.conformance.evidence import ModelView, decided, differences, unmet
 
         problems: list[str] = []
         for plain in step.get("views", []):
@@ -200,8 +200,7 @@ class Run:
                     self.wait(lambda: decided(view, accounts, lambda i: i in self.ended),  # noqa: B023
                               "each process to show the exit phase the model holds it in")
             self.stream.read()
-            found = contradictions(view, accounts) + [f"{why}, awaited up to {BOUND}s"
-                                                      for why in unmet(view, accounts).values()]
+            found = differences(view, accounts, BOUND)
             if not found:
                 return []
             problems = problems or found

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from proclife.conformance.evidence import Accounts, contradictions, decided, unmet
+from proclife.conformance.evidence import Accounts, contradictions, decided, differences, unmet
 from proclife.conformance.report import Disagreement, StepRecord
 from proclife.model.core.engine import Engine, Transition
 from proclife.model.core.semantics import Action
@@ -177,9 +177,7 @@ class Runner:
                  time.monotonic() + self.timing.bound)
 
     def _accounts_differ(self, expected: System) -> list[str]:
-        found = contradictions(expected, self.accounts)
-        waited = unmet(expected, self.accounts)
-        return found + [f"{why}, awaited up to {self.timing.bound}s" for why in waited.values()]
+        return differences(expected, self.accounts, self.timing.bound)
 
 
 def run_trace(engine: Engine, impl: Implementation, actions: list[Action], timing: Timing | None = None,
