@@ -204,4 +204,5 @@ def test_an_unmet_expectation_says_whether_the_bound_was_awaited() -> None:
     returned = account(begun, event("exit_step", step="util._exit_function"))
     cut = differences(system, accounts({0: returned}), 10.0)
     assert any("returned, but the model says it is still in it" in m for m in cut)
-    assert [m for m in cut if "did not show it" in m][0].endswith("a contradiction decided the step")
+    (unshown,) = [m for m in cut if "did not show it" in m]
+    assert unshown.endswith("a contradiction decided the step")
