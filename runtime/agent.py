@@ -92,6 +92,33 @@ class Worker:
         )
 
 
+class Feeder:
+    """Thread j of the model when it is a Queue's feeder thread: the queue's own thread, which never
+    performs a command. The put is larger than a pipe holds (64 KiB on Linux), so the feeder stays
+    blocked in ``send_bytes`` until a reader takes it."""
+
+    PAYLOAD = b"x" * (1 << 20)
+
+    def __init__(self, ctx: Any) -> None:
+        from multiprocessing.connection import Connection
+
+        self.q = ctx.Queue()
+        # The reader reads through a descriptor of its own: at exit the feeder closes the queue's
+        # reader (Queue._feed, on its close sentinel) as soon as its send returns, which can be
+        # while a get() in this process still reads the message's tail.
+        self.reader = Connection(os.dup(self.q._reader.fileno()), writable=False)
+        self.q.put(self.PAYLOAD)
+        self.thread = self.q._thread  # started by the put (Queue._start_thread)
+        self.block: threading.Event | None = None
+
+    def drain(self, timeout: float) -> None:
+        """Read what the feeder holds: once the whole message is read, its send_bytes has returned too."""
+        if not self.reader.poll(timeout):
+            raise CommandError(f"nothing to read from the queue within {timeout}s")
+        if len(self.reader.recv_bytes()) < len(self.PAYLOAD):
+            raise CommandError("the queue gave back less than was put")
+
+
 class Agent:
     """One process's side of the protocol: the handles it owns and the threads it runs."""
 
@@ -107,7 +134,7 @@ class Agent:
         self.send_lock = threading.Lock()
         self.main_queue: queue.SimpleQueue[Message] = queue.SimpleQueue()
         self.handles: dict[int, Any] = {}
-        self.workers: list[Worker] = []
+        self.workers: list[Worker | Feeder] = []
         self.main_block: threading.Event | None = None
         self.send({"type": "hello", "id": ident, "pid": os.getpid(), "python": ".".join(map(str, sys.version_info[:3])),
                    "sigterm": sigterm_disposition(_exit_on_sigterm)})
@@ -161,6 +188,13 @@ class Agent:
             self.worker(int(where)).queue.put(cmd)
 
     def worker(self, index: int) -> Worker:
+        """Thread ``index``, which performs commands (a feeder thread performs none)."""
+        found = self.thread_at(index)
+        if isinstance(found, Feeder):
+            raise CommandError(f"P{self.ident}.T{index} is a Queue's feeder thread; it performs no command")
+        return found
+
+    def thread_at(self, index: int) -> Worker | Feeder:
         if not 0 <= index < len(self.workers):
             raise CommandError(f"P{self.ident} has no thread T{index} (it has {len(self.workers)})")
         return self.workers[index]
@@ -177,6 +211,17 @@ class Agent:
                 raise CommandError(f"P{self.ident}'s main thread is not blocked")
             self.main_block.set()
             self.main_block = None
+        elif op == "thread_release" and isinstance(self.thread_at(cmd["worker"]), Feeder):
+            # Acknowledged first: once the feeder has written its message the process may end at once
+            # (its finalizers were joining the feeder). The commands after it wait behind this thread.
+            feeder = self.thread_at(cmd["worker"])
+            self.ack(cmd, ACK, note="about to read the queue")
+            try:
+                feeder.drain(cmd["timeout"])  # type: ignore[union-attr]
+            except Exception as exc:
+                self.send({"type": "fault", "error": f"P{self.ident}.T{cmd['worker']}: reading its queue "
+                           f"failed: {canonical_exception(exc)}"})
+            return
         elif op == "thread_release":
             worker = self.worker(cmd["worker"])
             if worker.block is None:
@@ -225,7 +270,7 @@ class Agent:
                 return ending
 
     def worker_loop(self, index: int) -> None:
-        worker = self.workers[index]
+        worker = self.worker(index)
         while True:
             cmd = worker.queue.get()
             if cmd["op"] == "thread_finish":
@@ -304,6 +349,33 @@ class Agent:
         self.workers.append(Worker(self, len(self.workers), cmd["kwargs"].get("daemon")))
         return ACK, {}
 
+    def op_queue_put(self, cmd: Message) -> tuple[str, dict[str, Any]]:
+        """q = Queue(); q.put(more than its pipe holds), in the acting thread: the feeder thread starts."""
+        if int(cmd["worker"]) != len(self.workers):
+            raise CommandError(f"P{self.ident}'s feeder would be T{len(self.workers)}, not T{cmd['worker']}")
+        self.workers.append(Feeder(self.ctx))
+        return ACK, {}
+
+    def op_cancel_join_thread(self, cmd: Message) -> tuple[str, dict[str, Any]]:
+        feeder = self.thread_at(int(cmd["worker"]))
+        if not isinstance(feeder, Feeder):
+            raise CommandError(f"P{self.ident}.T{cmd['worker']} is no Queue's feeder thread")
+        feeder.q.cancel_join_thread()
+        return ACK, {}
+
+    def op_register_atexit(self, cmd: Message) -> tuple[str, dict[str, Any]]:
+        """threading._register_atexit(callback): at threading._shutdown() the callback releases thread j,
+        in this process only (a fork child inherits the list of callbacks, not the thread)."""
+        worker, me = self.worker(int(cmd["worker"])), os.getpid()
+
+        def release() -> None:
+            if os.getpid() == me and worker.block is not None:
+                worker.block.set()
+                worker.block = None
+
+        threading._register_atexit(release)  # type: ignore[attr-defined]
+        return ACK, {}
+
     def op_thread_start(self, cmd: Message) -> tuple[str, dict[str, Any]]:
         self.worker(int(cmd["worker"])).thread.start()
         return ACK, {}
@@ -335,6 +407,9 @@ class Agent:
         "create_child": op_create_child,
         "create_thread": op_create_thread,
         "thread_start": op_thread_start,
+        "queue_put": op_queue_put,
+        "cancel_join_thread": op_cancel_join_thread,
+        "register_atexit": op_register_atexit,
         "install_sigterm": op_install_sigterm,
         "join_current": op_join_current,
     }

@@ -80,7 +80,7 @@ def command_for(
         cmd["thread"] = thread_for(before, action.pid, event.by, action)
     if drive.op == "create_child":
         cmd["child"] = len(before.procs)
-    elif drive.op == "create_thread":
+    elif drive.op in ("create_thread", "queue_put"):
         cmd["worker"] = len(proc.threads)
     if drive.op in CONSTRUCTORS:
         cmd["kwargs"] = keywords(event, arg)

@@ -38,6 +38,11 @@ def _finishes(event: Event) -> bool:
     return event.kind != "os_exit" or isinstance(event.get("code"), int)
 
 
+def _feeder(event: Event) -> bool:
+    """A join of a Queue's feeder thread (queues.py names it, and makes it a daemon)."""
+    return event.get("via") == "Thread.join" and str(event.get("name") or "").startswith("QueueFeederThread")
+
+
 @dataclass
 class Lifecycle:
     """Where one process is, by its own account (what its observer wrote so far)."""
@@ -51,6 +56,7 @@ class Lifecycle:
     steps_done: dict[str, Event] = field(default_factory=dict)  # exit steps that returned (their return)
     child_joins: dict[int, Event] = field(default_factory=dict)  # child pid -> its join, not returned
     thread_joins: list[Event] = field(default_factory=list)  # joins inside threading._shutdown, not returned
+    feeder_joins: list[Event] = field(default_factory=list)  # joins of a Queue's feeder thread, not returned
     signalled: set[int] = field(default_factory=set)  # pids it sent a signal to (kill, terminate)
     # child pid -> a join of it that returned an exit code and left it a zombie (the kernel still holds it)
     unreaped: dict[int, Event] = field(default_factory=dict)
@@ -86,6 +92,10 @@ class Lifecycle:
                 self.unreaped[child] = event
             else:
                 self.unreaped.pop(child, None)
+        elif kind == "thread_join" and _feeder(event):
+            self.feeder_joins.append(event)
+        elif kind == "thread_joined" and _feeder(event) and self.feeder_joins:
+            self.feeder_joins.pop(0)
         elif kind == "thread_join" and event.get("via") != "Thread.join":
             self.thread_joins.append(event)
         elif kind == "thread_joined" and event.get("via") != "Thread.join" and self.thread_joins:
@@ -94,6 +104,10 @@ class Lifecycle:
     def joining_threads(self) -> bool:
         """Blocked in the exit sequence's join of the non-daemon threads."""
         return "threading._shutdown" in self.steps and bool(self.thread_joins)
+
+    def joining_feeder(self) -> bool:
+        """Blocked in the exit sequence's finalizers, joining a Queue's feeder thread (Queue._finalize_join)."""
+        return "util._exit_function" in self.steps and bool(self.feeder_joins)
 
     def joining_children(self) -> list[Event]:
         """The exit sequence's joins of children in progress (a join with a timeout is not one)."""

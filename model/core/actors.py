@@ -24,7 +24,7 @@ def may_act(system: System, pid: int, by: str, actor: str | int) -> bool:
         return proc.life == RUNNABLE
     if by != "any" or isinstance(actor, str) or not 0 <= actor < len(proc.threads):
         return False
-    return proc.threads[actor].life == RUNNABLE
+    return proc.threads[actor].life == RUNNABLE and proc.threads[actor].acts
 
 
 def actors(system: System, pid: int, by: str) -> list[str | int]:

@@ -14,6 +14,7 @@ from proclife.model.core.lives import (
     JOIN_CHILDREN,
     JOIN_THREADS,
     REAPED,
+    RUN_FINALIZERS,
     RUNNABLE,
     TERMINATE_DAEMONS,
     ZOMBIE,
@@ -24,6 +25,7 @@ P = "Lib/multiprocessing/process.py"
 U = "Lib/multiprocessing/util.py"
 PF = "Lib/multiprocessing/popen_fork.py"
 TH = "Lib/threading.py"
+Q = "Lib/multiprocessing/queues.py"
 
 
 def src(ref: str) -> Source:
@@ -72,6 +74,8 @@ STATES = (
     StateDef("process", "exiting", "the target has ended; the exit sequence runs"),
     StateDef("process", TERMINATE_DAEMONS, "SIGTERM to each live daemonic child"),
     StateDef("process", JOIN_CHILDREN, "join() every child started before this phase"),
+    StateDef("process", RUN_FINALIZERS, "util._run_finalizers(): the finalizers of priority below 0, each "
+             "Queue's feeder-thread join (priority -5) among them"),
     StateDef("process", JOIN_THREADS, "threading._shutdown(): join non-daemon threads"),
     StateDef("process", "terminated", "the OS process has ended"),
     StateDef("process", ZOMBIE, "ended; its exit status not yet collected"),
@@ -143,6 +147,8 @@ EVENTS = (
     ending("os_exit", "the target calls os._exit(n); a non-int n raises TypeError there", params=("n",),
            domains=((0, 3, None),)),
     op("join_current", "process", "current_process().join()", by="main"),
+    op("queue_put", "process", "q = Queue(); q.put(more than its pipe holds): its feeder thread starts and blocks "
+       "until a reader takes the data"),
     signalled("sigterm", "SIGTERM", "SIGTERM from outside (kill -TERM)"),
     signalled("sigkill", "SIGKILL", "SIGKILL from outside (kill -KILL)"),
     signalled("sigint", "SIGINT", "SIGINT from outside (Ctrl-C)"),
@@ -155,6 +161,8 @@ EVENTS = (
     op("thread_block", "thread", "the thread waits on a primitive", by="self"),
     op("thread_release", "thread", "another thread releases it", ends=True, by="control"),
     op("thread_finish", "thread", "the thread's run() returns", ends=True, by="control"),
+    op("cancel_join_thread", "thread", "Queue.cancel_join_thread() on the queue this feeder thread serves", ends=True),
+    op("register_atexit", "thread", "threading._register_atexit(callback), the callback releasing this thread"),
 )
 
 
@@ -255,6 +263,8 @@ def handle_rules() -> list[Rule]:
 
 
 EXIT_FUNCTION_START = ("poll_children", "sigterm_daemon_children", "await_children")
+# The phases of util._exit_function, where an exception raised by a signal handler is caught.
+IN_EXIT_FUNCTION = f"{TERMINATE_DAEMONS} {JOIN_CHILDREN} {RUN_FINALIZERS}"
 
 
 def process_rules() -> list[Rule]:
@@ -262,6 +272,8 @@ def process_rules() -> list[Rule]:
     r: list[Rule] = []
 
     def add(rid: str, event: str, srcs: str, dst: str | None, source: Source, **kw: object) -> None:
+        if dst == JOIN_THREADS:  # threading._shutdown() calls the _register_atexit callbacks first
+            kw["effects"] = (*kw.get("effects", ()), "run_threading_atexits")  # type: ignore[misc]
         r.append(Rule(f"process.{rid}", "process", event, tuple(srcs.split()), dst, source, **kw))  # type: ignore[arg-type]
 
     boot = f"{P} BaseProcess._bootstrap"
@@ -281,6 +293,12 @@ def process_rules() -> list[Rule]:
         src("Lib/signal.py signal.signal"), effects=("set_handler",))
     add("join_current", "join_current", "running.runnable", None, src(f"{P} BaseProcess.join"),
         outcome=err("AssertionError", "can only join a child process"))
+    add("queue_put", "queue_put", "running exiting", None,
+        src(f"{Q} Queue.put -> Queue._start_thread: a daemon thread 'QueueFeederThread', Finalize(..., "
+            "Queue._finalize_join, exitpriority=-5) unless _joincancelled, Finalize(self, Queue._finalize_close, "
+            f"exitpriority=10); {U} _run_finalizers reads the registry once"),
+        when=("!shutdown_refuses_threads",), effects=("new_feeder",),
+        doc="the feeder is joined by the exit sequence's finalizers unless they have begun already")
 
     # Ends of the target. A child begins its exit sequence with its daemonic children;
     # the main program with its threads (the interpreter joins them before atexit runs).
@@ -319,12 +337,31 @@ def process_rules() -> list[Rule]:
             "others, active_children() again"),
         when=("is_child",), effects=EXIT_FUNCTION_START)
     add("child_joins_children", "proceed", "exiting.join_children", "exiting.join_threads",
-        src(f"{exitf}: p.join() for active_children()"),
-        when=("is_child", "!atexit_in_child", "children_done"))
+        src(f"{exitf}: p.join() for active_children(), _run_finalizers(); {boot}: threading._shutdown()"),
+        when=("is_child", "!atexit_in_child", "children_done", "!feeders_to_join"))
     add("child_joins_children_atexit", "proceed", "exiting.join_children", "terminated.zombie",
-        src313(f"{exitf} (atexit): p.join() for active_children(); {PF} Popen._launch: "
+        src313(f"{exitf} (atexit): p.join() for active_children(), _run_finalizers(); {PF} Popen._launch: "
                "atexit._run_exitfuncs(), os._exit(code)"),
-        when=("is_child", "atexit_in_child", "children_done"), effects=("die",))
+        when=("is_child", "atexit_in_child", "children_done", "!feeders_to_join"), effects=("die",))
+    # _run_finalizers() after the joins: a Queue's feeder join (priority -5) waits until the feeder has
+    # written what it holds to the pipe, that is until a reader has taken enough of it.
+    fin = (f"{exitf}: _run_finalizers() after the joins; {Q} Queue._finalize_join: thread.join(); "
+           "Queue._feed writes the buffer to the pipe first")
+    add("child_joins_children_to_finalizers", "proceed", "exiting.join_children", RUN_FINALIZERS, src(fin),
+        when=("is_child", "!atexit_in_child", "children_done", "feeders_to_join"))
+    add("child_joins_children_to_finalizers_atexit", "proceed", "exiting.join_children", RUN_FINALIZERS,
+        src313(fin), when=("is_child", "atexit_in_child", "children_done", "feeders_to_join"))
+    add("main_joins_children_to_finalizers", "proceed", "exiting.join_children", RUN_FINALIZERS,
+        src(f"{fin} (atexit)"), when=("is_main", "children_done", "feeders_to_join"))
+    add("child_runs_finalizers", "proceed", RUN_FINALIZERS, "exiting.join_threads",
+        src(f"{fin}; {boot}: finally threading._shutdown()"),
+        when=("is_child", "!atexit_in_child", "feeders_flushed"), effects=("join_feeders",))
+    add("child_runs_finalizers_atexit", "proceed", RUN_FINALIZERS, "terminated.zombie",
+        src313(f"{fin}; {PF} Popen._launch: os._exit(code)"),
+        when=("is_child", "atexit_in_child", "feeders_flushed"), effects=("join_feeders", "die"))
+    add("main_runs_finalizers", "proceed", RUN_FINALIZERS, "terminated.zombie",
+        src(f"{fin} (atexit); Python/pylifecycle.c Py_FinalizeEx"),
+        when=("is_main", "feeders_flushed"), effects=("join_feeders", "die"))
     add("child_joins_threads", "proceed", "exiting.join_threads", "terminated.zombie",
         src(f"{boot}: finally threading._shutdown(); {PF} os._exit(code)"),
         when=("is_child", "!atexit_in_child", "threads_done"), effects=("die",),
@@ -341,8 +378,8 @@ def process_rules() -> list[Rule]:
         src(f"{exitf} (atexit): active_children() polls the ended children, terminate daemonic children"),
         when=("is_main",), effects=EXIT_FUNCTION_START)
     add("main_joins_children", "proceed", "exiting.join_children", "terminated.zombie",
-        src(f"{exitf} (atexit): join children"),
-        when=("is_main", "children_done"), effects=("die",))
+        src(f"{exitf} (atexit): join children, _run_finalizers()"),
+        when=("is_main", "children_done", "!feeders_to_join"), effects=("die",))
 
     # Signals. terminate() and kill() send them too.
     sig = "Modules/signalmodule.c; kernel default action"
@@ -375,7 +412,7 @@ def process_rules() -> list[Rule]:
     late = f"{boot} (its finally clause); {PF} Popen._launch: code = 1; Lib/multiprocessing/spawn.py spawn_main"
     for event, guard, spawn_code in (("sigterm", "sigterm_exit", "code:3"), ("sigint", None, "code:-2")):
         when = (guard,) if guard else ()
-        add(f"{event}_in_exit_function", event, "exiting.terminate_daemon_children exiting.join_children",
+        add(f"{event}_in_exit_function", event, IN_EXIT_FUNCTION,
             "exiting.join_threads", src(f"{boot}: raised in _exit_function, caught, then threading._shutdown()"),
             when=when + ("is_child", "!atexit_in_child"), effects=("code:3" if guard else "code:1",))
         add(f"{event}_in_thread_shutdown", event, "exiting.join_threads", "terminated.zombie", src(late),
@@ -392,7 +429,7 @@ def process_rules() -> list[Rule]:
                    f"and returns; then atexit runs {exitf}"),
             when=when + ("is_child", "atexit_in_child"),
             doc="the remaining threads are abandoned, the exit code is unchanged; seen: docs/python-versions.md")
-        add(f"{event}_in_exit_function_atexit", event, "exiting.terminate_daemon_children exiting.join_children",
+        add(f"{event}_in_exit_function_atexit", event, IN_EXIT_FUNCTION,
             "terminated.zombie",
             src313(f"Modules/atexitmodule.c atexit_callfuncs: the exception in {exitf} is written as "
                    f"unraisable; {PF} Popen._launch: os._exit(code)"),
@@ -405,7 +442,7 @@ def process_rules() -> list[Rule]:
             src("Python/pylifecycle.c wait_for_thread_shutdown: the exception is written as unraisable; "
                 f"then atexit runs {exitf}"), when=on_main,
             doc="the remaining threads are abandoned, the exit code is unchanged; seen: docs/semantics.md E4")
-        add(f"{event}_in_exit_function_main", event, "exiting.terminate_daemon_children exiting.join_children",
+        add(f"{event}_in_exit_function_main", event, IN_EXIT_FUNCTION,
             "terminated.zombie",
             src(f"Modules/atexitmodule.c atexit_callfuncs: the exception in {exitf} is written as unraisable"),
             when=on_main, effects=("die",),
@@ -435,9 +472,25 @@ def thread_rules() -> list[Rule]:
         outcome=err("RuntimeError", "can't create new thread at interpreter shutdown"),
         doc="3.12 only: in the main program past threading._shutdown() (atexit, _exit_function)",
     ))
-    add("block", "thread_block", "running.runnable", "running.blocked", f"{TH} Event.wait / Lock.acquire")
-    add("release", "thread_release", "running.blocked", "running.runnable", f"{TH} Event.set")
-    add("finish", "thread_finish", "running.runnable", "terminated", f"{TH} Thread._bootstrap_inner")
+    def own(rid: str, event: str, srcs: str, dst: str | None, ref: str, **kw: object) -> None:
+        r.append(Rule(f"thread.{rid}", "thread", event, tuple(srcs.split()), dst, src(ref), **kw))  # type: ignore[arg-type]
+
+    # A program's own thread; a Queue's feeder thread runs the queue's code only.
+    own("block", "thread_block", "running.runnable", "running.blocked", f"{TH} Event.wait / Lock.acquire",
+        when=("!feeder",))
+    own("release", "thread_release", "running.blocked", "running.runnable", f"{TH} Event.set", when=("!feeder",))
+    own("finish", "thread_finish", "running.runnable", "terminated", f"{TH} Thread._bootstrap_inner",
+        when=("!feeder",))
+    own("feeder_flushed", "thread_release", "running.blocked", "running.runnable",
+        f"{Q} Queue._feed: send_bytes returns once a reader has taken the data; the feeder then waits for more",
+        when=("feeder",), doc="a reader (Queue.get, in any process) takes what the pipe held")
+    own("cancel_join_thread", "cancel_join_thread", "running", None,
+        f"{Q} Queue.cancel_join_thread: self._jointhread.cancel()", when=("feeder", "!join_cancelled"),
+        effects=("kind:feeder_unjoined",), doc="the exit sequence no longer joins it: what it holds is lost")
+    own("register_atexit", "register_atexit", "running", None,
+        f"{TH} _register_atexit: raises RuntimeError once _shutdown has begun; _shutdown calls the callbacks "
+        "before it joins the threads", when=("!feeder", "!atexit_registered", "threading_up"),
+        effects=("kind:atexit",), doc="what ProcessPoolExecutor does to wake its manager thread at exit")
     return r
 
 

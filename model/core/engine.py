@@ -16,7 +16,7 @@ from itertools import product
 from proclife.model.core.base import REAPED
 from proclife.model.core.errors import ModelError, RuleCallError, UnknownActionError
 from proclife.model.core.semantics import NO_ARG, Action, Ctx, Semantics, base_semantics
-from proclife.model.core.spec import NEEDS_ACTOR, EventDef, Rule, Spec
+from proclife.model.core.spec import NEEDS_ACTOR, THREAD_MAKERS, EventDef, Rule, Spec
 from proclife.model.core.system import MAIN, Config, System, acting_thread, threads_act
 
 
@@ -213,7 +213,7 @@ class Engine:
                 depth += 1
                 parent = system.procs[parent].parent
             return len(system.procs) - 1 < bounds.procs and depth <= bounds.depth
-        if event == "create_thread":
+        if event in THREAD_MAKERS:
             return len(system.procs[pid].threads) < bounds.threads
         return True
 

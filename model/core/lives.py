@@ -9,9 +9,9 @@ BLOCKED = "running.blocked"
 TERMINATE_DAEMONS = "exiting.terminate_daemon_children"
 JOIN_CHILDREN = "exiting.join_children"
 JOIN_THREADS = "exiting.join_threads"
+RUN_FINALIZERS = "exiting.run_finalizers"  # util._run_finalizers(): priority < 0, a Queue's feeder join
 ZOMBIE = "terminated.zombie"
 REAPED = "terminated.reaped"
-
 
 
 def is_running(life: str) -> bool:
@@ -29,5 +29,5 @@ def is_terminated(life: str) -> bool:
     return life.startswith("terminated")
 
 
-__all__ = ["BLOCKED", "JOIN_CHILDREN", "JOIN_THREADS", "REAPED", "RUNNABLE", "TERMINATE_DAEMONS", "ZOMBIE", "is_exiting", "is_running",
-           "is_terminated"]
+__all__ = ["BLOCKED", "JOIN_CHILDREN", "JOIN_THREADS", "REAPED", "RUNNABLE", "RUN_FINALIZERS", "TERMINATE_DAEMONS", "ZOMBIE",
+           "is_exiting", "is_running", "is_terminated"]

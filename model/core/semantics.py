@@ -11,9 +11,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
-from proclife.model.core.base import JOIN_CHILDREN, JOIN_THREADS, REAPED, TERMINATE_DAEMONS, ZOMBIE
+from proclife.model.core.base import (
+    BLOCKED,
+    JOIN_CHILDREN,
+    JOIN_THREADS,
+    REAPED,
+    RUN_FINALIZERS,
+    RUNNABLE,
+    TERMINATE_DAEMONS,
+    ZOMBIE,
+)
 from proclife.model.core.errors import ModelError
 from proclife.model.core.system import (
+    FEEDERS,
     MAIN,
     Config,
     ProcState,
@@ -197,6 +207,50 @@ def threads_done(system: System, ctx: Ctx) -> bool:
     return all(t.daemon or t.life in ("new", "terminated") for t in _proc(system, ctx).threads)
 
 
+def _thread(system: System, ctx: Ctx) -> ThreadState:
+    assert ctx.action.thread is not None
+    return _proc(system, ctx).threads[ctx.action.thread]
+
+
+def feeder(system: System, ctx: Ctx) -> bool:
+    """The thread is a Queue's feeder thread (queues.py Queue._start_thread), not the program's."""
+    return _thread(system, ctx).kind in FEEDERS
+
+
+def join_cancelled(system: System, ctx: Ctx) -> bool:
+    """No finalizer will join this feeder thread (cancel_join_thread(), or started after the finalizers ran)."""
+    return _thread(system, ctx).kind == "feeder_unjoined"
+
+
+def atexit_registered(system: System, ctx: Ctx) -> bool:
+    """A threading._register_atexit callback already releases this thread."""
+    return _thread(system, ctx).kind == "atexit"
+
+
+def _shutdown_begun(system: System, pid: int, config: Config) -> bool:
+    """threading._shutdown() has begun in ``pid`` (it sets _SHUTTING_DOWN): the main program, and from
+    3.13 every child, calls it first in the exit sequence; a 3.11 child last, after _exit_function."""
+    life = system.procs[pid].life
+    if life == JOIN_THREADS:
+        return True
+    return life.startswith("exiting") and (pid == MAIN or config.traits.children_exit_like_main)
+
+
+def threading_up(system: System, ctx: Ctx) -> bool:
+    """threading._register_atexit accepts a callback: threading._shutdown() has not begun."""
+    return not _shutdown_begun(system, ctx.action.pid, ctx.config)
+
+
+def feeders_to_join(system: System, ctx: Ctx) -> bool:
+    """The finalizers after the children joins have a feeder thread to join (its Finalize at priority -5)."""
+    return any(t.kind == "feeder" and t.life.startswith("running") for t in _proc(system, ctx).threads)
+
+
+def feeders_flushed(system: System, ctx: Ctx) -> bool:
+    """Every feeder thread the finalizers join has written what it held to its pipe, so its join returns."""
+    return not any(t.kind == "feeder" and t.life == BLOCKED for t in _proc(system, ctx).threads)
+
+
 def spawned(system: System, ctx: Ctx) -> bool:
     """The process runs in an interpreter of its own (spawn): it ends through sys.exit()."""
     return ctx.config.traits.children_run_fresh_interpreter and ctx.action.pid != MAIN
@@ -209,7 +263,7 @@ def atexit_in_child(system: System, ctx: Ctx) -> bool:
 
 # The main program's phases after threading._shutdown(): Py_FinalizeEx runs atexit, hence
 # multiprocessing's _exit_function, once the thread joins are over.
-MAIN_PAST_THREAD_SHUTDOWN: tuple[str, ...] = (TERMINATE_DAEMONS, JOIN_CHILDREN)
+MAIN_PAST_THREAD_SHUTDOWN: tuple[str, ...] = (TERMINATE_DAEMONS, JOIN_CHILDREN, RUN_FINALIZERS)
 
 
 # The main program's phases once 3.12 marks the interpreter as finalizing: before it joins
@@ -288,6 +342,48 @@ def new_thread(system: System, ctx: Ctx, _: str | None) -> Branches:
     daemon = thread_daemon(system, pid, _actor(system, ctx, pid)) if arg is None else bool(arg)
     proc = system.procs[pid]
     return one(system.update(pid, threads=proc.threads + (ThreadState(daemon=daemon),)))
+
+
+def _finalizers_begun(system: System, pid: int, config: Config) -> bool:
+    """_run_finalizers() has read its registry: a finalizer registered now never runs."""
+    life = system.procs[pid].life
+    late_shutdown = pid != MAIN and not config.traits.children_exit_like_main
+    return life == RUN_FINALIZERS or (late_shutdown and life == JOIN_THREADS)
+
+
+def new_feeder(system: System, ctx: Ctx, _: str | None) -> Branches:
+    """Queue.put starts the queue's feeder thread (daemon), blocked on a pipe the put overfills."""
+    pid = ctx.action.pid
+    kind = "feeder_unjoined" if _finalizers_begun(system, pid, ctx.config) else "feeder"
+    feeder = ThreadState(daemon=True, life=BLOCKED, kind=kind)
+    return one(system.update(pid, threads=system.procs[pid].threads + (feeder,)))
+
+
+def _set_thread(system: System, pid: int, index: int, thread: ThreadState) -> System:
+    threads = list(system.procs[pid].threads)
+    threads[index] = thread
+    return system.update(pid, threads=tuple(threads))
+
+
+def kind(system: System, ctx: Ctx, value: str | None) -> Branches:
+    """What the thread is now (a feeder nobody joins, a thread an atexit callback releases)."""
+    assert ctx.action.thread is not None and value is not None
+    thread = _thread(system, ctx)._replace(kind=value)
+    return one(_set_thread(system, ctx.action.pid, ctx.action.thread, thread))
+
+
+def join_feeders(system: System, ctx: Ctx, _: str | None) -> Branches:
+    """The feeders' joins returned: each joined feeder thread has ended (its queue's close sentinel, priority 10)."""
+    threads = tuple(t._replace(life="terminated") if t.kind == "feeder" and t.life.startswith("running") else t
+                    for t in _proc(system, ctx).threads)
+    return one(system.update(ctx.action.pid, threads=threads))
+
+
+def run_threading_atexits(system: System, ctx: Ctx, _: str | None) -> Branches:
+    """threading._shutdown() calls the _register_atexit callbacks: each releases its thread, once."""
+    threads = tuple(t._replace(kind="thread", life=RUNNABLE if t.life == BLOCKED else t.life) if t.kind == "atexit"
+                    else t for t in _proc(system, ctx).threads)
+    return one(system.update(ctx.action.pid, threads=threads))
 
 
 def inherit_main_thread(system: System, ctx: Ctx, _: str | None) -> Branches:
@@ -466,6 +562,12 @@ def base_semantics() -> Semantics:
         "shutdown_refuses_fork": shutdown_refuses_fork,
         "spawned": spawned,
         "atexit_in_child": atexit_in_child,
+        "feeder": feeder,
+        "join_cancelled": join_cancelled,
+        "atexit_registered": atexit_registered,
+        "threading_up": threading_up,
+        "feeders_to_join": feeders_to_join,
+        "feeders_flushed": feeders_flushed,
     }
     effects: dict[str, Effect] = {
         "send": send,
@@ -484,5 +586,9 @@ def base_semantics() -> Semantics:
         "inherit_main_thread": inherit_main_thread,
         "sigterm_daemon_children": sigterm_daemon_children,
         "inherit_sigterm": inherit_sigterm,
+        "new_feeder": new_feeder,
+        "kind": kind,
+        "join_feeders": join_feeders,
+        "run_threading_atexits": run_threading_atexits,
     }
     return Semantics(guards, effects)

@@ -54,6 +54,10 @@ BY_VALUES: tuple[str, ...] = get_args(By)
 NEEDS_ACTOR: frozenset[str] = frozenset({"main", "any"})
 
 
+# The process events that add a thread to the process (bounded by ``Bounds.threads``).
+THREAD_MAKERS: frozenset[str] = frozenset({"create_thread", "queue_put"})
+
+
 DriveKind = Literal["call", "signal", "end", "op"]
 DRIVE_KINDS: tuple[str, ...] = get_args(DriveKind)
 

@@ -20,11 +20,29 @@ PYTHONS: tuple[tuple[int, int], ...] = ((3, 11), (3, 12), (3, 13))
 MAIN = 0
 
 
+# What a thread is besides its daemon flag. "thread": a program's threading.Thread. "atexit": one a
+# threading._register_atexit callback releases when threading._shutdown() begins. "feeder": a
+# multiprocessing Queue's feeder thread, which a finalizer joins; "feeder_unjoined": one nobody
+# joins (after Queue.cancel_join_thread(), or started once the finalizers had begun).
+THREAD_KINDS: tuple[str, ...] = ("thread", "atexit", "feeder", "feeder_unjoined")
+FEEDERS: frozenset[str] = frozenset({"feeder", "feeder_unjoined"})
+
+
 class ThreadState(NamedTuple):
-    """A ``threading.Thread`` other than the main thread (a tuple: hashed in C, the explorer stores many)."""
+    """A ``threading.Thread`` other than the main thread (a tuple: hashed in C, the explorer stores many).
+
+    A feeder thread runs the queue's code, never the program's: it performs no action of the
+    program (``acting_thread`` passes it over).
+    """
 
     daemon: bool
     life: str = "new"
+    kind: str = "thread"
+
+    @property
+    def acts(self) -> bool:
+        """It runs the program's code, so it may perform the program's actions."""
+        return self.kind not in FEEDERS
 
 
 class ProcState(NamedTuple):
@@ -84,7 +102,7 @@ def acting_thread(system: System, pid: int, by: str) -> Literal["main"] | int | 
     if by != "any" or not threads_act(proc):
         return None
     for index, thread in enumerate(proc.threads):
-        if thread.life == RUNNABLE:
+        if thread.life == RUNNABLE and thread.acts:
             return index
     return None
 
@@ -147,7 +165,7 @@ class System(NamedTuple):
         for i, p in enumerate(self.procs):
             who = "main" if p.parent is None else f"P{i}(parent P{p.parent}{', daemon' if p.daemon else ''})"
             threads = ",".join(
-                f"{'d' if t.daemon else 'n'}:{t.life}" for t in p.threads
+                f"{'d' if t.daemon else 'n'}:{t.life}" + ("" if t.kind == "thread" else f":{t.kind}") for t in p.threads
             )
             extra = f" handle={p.handle}" if p.handle else ""
             extra += f" exitcode={p.exitcode}" if p.exitcode is not None else ""

@@ -25,12 +25,19 @@ CHAIN_GUARD = {"atexit_in_child": "is_child"}  # the proceed rules a side's chai
 HIDE = {"is_child": ("is_child", "!atexit_in_child"), "atexit_in_child": ("is_child", "atexit_in_child"),
         "is_main": ("is_main",)}
 STEP = "proceed"
+EXITING = "exiting."
 
 
 def chain(spec: Spec, guard: str) -> tuple[list[str], dict[str, Rule], str]:
     """The phases in order, the proceed rule leaving each, and the state the chain ends in."""
-    steps = {r.src[0]: r for r in spec.rules_of(MACHINE) if r.event == STEP
-             and CHAIN_GUARD.get(guard, guard) in r.when and applies(r, guard)}
+    steps: dict[str, Rule] = {}
+    for r in spec.rules_of(MACHINE):
+        if r.event != STEP or CHAIN_GUARD.get(guard, guard) not in r.when or not applies(r, guard):
+            continue
+        # Where a phase is left two ways (to the finalizers, or past them when there is nothing to
+        # join), the chain goes through every phase; the shortcut is drawn as an edge beside it.
+        if r.src[0] not in steps or str(r.dst).startswith(EXITING):
+            steps[r.src[0]] = r
     targets = {r.dst for r in steps.values()}
     phase = next(s for s in steps if s not in targets)
     order = []

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from proclife.model.core.base import JOIN_CHILDREN, JOIN_THREADS
+from proclife.model.core.base import BLOCKED, JOIN_CHILDREN, JOIN_THREADS, RUN_FINALIZERS
 from proclife.model.core.checks import Finding, Liveness, StateInvariant, StepInvariant
 from proclife.model.core.engine import Transition
 from proclife.model.core.errors import ExtensionError
@@ -78,6 +78,8 @@ def exit_sequence_joined(before: System, action: Action, t: Transition) -> bool:
         return not live_non_daemon(before.procs[action.pid])
     if old == JOIN_CHILDREN:
         return all(before.procs[c].terminated for c in before.children(action.pid) if before.procs[c].awaited)
+    if old == RUN_FINALIZERS:
+        return not any(th.kind == "feeder" and th.life == BLOCKED for th in before.procs[action.pid].threads)
     return True
 
 
@@ -176,7 +178,8 @@ STEP_INVARIANTS: tuple[StepInvariant, ...] = (
     StepInvariant(
         "exit_sequence_joined", f"{P} BaseProcess._bootstrap; {U} _exit_function; threading._shutdown",
         "the exit sequence leaves its thread join only once every non-daemon thread has ended, and its "
-        "children join only once every awaited child has ended", exit_sequence_joined,
+        "children join only once every awaited child has ended, and its finalizers only once every feeder "
+        "thread they join has written what it held", exit_sequence_joined,
     ),
     StepInvariant(
         "no_thread_outlives_join", "CPython 3.11 Lib/threading.py _shutdown; Python/pylifecycle.c Py_FinalizeEx",

@@ -15,8 +15,8 @@ Key = tuple[object, ...]
 NONE_CODE = -10_000  # sorts None among ints
 
 
-def _thread_key(t: ThreadState) -> tuple[bool, str]:
-    return (t.daemon, t.life)
+def _thread_key(t: ThreadState) -> tuple[bool, str, str]:
+    return (t.daemon, t.life, t.kind)
 
 
 def _code(value: int | None) -> int:

@@ -149,6 +149,7 @@ def generate(model: Model, bounds: Bounds, scope: Scope, config: Config | None =
         f"byte life[{g.n}] = 0; byte handle[{g.n}] = 0; byte parent[{g.n}] = {NONE}; bool pdaemon[{g.n}];",
         f"short code[{g.n}] = {NOCODE}; short exitcode[{g.n}] = {NOCODE}; byte sigterm[{g.n}];",
         f"bool orphan[{g.n}]; bool awaited[{g.n}]; byte fs_sigterm[{g.n}]; byte tlife[{nt}]; bool tdaemon[{nt}];",
+        f"byte tkind[{nt}];  /* system.THREAD_KINDS, by index */",
         f"bool joining[{g.n}]; bool mdaemon[{g.n}];",
         f"byte life0 = {g.const('process', RUNNABLE)};  /* the main program, not made by a step */",
     ]

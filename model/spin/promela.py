@@ -13,13 +13,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from proclife.model.core.base import JOIN_CHILDREN, REAPED, RUNNABLE, ZOMBIE
+from proclife.model.core.base import (
+    BLOCKED,
+    JOIN_CHILDREN,
+    JOIN_THREADS,
+    REAPED,
+    RUN_FINALIZERS,
+    RUNNABLE,
+    ZOMBIE,
+)
 from proclife.model.core.engine import Bounds
 from proclife.model.core.errors import ModelError
 from proclife.model.core.extend import Model
 from proclife.model.core.semantics import MAIN_FINALIZING, NO_ARG, _sys_exit_code
-from proclife.model.core.spec import NEEDS_ACTOR, Rule
-from proclife.model.core.system import Config
+from proclife.model.core.spec import NEEDS_ACTOR, THREAD_MAKERS, Rule
+from proclife.model.core.system import FEEDERS, MAIN, THREAD_KINDS, Config
 from proclife.model.core.values import is_exit_int
 
 NONE = 255  # an absent parent
@@ -81,6 +89,16 @@ class Gen:
     def td(self, p: int, k: int) -> str:
         return f"tdaemon[{p * max(self.t, 1) + k}]"
 
+    def tk(self, p: int, k: int) -> str:
+        return f"tkind[{p * max(self.t, 1) + k}]"
+
+    def kind_is(self, p: int, k: int, *kinds: str) -> str:
+        return "(" + " || ".join(f"{self.tk(p, k)} == {THREAD_KINDS.index(kind)}" for kind in kinds) + ")"
+
+    def acts(self, p: int, k: int) -> str:
+        """ThreadState.acts: thread k runs the program's code (it is no Queue's feeder)."""
+        return f"!{self.kind_is(p, k, *FEEDERS)}"
+
     def desc(self, c: int, p: int) -> str:
         """c descends from p (parents have smaller indices than children)."""
         if c <= p:
@@ -108,7 +126,7 @@ class Gen:
         runnable = f"life[{p}] == {self.const('process', RUNNABLE)}"
         if by == "main":
             return f"({runnable})"
-        threads = [f"{self.tl(p, k)} == {self.const('thread', RUNNABLE)}" for k in range(self.t)]
+        threads = [f"({self.tl(p, k)} == {self.const('thread', RUNNABLE)} && {self.acts(p, k)})" for k in range(self.t)]
         others = f"({self.threads_act(p)} && ({' || '.join(threads) or 'false'}))"
         return f"({runnable} || {others})"
 
@@ -153,7 +171,35 @@ GUARDS: dict[str, GuardGen] = {
     "spawned": lambda g, w: "true" if g.config.traits.children_run_fresh_interpreter and w.pid != 0 else "false",
     "atexit_in_child": lambda g, w: "true" if w.pid != 0 and g.config.traits.children_exit_like_main else "false",
     "exit_status_int": lambda g, w: "true" if is_exit_int(w.arg) else "false",
+    "feeder": lambda g, w: g.kind_is(w.pid, _k(w), *FEEDERS),
+    "join_cancelled": lambda g, w: g.kind_is(w.pid, _k(w), "feeder_unjoined"),
+    "atexit_registered": lambda g, w: g.kind_is(w.pid, _k(w), "atexit"),
+    "threading_up": lambda g, w: f"!{_shutdown_begun(g, w.pid)}",
+    "feeders_to_join": lambda g, w: "(" + " || ".join(
+        [f"({g.kind_is(w.pid, k, 'feeder')} && {g.is_in(g.tl(w.pid, k), 'thread', ('running',))})"
+         for k in range(g.t)] or ["false"]) + ")",
+    "feeders_flushed": lambda g, w: "(" + " && ".join(
+        [f"!({g.kind_is(w.pid, k, 'feeder')} && {g.tl(w.pid, k)} == {g.const('thread', BLOCKED)})"
+         for k in range(g.t)] or ["true"]) + ")",
 }
+
+
+def _k(w: Where) -> int:
+    assert w.thread is not None
+    return w.thread
+
+
+def _shutdown_begun(g: Gen, p: int) -> str:
+    """semantics._shutdown_begun: threading._shutdown() has begun in p."""
+    if p == MAIN or g.config.traits.children_exit_like_main:
+        return g.is_in(f"life[{p}]", "process", ("exiting",))
+    return f"(life[{p}] == {g.const('process', JOIN_THREADS)})"
+
+
+def _finalizers_begun(g: Gen, p: int) -> str:
+    """semantics._finalizers_begun: _run_finalizers() has read its registry in p."""
+    states = [RUN_FINALIZERS] + ([JOIN_THREADS] if p != MAIN and not g.config.traits.children_exit_like_main else [])
+    return g.is_in(f"life[{p}]", "process", tuple(states))
 
 
 def _pending(g: Gen, c: int) -> str:
@@ -181,7 +227,7 @@ def _thread_flag(g: Gen, p: int, target: str) -> str:
     """``target = `` the daemon flag of the thread of p that acts (system.acting_thread, by 'any')."""
     out = "skip;"
     for k in range(g.t - 1, -1, -1):
-        out = (f"if :: {g.tl(p, k)} == {g.const('thread', RUNNABLE)} -> {target} = {g.td(p, k)} "
+        out = (f"if :: ({g.tl(p, k)} == {g.const('thread', RUNNABLE)} && {g.acts(p, k)}) -> {target} = {g.td(p, k)} "
                f":: else -> {out} fi;")
     return f"if :: life[{p}] == {g.const('process', RUNNABLE)} -> {target} = mdaemon[{p}] :: else -> {out} fi;"
 
@@ -224,6 +270,31 @@ def _inherit_main_thread(g: Gen, w: Where, _: str | None) -> str:
         return "skip;"
     return " ".join(f"if :: parent[{c}] == {q} -> {_thread_flag(g, q, f'mdaemon[{c}]')} :: else -> skip fi;"
                     for q in range(c))
+
+
+def _new_feeder(g: Gen, w: Where, _: str | None) -> str:
+    """semantics.new_feeder: a daemon thread, blocked, joined by the finalizers unless they have begun."""
+    feeder, unjoined = THREAD_KINDS.index("feeder"), THREAD_KINDS.index("feeder_unjoined")
+    out = "skip;"
+    for k in range(g.t - 1, -1, -1):
+        init = (f"{g.tl(w.pid, k)} = {g.const('thread', BLOCKED)}; {g.td(w.pid, k)} = 1; "
+                f"if :: {_finalizers_begun(g, w.pid)} -> {g.tk(w.pid, k)} = {unjoined} "
+                f":: else -> {g.tk(w.pid, k)} = {feeder} fi;")
+        out = f"if :: {g.tl(w.pid, k)} == 0 -> {init} :: else -> {out} fi;"
+    return out
+
+
+def _join_feeders(g: Gen, w: Where, _: str | None) -> str:
+    p = w.pid
+    return " ".join(f"if :: ({g.kind_is(p, k, 'feeder')} && {g.is_in(g.tl(p, k), 'thread', ('running',))}) -> "
+                    f"{g.tl(p, k)} = {g.const('thread', 'terminated')} :: else -> skip fi;" for k in range(g.t))
+
+
+def _run_threading_atexits(g: Gen, w: Where, _: str | None) -> str:
+    p, blocked, runnable = w.pid, g.const("thread", BLOCKED), g.const("thread", RUNNABLE)
+    return " ".join(f"if :: {g.kind_is(p, k, 'atexit')} -> {g.tk(p, k)} = {THREAD_KINDS.index('thread')}; "
+                    f"if :: {g.tl(p, k)} == {blocked} -> {g.tl(p, k)} = {runnable} :: else -> skip fi; "
+                    f":: else -> skip fi;" for k in range(g.t))
 
 
 def _poll(g: Gen, s: int, kin: str) -> str:
@@ -313,6 +384,10 @@ EFFECTS: dict[str, EffectGen] = {
     "inherit_main_thread": _inherit_main_thread,
     "sigterm_daemon_children": _sigterm_daemons,
     "inherit_sigterm": _inherit_sigterm,
+    "new_feeder": _new_feeder,
+    "kind": lambda g, w, value: f"{g.tk(w.pid, _k(w))} = {THREAD_KINDS.index(str(value))};",
+    "join_feeders": _join_feeders,
+    "run_threading_atexits": _run_threading_atexits,
 }
 
 # Effects that fire another event: the transition is enabled only if some rule of it matches.
@@ -397,7 +472,7 @@ def candidate(g: Gen, event: str, machine: str, by: str, w: Where) -> str | None
         grow = "true"
         if event == "create_child":
             grow = f"(life[{g.n - 1}] == 0 && {g.depth_le(p, g.bounds.depth)})" if g.n > 1 else "false"
-        elif event == "create_thread":
+        elif event in THREAD_MAKERS:
             grow = f"({g.tl(p, g.t - 1)} == 0)" if g.t > 0 else "false"
         return f"({g.exists(p)} && {grow} && {g.actor(p, by)})"
     assert w.thread is not None

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from proclife.model.core.checks import StepForm
 from proclife.model.core.semantics import MAIN_PAST_THREAD_SHUTDOWN
 from proclife.model.core.spec import Rule
-from proclife.model.explore.invariants import JOIN_CHILDREN, JOIN_THREADS
+from proclife.model.explore.invariants import JOIN_CHILDREN, JOIN_THREADS, RUN_FINALIZERS
 from proclife.model.spin.promela import GUARDS, NOCODE, SIGTERM, Gen, Where
 
 StateGen = Callable[[Gen], str]
@@ -64,6 +64,8 @@ def _joined_before_leaving(g: Gen, rule: Rule, w: Where) -> str:
         parts.append(f"(life[{w.pid}] != {g.const('process', JOIN_THREADS)} || {threads_ok})")
     if _leaves_join(g, rule, JOIN_CHILDREN):
         parts.append(f"(life[{w.pid}] != {g.const('process', JOIN_CHILDREN)} || {GUARDS['children_done'](g, w)})")
+    if _leaves_join(g, rule, RUN_FINALIZERS):
+        parts.append(f"(life[{w.pid}] != {g.const('process', RUN_FINALIZERS)} || {GUARDS['feeders_flushed'](g, w)})")
     return _all(parts)
 
 

@@ -7,7 +7,8 @@ Two kinds of comparison, both after every step and for every process the run has
   finished it. Nothing is awaited: a fact reported later shows at the step that reads it.
 - **expectations**: where the model says a process is blocked in its exit sequence, the process
   must say so too: an exit join of a non-daemon thread in progress (``exiting.join_threads``) or
-  an exit join of a child (``exiting.join_children``). The runner waits for these, bounded, and
+  an exit join of a child (``exiting.join_children``) or of a Queue's feeder thread
+  (``exiting.run_finalizers``). The runner waits for these, bounded, and
   only until they are shown or contradicted. This is what confirms that a process the model
   keeps alive is held where the model says, instead of watching it for a while.
 
@@ -29,6 +30,7 @@ from proclife.model.core.lives import (
     JOIN_CHILDREN,
     JOIN_THREADS,
     REAPED,
+    RUN_FINALIZERS,
     is_exiting,
     is_running,
     is_terminated,
@@ -64,7 +66,8 @@ if TYPE_CHECKING:
         def children(self, pid: int) -> tuple[int, ...]: ...
 
 # The exit step that holds each blocking exit phase: once it has returned, the phase is over.
-PHASE_STEP = {JOIN_CHILDREN: "util._exit_function", JOIN_THREADS: "threading._shutdown"}
+PHASE_STEP = {JOIN_CHILDREN: "util._exit_function", RUN_FINALIZERS: "util._exit_function",
+              JOIN_THREADS: "threading._shutdown"}
 
 
 @dataclass(frozen=True)
@@ -172,6 +175,8 @@ def _shown(system: Viewed, pid: int, seen: Lifecycle, accounts: Accounts) -> boo
     life = system.procs[pid].life
     if life == JOIN_THREADS:
         return seen.joining_threads()
+    if life == RUN_FINALIZERS:
+        return seen.joining_feeder()
     if life == JOIN_CHILDREN:
         joins = {int(e.get("child") or 0) for e in seen.joining_children()}
         joining = _joining(system, pid)
@@ -189,6 +194,7 @@ def unmet(system: Viewed, accounts: Accounts) -> dict[int, str]:
         if not _shown(system, pid, seen, accounts):
             joining = _joining(system, pid)
             what = ("joining a non-daemon thread" if proc.life == JOIN_THREADS else
+                    "joining a Queue's feeder thread" if proc.life == RUN_FINALIZERS else
                     "joining a child" if joining is None else f"joining P{joining}")
             last = "nothing" if seen.last is None else _fact(seen.last)
             out[pid] = (f"P{pid}: the model says it is {proc.life}; its observer did not show it {what} "
