@@ -209,12 +209,23 @@ class _DaemonAfterStartAccepted(ForkProcess):
         self._config["daemon"] = value  # type: ignore[attr-defined]
 
 
+class _FeedersNotJoined(_Context):
+    """Breaks the finalizers' feeder join (process.*_to_finalizers): every Queue's feeder thread is left
+    unjoined, as if cancel_join_thread() had been called, so what a process put is lost at its exit."""
+
+    def Queue(self, maxsize: int = 0) -> Any:
+        queue = super().Queue(maxsize)
+        queue.cancel_join_thread()
+        return queue
+
+
 START_TWICE = _Context(_StartTwiceIsSilent)
 SIGNAL_EXITCODE = _Context(_SignalsLookLikeSuccess)
 CLOSE_RUNNING = _Context(_CloseIgnoresRunning)
 # Exit sequence, order and membership.
 DAEMONS_JOINED = _Context(_DaemonsJoined)
 CHILDREN_ORPHANED = _Context(_ChildrenOrphaned)
+FEEDERS_NOT_JOINED = _FeedersNotJoined(ForkProcess)
 # Exit statuses.
 RAISE_EXITS_ZERO = _Context(_RaiseExitsZero)
 TEXT_EXIT_ZERO = _Context(_TextExitIsSuccess)

@@ -45,6 +45,10 @@ BROKEN = {
     "examples.broken_impls:CHILDREN_ORPHANED": (
         "handle.exit_join_begins", "util._exit_function returned, but the model says it is still in it"),
     "examples.broken_impls:JOIN_LEAVES_ZOMBIE": (r"(handle\.(exit_)?join|process\.reap)", "still a zombie|the OS shows zombie"),
+    # seen from inside: the child finishes while the model keeps it joining its Queue's feeder thread
+    "examples.broken_impls:FEEDERS_NOT_JOINED": (
+        r"process\.(target_return|target_raise|sys_exit|sigterm_handler_exits|sigint)",
+        "has finished, but the model says it is exiting.run_finalizers"),
 }
 
 
