@@ -48,7 +48,8 @@ BROKEN = {
     # seen from inside: the child finishes while the model keeps it joining its Queue's feeder thread
     "examples.broken_impls:FEEDERS_NOT_JOINED": (
         r"process\.(target_return|target_raise|sys_exit|sigterm_handler_exits|sigint)",
-        "has finished, but the model says it is exiting.run_finalizers"),
+        r"(util._exit_function returned, but the model says it is still in it|has finished, but the model says "
+        r"it is) \(?exiting.run_finalizers"),
 }
 
 

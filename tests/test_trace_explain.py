@@ -19,7 +19,6 @@ from typing import Any
 import psutil
 import pytest
 
-from proclife.model.core.traits import Traits
 from proclife.runtime.observer import read_events
 from proclife.trace.stacks import blocked_in, parse
 
@@ -56,22 +55,16 @@ def _check_thread(result: subprocess.CompletedProcess[str], doc: dict[str, Any])
     assert doc["program"]["incomplete"] and result.returncode == 3  # then killed by --kill-after
 
 
-# The model has no exit step for util._run_finalizers yet (a Queue's feeder thread is joined there):
-# on 3.11 the child's exit function still holds its exit phases open, so the observer's open join puts
-# it in join_children; from 3.13 the child runs the exit function from atexit after its threads were
-# joined (trait children_exit_like_main), and the model then allows it only to have ended.
-MODEL_STATES_OF_HELD_CHILD = (["terminated.zombie"] if Traits.of("fork", sys.version_info[:2]).children_exit_like_main  # type: ignore[arg-type]
-                              else None)
+# The child's exit function joins its Queue's feeder thread in its finalizers (util._run_finalizers,
+# after its children joins), where the model holds it too: the feeder has not written what it holds.
+HELD_CHILD = "exiting.run_finalizers"
 
 
 def _check_queue(result: subprocess.CompletedProcess[str], doc: dict[str, Any]) -> None:
     by_label = {e["label"]: e for e in doc["explanations"]}
     child, parent = by_label["P1"], by_label["P0 (main program)"]
-    assert child["phase"] == "exiting.join_children"
-    if MODEL_STATES_OF_HELD_CHILD is None:
-        assert child["phase"] in child["model_states"], child["model_states"]
-    else:
-        assert child["model_states"] == MODEL_STATES_OF_HELD_CHILD, child["model_states"]
+    assert child["phase"] == HELD_CHILD
+    assert child["model_states"] == [HELD_CHILD], child["model_states"]
     assert "joining the feeder thread of a Queue whose pipe is full" in child["text"]
     assert "queues._feed" in child["text"] and "its parent P0 is joining it" in child["text"]
     assert "joining P1 (process.join at queue_join_deadlock.py:26)" in parent["text"]
@@ -122,10 +115,9 @@ def test_why_on_a_running_traced_program(tmp_path: Path) -> None:
         why = subprocess.run([sys.executable, "-m", "proclife", "why", str(child)], capture_output=True, text=True,
                              timeout=BOUND, env=env)
         assert why.returncode == 0, why.stderr
-        assert why.stdout.startswith("P1 is in join_children, joining the feeder thread of a Queue")
+        assert why.stdout.startswith("P1 is in run_finalizers, joining the feeder thread of a Queue")
         assert "thread 'QueueFeederThread' (daemon): blocked in connection.send_bytes" in why.stdout
-        allowed = MODEL_STATES_OF_HELD_CHILD or ["exiting.join_children"]
-        assert f"the model allows it now: {allowed[0]}" in why.stdout, why.stdout
+        assert f"the model allows it now: {HELD_CHILD}" in why.stdout, why.stdout
     finally:
         tracer.send_signal(signal.SIGTERM)  # the tracer ends its whole tree on its way out
         tracer.communicate(timeout=BOUND)

@@ -55,10 +55,12 @@ class Scope:
         return "; ".join(parts)
 
 
+# The exit scope's queues: a put that overfills its pipe, its reader (a feeder's thread_release; no
+# other thread blocks in this scope) and cancel_join_thread().
 _EXIT_OFFERS = frozenset({"create_child", "create_thread", "start", "join", "terminate", "target_return",
-                          "thread_start", "thread_finish"})
+                          "thread_start", "thread_finish", "queue_put", "thread_release", "cancel_join_thread"})
 _SMALL_OFFERS = _EXIT_OFFERS | frozenset({"target_raise", "join_timeout", "is_alive", "exitcode", "pid", "sentinel",
-                                          "set_daemon", "kill", "close", "thread_block", "thread_release"})
+                                          "set_daemon", "kill", "close", "thread_block", "register_atexit"})
 _LIFECYCLE_OFFERS = _SMALL_OFFERS | frozenset({"sigterm", "install_sigterm", "sys_exit", "os_exit", "block",
                                                "release", "join_current"})
 
@@ -80,7 +82,7 @@ SMALL = Scope(
 EXIT = Scope(
     "exit",
     "the exit sequences only: targets return, threads start and finish, children are created, started, "
-    "terminated and polled with join()",
+    "terminated and polled with join(), queues are put into, read and cancel_join_thread()ed",
     offers=_EXIT_OFFERS,
 )
 SCOPES: dict[str, Scope] = {s.name: s for s in (FULL, LIFECYCLE, SMALL, EXIT)}

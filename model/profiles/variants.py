@@ -109,6 +109,15 @@ def _not_joined_after_run(system: System, ctx: Ctx) -> bool:
     return ctx.config.start_method != "spawn" or guard(system, ctx)
 
 
+def _billiard_new_feeder(system: System, ctx: Ctx, arg: str | None) -> Branches:
+    """billiard registers a feeder's join only where the queue was not created: never for a put into a
+    queue the same process made (queue_put's Queue())."""
+    ((after, _),) = base_semantics().effects["new_feeder"](system, ctx, arg)
+    pid = ctx.action.pid
+    threads = after.procs[pid].threads
+    return one(after.update(pid, threads=(*threads[:-1], threads[-1]._replace(kind="feeder_unjoined"))))
+
+
 BILLIARD = Profile(
     "billiard",
     "Celery's fork of multiprocessing.",
@@ -151,6 +160,14 @@ BILLIARD = Profile(
             "children: it ends at once and the live ones are orphaned",
             _seen("multiprocessing's atexit handler (util._exit_function) does not know billiard children"),
             rules=(_rule("process.main_terminates_daemons", effects=()),),
+        ),
+        _deviation(
+            "billiard.creator_feeder_unjoined", "a Queue's feeder thread is not joined at exit in the process "
+            "that created the Queue: what it holds is lost, the process does not wait for a reader",
+            _seen("billiard/queues.py Queue._start_thread: Finalize(..., _finalize_join) only if not "
+                  "created_by_this_process (the standard library dropped that condition); docs/semantics.md E11"),
+            rules=(_rule("process.queue_put", effects=("billiard_new_feeder",)),),
+            effects={"billiard_new_feeder": _billiard_new_feeder},
         ),
         _deviation(
             "billiard.forkserver_signal_code", "under forkserver, a child ended by a signal reports exit code 255",

@@ -16,7 +16,7 @@ from typing import Any
 
 import psutil
 
-from proclife.model.core.lives import JOIN_CHILDREN, JOIN_THREADS, TERMINATE_DAEMONS
+from proclife.model.core.lives import JOIN_CHILDREN, JOIN_THREADS, RUN_FINALIZERS, TERMINATE_DAEMONS
 from proclife.runtime.observer import Event
 from proclife.trace.stacks import StacksUnavailable, ThreadStack, blocked_in, dump
 
@@ -88,6 +88,8 @@ def _phase(spans: list[Event]) -> str | None:
         return JOIN_THREADS
     if "util._exit_function" in steps:
         # a join of a thread there is a finalizer's (util._run_finalizers, after the children's joins)
+        if "thread_join" in joins:
+            return RUN_FINALIZERS
         return JOIN_CHILDREN if joins else TERMINATE_DAEMONS
     return None
 

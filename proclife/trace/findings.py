@@ -72,6 +72,13 @@ def _children_rule(view: TraceView, pid: int) -> str:
     return "process.child_joins_children_atexit" if _atexit(view) else "process.child_joins_children"
 
 
+def _finalizers_rule(view: TraceView, pid: int) -> str:
+    """The rule that leaves the finalizers once their feeder joins return."""
+    if view.processes[pid]["role"] == "main":
+        return "process.main_runs_finalizers"
+    return "process.child_runs_finalizers_atexit" if _atexit(view) else "process.child_runs_finalizers"
+
+
 def _terminate_rule(view: TraceView, pid: int) -> str:
     main = view.processes[pid]["role"] == "main"
     return "process.main_terminates_daemons" if main else "process.child_terminates_daemons"
@@ -212,7 +219,9 @@ def _blockers(view: TraceView, pid: int) -> Iterator[tuple[str | None, str, str]
         names = [n for e in joins for n in ([e["details"].get("name")] if e["details"].get("name")
                                               else e["details"].get("threads", []))]
         for name in names:
-            yield name, rule, f"in {step.step}, joining thread {name!r}"
+            feeder = str(name).startswith("QueueFeederThread")
+            yield (name, _finalizers_rule(view, pid) if feeder else rule,
+                   f"in {step.step}, joining thread {name!r}" + (" (a Queue's feeder, in a finalizer)" if feeder else ""))
         for event in view.open_calls(pid, "child_join", "child_joined"):
             if step.holds(event["begin"]):
                 yield None, rule, f"in {step.step}, joining {view.describe(event['details'].get('child'))}"

@@ -12,13 +12,21 @@ step that returned puts its process past that phase of the model, in the order t
 from __future__ import annotations
 
 from proclife.model.core.engine import Engine
-from proclife.model.core.lives import JOIN_CHILDREN, JOIN_THREADS, TERMINATE_DAEMONS, is_terminated
+from proclife.model.core.lives import (
+    JOIN_CHILDREN,
+    JOIN_THREADS,
+    RUN_FINALIZERS,
+    TERMINATE_DAEMONS,
+    is_terminated,
+)
 from proclife.model.core.semantics import CONFIG_ONLY, Action, Ctx
 from proclife.model.core.system import MAIN, System
 from proclife.trace.steps import Check, Step
 
-# The phase each check's fact ends: an exit step that returned, the exit function's joins begun.
-PHASE = {"threads_joined": JOIN_THREADS, "children_joined": JOIN_CHILDREN, "joining_children": TERMINATE_DAEMONS}
+# The phases each check's fact ends: an exit step that returned (the exit function: its children joins
+# and its finalizers), the exit function's joins begun.
+PHASES = {"threads_joined": (JOIN_THREADS,), "children_joined": (JOIN_CHILDREN, RUN_FINALIZERS),
+          "joining_children": (TERMINATE_DAEMONS,)}
 PROCEED = "proceed"  # the model's internal event that moves a process through its exit sequence
 
 
@@ -130,4 +138,5 @@ class Phases:
         proc = system.procs[check.pid]
         if check.kind == "exitcode":
             return is_terminated(proc.life) and proc.exitcode == check.value
-        return is_terminated(proc.life) or proc.life in self.past(PHASE[check.kind], system, check.pid)
+        return is_terminated(proc.life) or all(proc.life in self.past(phase, system, check.pid)
+                                                for phase in PHASES[check.kind])

@@ -112,6 +112,11 @@ def _signal_name(status: int) -> str | None:
         return None
 
 
+def is_feeder(thread: Json) -> bool:
+    """A multiprocessing Queue's feeder thread (Lib/multiprocessing/queues.py names it, a daemon)."""
+    return bool(thread["daemon"]) and str(thread["name"] or "").startswith("QueueFeederThread")
+
+
 def _started(thread: Json) -> int:
     """When a thread began, as far as the trace saw: its start, its first event, else its end."""
     seen = [x for x in (thread["started"], thread["began"]) if x is not None] or [thread["ended"] or 0]
@@ -210,6 +215,9 @@ class _Builder:
             mine.sort(key=_started)
             for index, thread in enumerate(mine):
                 t = _started(thread)
+                if is_feeder(thread):
+                    self._feeder(pid, model, index, thread, t)
+                    continue
                 for action in (self.act("create_thread", model, arg=bool(thread["daemon"])),
                                self.act("thread_start", model, thread=index)):
                     self.add(pid, None, f"thread {thread['name']!r} started", t, t, thread=thread["started_by"],
@@ -225,6 +233,25 @@ class _Builder:
         for event in self.doc["events"]:
             if event["kind"] in ("thread_start", "thread_end") and event["pid"] in self.mpid:
                 self.used.add(id(event))
+
+    def _feeder(self, pid: int, model: int, index: int, thread: Json, t: int) -> None:
+        """A Queue's feeder thread: its queue's first put started it. Once it has ended it had written
+        what it held (a reader took it); one that outlived a process that ended through its finalizers
+        was not joined: its queue's cancel_join_thread(), which the observer reports."""
+        self.add(pid, None, f"a Queue's put started its feeder thread {thread['name']!r}", t, t,
+                 thread=thread["started_by"], action=self.act("queue_put", model))
+        ended = thread["ended"]
+        if ended is not None:
+            self.add(pid, None, f"feeder thread {thread['name']!r} wrote what it held and ended", ended, ended,
+                     action=self.act("thread_release", model, thread=index))
+            return
+        cancels = [e for e in self.view.events.get(pid, []) if e["kind"] == "queue_cancel_join"
+                   and id(e) not in self.used]
+        if cancels:
+            cancel = cancels[0]
+            at = max(t, when(cancel))
+            self.add(pid, cancel, "Queue.cancel_join_thread()", at, at,
+                     action=self.act("cancel_join_thread", model, thread=index))
 
     def ends(self) -> None:
         for pid, model in self.mpid.items():
