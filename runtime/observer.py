@@ -15,8 +15,14 @@ Why it is built this way:
   ``run`` is; ``Popen.wait``; ``util._exit_function``; ``threading._shutdown``), C calls
   (``os._exit``, ``os.waitpid``, ``signal.signal``) and audit events (``os.kill``, ``os.fork``).
   ``FAMILIES`` is the registry of those names per implementation family.
-- The profile function filters on one dict lookup per call; the richer watchers run only inside
-  the few frames that need them (a ``_bootstrap`` before its ``run``, ``threading._shutdown``).
+- On 3.12+ the hooks are ``sys.monitoring`` events local to the hooked code objects (a free tool
+  id, never the profiler's that cProfile takes): other code runs at full speed, and no profile
+  function is set. On 3.11 (or with PROCLIFE_OBSERVER_PROFILE=1) a ``sys.setprofile`` function
+  filters on one dict lookup per call; the richer watchers run only inside the few frames that
+  need them (a ``_bootstrap`` before its ``run``, ``threading._shutdown``). Both write the same
+  events (tests/test_observer_monitoring.py).
+- Nothing heavy is imported: no ``json`` (the C encoder json uses), no ``dis`` (a bytecode
+  reader of the few instructions read, per version), no ``collections.abc``.
 - Each event is one ``os.write`` of a line shorter than PIPE_BUF on an ``O_APPEND`` descriptor:
   lines of different processes never interleave, nothing is buffered, and a process killed by
   SIGKILL has written every event up to its death.
@@ -24,24 +30,23 @@ Why it is built this way:
 
 from __future__ import annotations
 
-import dis
 import importlib
-import json
 import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from types import CodeType, FrameType, ModuleType
+from types import CodeType, FrameType, FunctionType, ModuleType
 
 TYPE_CHECKING = False  # typing and dataclasses would cost every observed interpreter milliseconds at start
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # and collections.abc (collections, operator...) about 4 ms on 3.13
+    from collections.abc import Callable, Iterator
     from typing import Any
 
 ENV_SINK = "PROCLIFE_OBSERVER"
 ENV_FAMILIES = "PROCLIFE_OBSERVER_FAMILIES"
 ENV_STACKS = "PROCLIFE_OBSERVER_STACKS"  # a folder: set only by ``proclife trace`` (install(..., stacks=))
+ENV_PROFILE = "PROCLIFE_OBSERVER_PROFILE"  # "1": the sys.setprofile hooks even on 3.12+ (for comparison)
 STACKS_SIGNAL = signal.SIGRTMIN + 3  # dumps every thread's stack (faulthandler) when stacks are asked for
 STACKS_FILE = "stacks-{pid}.txt"
 SCHEMA = "proclife.observer/1"
@@ -127,6 +132,8 @@ _BASE_FIELDS = ("pid", "tid", "thread", "thread_daemon", "kind", "begin", "end")
 
 def parse_line(line: str, seq: int = 0) -> Event:
     """One sink line as an Event (ValueError if it is not one)."""
+    import json
+
     raw = json.loads(line)
     if not isinstance(raw, dict) or "kind" not in raw:
         raise ValueError(f"not an observer event: {line[:80]!r}")
@@ -191,6 +198,24 @@ def _thread_identity(thread: Any = None) -> tuple[int, str, bool | None]:
     return native, thread.name, thread.daemon
 
 
+def _dumps(record: dict[str, Any]) -> str:
+    """``json.dumps(record, default=repr, separators=(",", ":"))``, by the C encoder json.dumps uses:
+    no import of the json package (and of ``re``) in every observed interpreter."""
+    if _make_encoder is None:
+        import json
+
+        return json.dumps(record, default=repr, separators=(",", ":"))
+    return "".join(_make_encoder({}, repr, _encode_ascii, None, ":", ",", False, False, True)(record, 0))
+
+
+_make_encoder: Any
+try:
+    from _json import encode_basestring_ascii as _encode_ascii
+    from _json import make_encoder as _make_encoder
+except ImportError:  # an interpreter without the accelerator: json's own Python encoder
+    _make_encoder = None
+
+
 def _emit(kind: str, begin: int, end: int | None, /, *, as_thread: Any = None, **details: Any) -> None:
     """Write one event now: one os.write of one line (shortened to fit under PIPE_BUF).
 
@@ -202,13 +227,13 @@ def _emit(kind: str, begin: int, end: int | None, /, *, as_thread: Any = None, *
     tid, name, daemon = _thread_identity(as_thread)
     record = {"pid": _S.pid, "tid": tid, "thread": name, "thread_daemon": daemon, "kind": kind,
               "begin": begin, "end": end, **details}
-    data = json.dumps(record, default=repr, separators=(",", ":")).encode() + b"\n"
+    data = _dumps(record).encode() + b"\n"
     if len(data) > LINE_LIMIT:
         short = {k: (v if len(repr(v)) < 200 else repr(v)[:200] + "...") for k, v in details.items()}
         record = {**record, **short, "truncated": True}
-        data = json.dumps(record, default=repr, separators=(",", ":")).encode()[: LINE_LIMIT - 1] + b"\n"
+        data = _dumps(record).encode()[: LINE_LIMIT - 1] + b"\n"
         if not data.endswith(b"}\n"):  # still too long: keep the identity, drop the details
-            data = json.dumps({**{k: record[k] for k in _BASE_FIELDS}, "truncated": True}).encode() + b"\n"
+            data = _dumps({**{k: record[k] for k in _BASE_FIELDS}, "truncated": True}).encode() + b"\n"
     try:
         os.write(_S.fd, data)
     except OSError:
@@ -252,24 +277,91 @@ def _fcntl_dup_high(fd: int) -> int:
 # global, a closure cell, and instance or module attributes of those; anything else is unknown).
 
 _UNKNOWN = object()
-_INSTRUCTIONS: dict[CodeType, tuple[list[dis.Instruction], dict[int, int]]] = {}
+_INSTRUCTIONS: dict[CodeType, tuple[list[Instruction], dict[int, int]]] = {}
 _SKIP = {"PRECALL", "PUSH_NULL", "KW_NAMES", "CACHE", "EXTENDED_ARG"}
 
+# The bytecode read without ``dis``, whose import (with ``opcode``) costs every observed
+# interpreter 2-4 ms: per version, the opcodes of the instructions read here, by number (any
+# other is "OTHER"), and the inline cache entries that follow each opcode that has them.
+# tests/test_observer.py checks them against the running interpreter's ``opcode`` and ``dis``;
+# another version reads with ``dis``.
+_OPCODES: dict[tuple[int, int], tuple[dict[int, str], dict[int, int]]] = {
+    (3, 11): ({2: "PUSH_NULL", 100: "LOAD_CONST", 101: "LOAD_NAME", 106: "LOAD_ATTR", 116: "LOAD_GLOBAL",
+               124: "LOAD_FAST", 137: "LOAD_DEREF", 144: "EXTENDED_ARG", 160: "LOAD_METHOD", 166: "PRECALL",
+               171: "CALL", 172: "KW_NAMES"},
+              {25: 4, 60: 1, 92: 1, 95: 4, 106: 4, 107: 2, 116: 5, 122: 1, 160: 10, 166: 1, 171: 4}),
+    (3, 12): ({2: "PUSH_NULL", 100: "LOAD_CONST", 101: "LOAD_NAME", 106: "LOAD_ATTR", 116: "LOAD_GLOBAL",
+               124: "LOAD_FAST", 127: "LOAD_FAST_CHECK", 137: "LOAD_DEREF", 143: "LOAD_FAST_AND_CLEAR",
+               144: "EXTENDED_ARG", 171: "CALL", 172: "KW_NAMES"},
+              {25: 1, 60: 1, 92: 1, 93: 1, 95: 4, 106: 9, 107: 1, 116: 4, 122: 1, 123: 1, 141: 1, 171: 3}),
+    (3, 13): ({34: "PUSH_NULL", 53: "CALL", 71: "EXTENDED_ARG", 82: "LOAD_ATTR", 83: "LOAD_CONST", 84: "LOAD_DEREF",
+               85: "LOAD_FAST", 86: "LOAD_FAST_AND_CLEAR", 87: "LOAD_FAST_CHECK", 88: "LOAD_FAST_LOAD_FAST",
+               91: "LOAD_GLOBAL", 92: "LOAD_NAME"},
+              {5: 1, 39: 1, 40: 3, 45: 1, 53: 3, 58: 1, 59: 1, 72: 1, 77: 1, 82: 9, 91: 4, 93: 1, 97: 1, 98: 1,
+               99: 1, 100: 1, 104: 1, 108: 4, 117: 1}),
+}
 
-def _instructions(code: CodeType) -> tuple[list[dis.Instruction], dict[int, int]]:
+
+class Instruction:
+    """What is read of one instruction (as ``dis.Instruction`` has it; ``argval`` only for a load,
+    ``arg`` whatever the opcode: only a CALL's is read)."""
+
+    __slots__ = ("arg", "argval", "offset", "opname")
+
+    def __init__(self, opname: str, arg: int | None, argval: Any, offset: int) -> None:
+        self.opname, self.arg, self.argval, self.offset = opname, arg, argval, offset
+
+
+def _decode(code: CodeType) -> list[Instruction]:
+    """The instructions of ``code`` (``dis.get_instructions``, without its caches)."""
+    table = _OPCODES.get(sys.version_info[:2])
+    if table is None:
+        import dis
+
+        return [Instruction(i.opname, i.arg, i.argval, i.offset) for i in dis.get_instructions(code)]
+    names, caches = table
+    raw, consts, co_names = code.co_code, code.co_consts, code.co_names
+    attr_shift = 0 if sys.version_info < (3, 12) else 1
+    varname = code._varname_from_oparg  # type: ignore[attr-defined]  # 3.11+: locals, cells, free variables
+    listing = []
+    extended = 0
+    offset = 0
+    while offset < len(raw):
+        op = raw[offset]
+        arg = raw[offset + 1] | extended
+        opname = names.get(op, "OTHER")
+        extended = arg << 8 if opname == "EXTENDED_ARG" else 0
+        argval: Any = None
+        if opname == "LOAD_CONST":
+            argval = consts[arg]
+        elif opname == "LOAD_FAST_LOAD_FAST":
+            argval = (varname(arg >> 4), varname(arg & 15))
+        elif opname.startswith("LOAD_FAST") or opname == "LOAD_DEREF":
+            argval = varname(arg)
+        elif opname in ("LOAD_NAME", "LOAD_METHOD"):
+            argval = co_names[arg]
+        elif opname == "LOAD_GLOBAL":
+            argval = co_names[arg >> 1]
+        elif opname == "LOAD_ATTR":
+            argval = co_names[arg >> attr_shift]
+        listing.append(Instruction(opname, arg, argval, offset))
+        offset += 2 + 2 * caches.get(op, 0)
+    return listing
+
+
+def _instructions(code: CodeType) -> tuple[list[Instruction], dict[int, int]]:
     found = _INSTRUCTIONS.get(code)
     if found is None:
-        listing = list(dis.get_instructions(code))
+        listing = _decode(code)
         found = _INSTRUCTIONS[code] = (listing, {ins.offset: i for i, ins in enumerate(listing)})
     return found
 
 
-def _lookup(frame: FrameType, ins: dis.Instruction) -> Any:
-    op, name = ins.opname, ins.argval
+def _lookup(frame: FrameType, op: str, name: Any, local_vars: Any) -> Any:
     if op == "LOAD_CONST" or op == "LOAD_SMALL_INT":
         return name
     if op.startswith("LOAD_FAST") or op == "LOAD_DEREF" or op == "LOAD_NAME":
-        value = frame.f_locals.get(name, _UNKNOWN)
+        value = local_vars.get(name, _UNKNOWN)
         if value is _UNKNOWN and op == "LOAD_NAME":
             value = frame.f_globals.get(name, frame.f_builtins.get(name, _UNKNOWN))
         return value
@@ -287,18 +379,26 @@ def _attribute(obj: Any, name: str) -> Any:
     return own.get(name, _UNKNOWN) if isinstance(own, dict) else _UNKNOWN
 
 
-def call_arguments(frame: FrameType, count: int) -> list[Any]:
-    """The first ``count`` positional arguments of the call ``frame`` is making (``None`` if unknown)."""
-    listing, index = _instructions(frame.f_code)
-    at = index.get(frame.f_lasti)
+# How to read the arguments of one CALL, from the bytecode before it: (argc, the loads back from
+# the CALL, last argument first: ("pair", (first, second), ()) or (opname, argval, attributes),
+# whether a load reads the frame's locals), or None (not a CALL). Read once per call site, then
+# only the loads run.
+_PLANS: dict[tuple[CodeType, int], tuple[int, list[tuple[Any, ...]], bool] | None] = {}
+_READABLE = ("LOAD_CONST", "LOAD_SMALL_INT", "LOAD_DEREF", "LOAD_NAME", "LOAD_GLOBAL")
+
+
+def _plan(code: CodeType, lasti: int) -> tuple[int, list[tuple[Any, ...]], bool] | None:
+    listing, index = _instructions(code)
+    at = index.get(lasti)
     if at is None or listing[at].opname != "CALL":
-        return [None] * count
+        return None
     i = at - 1
     while i >= 0 and listing[i].opname in _SKIP:
         i -= 1
     argc = listing[at].arg or 0
-    values: list[Any] = []
-    while i >= 0 and len(values) < argc:
+    steps: list[tuple[Any, ...]] = []
+    collected = 0
+    while i >= 0 and collected < argc:
         attrs = []
         while i >= 0 and listing[i].opname == "LOAD_ATTR":
             attrs.append(listing[i].argval)
@@ -307,27 +407,55 @@ def call_arguments(frame: FrameType, count: int) -> list[Any]:
             break
         ins = listing[i]
         if ins.opname == "LOAD_FAST_LOAD_FAST" and not attrs:  # 3.13: two locals in one
-            first, second = ins.argval
-            values += [frame.f_locals.get(second, _UNKNOWN), frame.f_locals.get(first, _UNKNOWN)]
+            steps.append(("pair", ins.argval, ()))
+            collected += 2
             i -= 1
             continue
-        value = _lookup(frame, ins)
-        for name in reversed(attrs):
-            value = _UNKNOWN if value is _UNKNOWN else _attribute(value, name)
+        steps.append((ins.opname, ins.argval, tuple(reversed(attrs))))
+        collected += 1
+        if not (ins.opname in _READABLE or ins.opname.startswith("LOAD_FAST")):
+            break  # never known: the reading stops there
+        i -= 1
+    return argc, steps, any(step[0] not in ("LOAD_CONST", "LOAD_SMALL_INT", "LOAD_GLOBAL") for step in steps)
+
+
+def call_arguments(frame: FrameType, count: int) -> list[Any]:
+    """The first ``count`` positional arguments of the call ``frame`` is making (``None`` if unknown)."""
+    code = frame.f_code
+    key = (code, frame.f_lasti)
+    plan: Any = _PLANS.get(key, _UNKNOWN)
+    if plan is _UNKNOWN:
+        plan = _PLANS[key] = _plan(code, frame.f_lasti)
+    if plan is None:
+        return [None] * count
+    argc, steps, reads_locals = plan
+    local_vars: Any = frame.f_locals if reads_locals else None  # once: on 3.11 each read builds a dict
+    values: list[Any] = []
+    for op, name, attrs in steps:
+        if op == "pair":
+            values.append(local_vars.get(name[1], _UNKNOWN))
+            values.append(local_vars.get(name[0], _UNKNOWN))
+            continue
+        value = _lookup(frame, op, name, local_vars)
+        for attr in attrs:
+            value = _UNKNOWN if value is _UNKNOWN else _attribute(value, attr)
         values.append(value)
         if value is _UNKNOWN:
             break
-        i -= 1
-    args = list(reversed(values[:argc])) if len(values) >= argc else []
-    args = [None if v is _UNKNOWN else v for v in args] + [None] * count
-    return args[:count]
+    args = [None] * count
+    if len(values) >= argc:
+        for position in range(min(argc, count)):  # values run from the last argument back
+            value = values[argc - 1 - position]
+            if value is not _UNKNOWN:
+                args[position] = value
+    return args
 
 
 def _call_offsets(code: CodeType, attr: str) -> frozenset[int]:
     """Offsets of the CALLs in ``code`` whose callee is ``<expr>.attr`` (``self.run()``)."""
     offsets: set[int] = set()
     armed = False
-    listing = list(dis.get_instructions(code))
+    listing = _decode(code)
     for ins, after in zip(listing, [*listing[1:], None], strict=True):
         if ins.opname in ("LOAD_ATTR", "LOAD_METHOD"):
             armed = ins.argval == attr
@@ -375,6 +503,9 @@ _C_HOOKS: dict[Any, Hook] = {}  # C functions (their hash is two pointers)
 def _hook_code(code: CodeType, hook: Hook, globals_: dict[str, Any]) -> None:
     _MODULES.add(globals_.get("__name__", ""))
     _PY_HOOKS[code] = hook
+    if _MONITORING:
+        events = _sysmon.events
+        _mon_local(code, events.PY_START | events.PY_RETURN | _mon_calls(code))
 
 
 def _profile(frame: FrameType, event: str, arg: Any, _modules: set[str] = _MODULES,
@@ -396,11 +527,249 @@ def _profile(frame: FrameType, event: str, arg: Any, _modules: set[str] = _MODUL
             _emit("observer_error", _now(), None, hook=getattr(hook, "__name__", "?"), error=repr(exc))
 
 
+def _nothing(frame: FrameType, event: str, arg: Any) -> None:
+    """Under sys.monitoring, a watcher's other events: the monitoring callbacks have them."""
+
+
+# The watchers below are profile functions set for a few frames (``sys.setprofile``); what they
+# pass the other events to, and what they give the thread back: the fast profile function, or
+# under sys.monitoring nothing (its callbacks see those events) and no profile function.
+_PASS: list[Hook] = [_profile]
+_RESUME: list[Hook | None] = [_profile]
+
+
 def _thread_first(frame: FrameType, event: str, arg: Any) -> None:
     """A new thread's first event (threading.setprofile): it has begun; then the fast profile."""
     sys.setprofile(_profile)
     _emit("thread_begin", _now(), None, ident=_get_ident())
     _profile(frame, event, arg)
+
+
+# ----------------------------------------------------------------------------------------------
+# sys.monitoring (3.12+): the same hooks as events local to the hooked code objects (PY_START,
+# PY_RETURN), so that any other code runs at full speed. A global event costs: PY_START would
+# instrument every code object as it first runs (in each forked child again, its pages copied).
+# The only global event is PY_UNWIND, the "return" of a hooked frame left by an exception. The
+# code objects that may call a hooked C function (``os._exit``, ``sys.exit``, ``os.waitpid``,
+# ``os.waitid``, ``signal``: those that name one) get CALL events, found in every module loaded
+# at install and in each code object executed later (the ``exec`` audit event: imports, the main
+# script, exec()), as do the ``run`` methods that call a target (``Process(target=os._exit)``):
+# a C hook is seen at those call sites, where setprofile saw every call of it. A module awaited
+# is hooked at its ``<module>``'s return, as with setprofile. ``_bootstrap``'s call of its run and
+# ``threading._shutdown``'s calls are CALL events of their code objects. Only the threads
+# setprofile would observe are (the main thread, threads started by threading after install).
+
+
+class _Mon:
+    tool: int = -1
+    threads: set[int]
+    unwinding: BaseException | None = None  # the exception leaving the frame of a PY_UNWIND
+    watched: dict[CodeType, str]  # the code objects whose own calls are watched, by role
+
+    def __init__(self) -> None:
+        self.threads = set()
+        self.watched = {}
+
+
+_MON = _Mon()
+_sysmon: Any = getattr(sys, "monitoring", None)  # 3.12+
+_MONITORING = False  # set by install: the hooks are sys.monitoring events (3.12+), not a profile function
+_C_NAMES = frozenset({"_exit", "exit", "waitpid", "waitid", "signal"})
+_BUILTIN = type(len)
+_METHOD_DESCRIPTOR = type(str.join)
+
+
+def _mon_calls(code: CodeType) -> int:
+    """CALL for a code object that may call a hooked C function (one that names it), else 0."""
+    return 0 if _C_NAMES.isdisjoint(code.co_names) else _sysmon.events.CALL
+
+
+def _mon_local(code: CodeType, events: int) -> None:
+    """Add ``events`` to the local events of ``code``."""
+    now = _sysmon.get_local_events(_MON.tool, code)
+    if now | events != now:
+        _sysmon.set_local_events(_MON.tool, code, now | events)
+
+
+def _mon_scan(code: CodeType) -> None:
+    """``code`` and the code objects in it: CALL events where a hooked C function may be called;
+    a module's code, while a module is awaited, its return."""
+    calls = _mon_calls(code)
+    if code.co_name == "<module>" and _AWAITED:
+        calls |= _sysmon.events.PY_RETURN
+    if calls:
+        _mon_local(code, calls)
+    for const in code.co_consts:
+        if type(const) is CodeType:
+            _mon_scan(const)
+
+
+def _mon_exec(args: tuple[Any, ...]) -> None:
+    """The ``exec`` audit event: a code object about to run as a module, a script or exec()."""
+    if args and type(args[0]) is CodeType:
+        _mon_scan(args[0])
+
+
+def _mon_scan_loaded() -> None:
+    """The code objects of the functions (and classes' functions) of every module loaded now but
+    this one, read without running code (no __getattr__, no id(): an audit event)."""
+    codes = []
+    for module in list(sys.modules.values()):
+        if type(module) is not ModuleType or module.__name__ == __name__:
+            continue
+        for value in list(module.__dict__.values()):
+            kind = type(value)
+            if kind is FunctionType:
+                codes.append(value.__code__)
+            elif issubclass(kind, type):
+                for member in list(value.__dict__.values()):
+                    if type(member) in (staticmethod, classmethod):
+                        member = member.__func__
+                    if type(member) is FunctionType:
+                        codes.append(member.__code__)
+    isdisjoint = _C_NAMES.isdisjoint
+    while codes:
+        code = codes.pop()
+        if not isdisjoint(code.co_names):
+            _mon_local(code, _sysmon.events.CALL)
+        codes.extend(const for const in code.co_consts if type(const) is CodeType)
+
+
+def _mon_dispatch(hook: Hook, frame: FrameType, event: str, arg: Any) -> None:
+    if _get_ident() not in _MON.threads:
+        return
+    try:
+        hook(frame, event, arg)
+    except Exception as exc:  # an observer's bug must never reach the program
+        _emit("observer_error", _now(), None, hook=getattr(hook, "__name__", "?"), error=repr(exc))
+
+
+def _mon_start(code: CodeType, offset: int) -> None:
+    hook = _PY_HOOKS.get(code)
+    if hook is not None:
+        _mon_dispatch(hook, sys._getframe(1), "call", None)
+
+
+def _mon_return(code: CodeType, offset: int, value: Any) -> None:
+    _mon_returned(code, sys._getframe(1), value)
+
+
+def _mon_returned(code: CodeType, frame: FrameType, value: Any) -> None:
+    hook = _PY_HOOKS.get(code)
+    if hook is not None:
+        _mon_dispatch(hook, frame, "return", value)
+    elif code.co_name == "<module>" and frame.f_globals.get("__name__") in _AWAITED:
+        _module_executed(frame)
+
+
+def _mon_unwind(code: CodeType, offset: int, exc: BaseException) -> None:
+    if code in _PY_HOOKS or code.co_name == "<module>":
+        _MON.unwinding = exc
+        try:
+            _mon_returned(code, sys._getframe(1), None)
+        finally:
+            _MON.unwinding = None
+
+
+def _mon_call(code: CodeType, offset: int, function: Any, arg0: Any) -> None:
+    if type(function) is _BUILTIN:
+        hook = _C_HOOKS.get(function)
+        if hook is not None:
+            _mon_dispatch(hook, sys._getframe(1), "c_call", function)
+    role = _MON.watched.get(code)
+    if role is None:
+        return
+    if role == "thread_bootstrap":
+        if offset in _S.run_offsets.get(code, ()):
+            ident = _get_ident()  # the first event setprofile gave a new thread (threading.setprofile)
+            _MON.threads.add(ident)
+            _emit("thread_begin", _now(), None, ident=ident)
+    elif _get_ident() in _MON.threads:
+        try:
+            if role == "bootstrap":
+                _mon_bootstrap_call(sys._getframe(1), offset, function)
+            else:
+                _mon_shutdown_call(sys._getframe(1), offset, function, arg0, "c_call")
+        except Exception as exc:  # an observer's bug must never reach the program
+            _emit("observer_error", _now(), None, hook=role, error=repr(exc))
+
+
+def _mon_c_return(code: CodeType, offset: int, function: Any, arg0: Any) -> None:
+    if type(function) is _BUILTIN:
+        hook = _C_HOOKS.get(function)
+        if hook is not None:
+            _mon_dispatch(hook, sys._getframe(1), "c_return", function)
+    if _MON.watched.get(code) == "shutdown" and _get_ident() in _MON.threads:
+        _mon_shutdown_call(sys._getframe(1), offset, function, arg0, "c_return")
+
+
+def _mon_c_raise(code: CodeType, offset: int, function: Any, arg0: Any) -> None:
+    if type(function) is _BUILTIN:
+        hook = _C_HOOKS.get(function)
+        if hook is not None:
+            _mon_dispatch(hook, sys._getframe(1), "c_exception", function)
+    if _MON.watched.get(code) == "shutdown" and _get_ident() in _MON.threads:
+        _mon_shutdown_call(sys._getframe(1), offset, function, arg0, "c_exception")
+
+
+def _mon_bootstrap_call(frame: FrameType, offset: int, function: Any) -> None:
+    """A call made by ``_bootstrap``: its ``self.run()`` starts the target (``_watch_bootstrap``),
+    whose frame is the one of the callee's code that returns to ``_bootstrap``."""
+    if not _BOOT.awaiting or frame is not _BOOT.frame or offset not in _S.run_offsets.get(frame.f_code, ()):
+        return
+    _BOOT.awaiting = False
+    target = getattr(function, "__func__", function)
+    code = getattr(target, "__code__", None)
+    if not isinstance(code, CodeType):  # not a Python function: its first Python frame, as with setprofile
+        sys.setprofile(_watch_bootstrap)
+        return
+    _BOOT.by_code, _BOOT.run_begin, _BOOT.baseline = True, _now(), sys.exc_info()[1]
+    _BOOT.previous = _PY_HOOKS.get(code)
+    _hook_code(code, _on_run, getattr(target, "__globals__", {}))
+    _emit("target_begin", _BOOT.run_begin, None, function=getattr(code, "co_qualname", code.co_name))
+
+
+def _mon_shutdown_call(frame: FrameType, offset: int, function: Any, arg0: Any, event: str) -> None:
+    """A C call made by ``threading._shutdown`` (``_watch_shutdown``): a method called on its
+    object comes as the method's descriptor and the object (``arg0``)."""
+    if frame is not _SHUT.frame:
+        return
+    name = getattr(function, "__name__", "")
+    if event == "c_call" and name in ("acquire", "_shutdown"):
+        lock = arg0 if type(function) is _METHOD_DESCRIPTOR else getattr(function, "__self__", None)
+        details = ({"via": "threading._shutdown", **_thread_of_lock(lock)} if name == "acquire" else
+                   {"via": "_thread._shutdown", "threads": _live_threads(daemon=False)})
+        _SHUT.joins[offset] = (_now(), details)
+        _emit("thread_join", _SHUT.joins[offset][0], None, **details)
+    elif event != "c_call" and offset in _SHUT.joins:
+        begin, details = _SHUT.joins.pop(offset)
+        _emit("thread_joined", begin, _now(), **details)
+
+
+def _mon_claim() -> bool:
+    """Take a free sys.monitoring tool id, its callbacks registered, no event on yet; False if none
+    is free (the observer then uses setprofile). The ids without a name first: cProfile takes
+    PROFILER_ID (3.12+) and a debugger or coverage theirs, which the observer must not refuse them."""
+    mon = _sysmon
+    for tool in (4, 3, mon.PROFILER_ID):
+        if mon.get_tool(tool) is None:
+            break
+    else:
+        return False
+    mon.use_tool_id(tool, "proclife observer")
+    events = mon.events
+    for event, callback in ((events.PY_START, _mon_start), (events.PY_RETURN, _mon_return),
+                            (events.PY_UNWIND, _mon_unwind), (events.CALL, _mon_call),
+                            (events.C_RETURN, _mon_c_return), (events.C_RAISE, _mon_c_raise)):
+        mon.register_callback(tool, event, callback)
+    _MON.tool = tool
+    return True
+
+
+def _mon_begin() -> None:
+    """The code objects executed from now on scanned, and the global event on: events."""
+    _AUDIT["exec"] = _mon_exec
+    _sysmon.set_events(_MON.tool, _sysmon.events.PY_UNWIND)
 
 
 class _Boot:
@@ -412,6 +781,8 @@ class _Boot:
     run_end: int = 0
     baseline: BaseException | None = None
     previous: Hook | None = None  # the hook the run's code had before it ran as the target
+    awaiting: bool = False  # sys.monitoring: _bootstrap has begun, its run not yet
+    by_code: bool = False  # sys.monitoring: the run frame is the target code's frame returning to _bootstrap
 
 
 _BOOT = _Boot()
@@ -426,29 +797,38 @@ def _watch_bootstrap(frame: FrameType, event: str, arg: Any) -> None:
         code = frame.f_code
         _BOOT.previous = _PY_HOOKS.get(code)
         _hook_code(code, _on_run, frame.f_globals)  # the target runs under the fast profile, its code hooked
-        sys.setprofile(_profile)
+        sys.setprofile(_RESUME[0])
         _emit("target_begin", _BOOT.run_begin, None, function=getattr(code, "co_qualname", code.co_name))
         return
-    _profile(frame, event, arg)
+    _PASS[0](frame, event, arg)
 
 
 def _on_run(frame: FrameType, event: str, arg: Any) -> None:
     """A call or return of the target's code: the run frame's return ends the target."""
-    if event == "return" and frame is _BOOT.run:
+    if event == "return" and (frame is _BOOT.run or (_BOOT.by_code and frame.f_back is _BOOT.frame)):
         _BOOT.run_end = _now()
         if _BOOT.previous is None:
             del _PY_HOOKS[frame.f_code]
         else:
             _PY_HOOKS[frame.f_code] = _BOOT.previous
-        sys.setprofile(_watch_after_run)
-    elif _BOOT.previous is not None:
+        if _MONITORING:  # PY_RETURN, or PY_UNWIND with the exception that ends the run
+            _target_end(_MON.unwinding)
+        else:
+            sys.setprofile(_watch_after_run)
+    elif event == "call" and _BOOT.by_code and frame.f_back is _BOOT.frame:
+        return  # the run frame's own start (under setprofile, _watch_bootstrap's event)
+    elif _BOOT.previous is not None and _BOOT.previous is not _on_run:  # inherited from a forking target
         _BOOT.previous(frame, event, arg)
 
 
 def _watch_after_run(frame: FrameType, event: str, arg: Any) -> None:
     """The next event after the run frame returned: ``_bootstrap`` is handling its exception, if any."""
-    sys.setprofile(_profile)
-    exc = sys.exc_info()[1]
+    sys.setprofile(_RESUME[0])
+    _target_end(sys.exc_info()[1])
+    _PASS[0](frame, event, arg)
+
+
+def _target_end(exc: BaseException | None) -> None:
     details: dict[str, Any]
     if exc is None or exc is _BOOT.baseline:
         details = {"how": "returned"}
@@ -457,8 +837,7 @@ def _watch_after_run(frame: FrameType, event: str, arg: Any) -> None:
     else:
         details = {"how": "raised", "exception": type(exc).__qualname__}
     _emit("target_end", _BOOT.run_begin, _BOOT.run_end, **details)
-    _BOOT.run = None
-    _profile(frame, event, arg)
+    _BOOT.run, _BOOT.by_code = None, False
 
 
 def _exit_code_value(code: Any) -> Any:
@@ -481,10 +860,10 @@ def _watch_shutdown(frame: FrameType, event: str, arg: Any) -> None:
     """Inside ``threading._shutdown``: each tstate lock acquired is a join of its thread (3.11);
     ``_thread._shutdown()`` joins every non-daemon thread at once (3.13)."""
     if frame is not _SHUT.frame:
-        _profile(frame, event, arg)
+        _PASS[0](frame, event, arg)
         return
     if event == "return":
-        sys.setprofile(_profile)
+        sys.setprofile(_RESUME[0])
         _emit("exit_step", _SHUT.begin, _now(), step="threading._shutdown")
         _SHUT.frame = None
         return
@@ -545,7 +924,10 @@ def _on_bootstrap(frame: FrameType, event: str, arg: Any) -> None:
     if event == "call" and _BOOT.frame is None:
         _BOOT.frame = frame
         _emit("process_begin", _now(), None, ppid=os.getppid(), **_process_facts(_self(frame)))
-        sys.setprofile(_watch_bootstrap)
+        if _MONITORING:  # the CALL of its run (_mon_bootstrap_call)
+            _BOOT.awaiting = True
+        else:
+            sys.setprofile(_watch_bootstrap)
     elif event == "return" and frame is _BOOT.frame:
         _emit("exit_status", _now(), None, exitcode=arg, via="_bootstrap")
 
@@ -635,6 +1017,9 @@ def _children_facts(frame: FrameType) -> list[dict[str, Any]]:
 
 def _on_shutdown(frame: FrameType, event: str, arg: Any) -> None:
     if event != "call":
+        if _MONITORING and frame is _SHUT.frame:  # what _watch_shutdown does with setprofile
+            _emit("exit_step", _SHUT.begin, _now(), step="threading._shutdown")
+            _SHUT.frame = None
         return
     main = frame.f_globals.get("_main_thread")
     handle = getattr(main, "_handle", None)
@@ -643,7 +1028,8 @@ def _on_shutdown(frame: FrameType, event: str, arg: Any) -> None:
     _emit("exit_step_begin", _SHUT.begin, None, step="threading._shutdown",
           caller="interpreter" if frame.f_back is None else frame.f_back.f_code.co_name,
           repeat=repeat, threads=_live_threads(daemon=False))
-    sys.setprofile(_watch_shutdown)
+    if not _MONITORING:  # under sys.monitoring: its CALL events (_mon_shutdown_call) and its return
+        sys.setprofile(_watch_shutdown)
 
 
 def _on_thread_join(frame: FrameType, event: str, arg: Any) -> None:
@@ -668,6 +1054,7 @@ def _on_thread_started(frame: FrameType, event: str, arg: Any) -> None:
 def _on_thread_bootstrap(frame: FrameType, event: str, arg: Any) -> None:
     if event == "return":
         _emit("thread_end", _now(), None, as_thread=_self(frame))
+        _MON.threads.discard(_get_ident())
 
 
 _POLLS: dict[FrameType, Any] = {}
@@ -697,7 +1084,7 @@ def _on_sys_exit(frame: FrameType, event: str, arg: Any) -> None:
 
 def _on_wait(frame: FrameType, event: str, arg: Any) -> None:
     """``os.waitpid(pid, ...)``/``os.waitid(P_PID, pid, ...)``: a child reaped by this call."""
-    key = (frame, id(arg))
+    key = (frame, arg)  # (never id(): an audit event)
     if event == "c_call":
         name = arg.__name__
         args = call_arguments(frame, 3)
@@ -711,7 +1098,7 @@ def _on_wait(frame: FrameType, event: str, arg: Any) -> None:
                   status=status)
 
 
-_WAITS: dict[tuple[FrameType, int], tuple[Any, Any, tuple[str, int | None]]] = {}
+_WAITS: dict[tuple[FrameType, Any], tuple[Any, Any, tuple[str, int | None]]] = {}
 
 
 def _on_signal_signal(frame: FrameType, event: str, arg: Any) -> None:
@@ -785,13 +1172,16 @@ _AUDIT: dict[str, Callable[[tuple[Any, ...]], None]] = {
 def _on_fork() -> None:
     """Before a fork: read the forking code's bytecode now, so that the child inherits it. The
     child's ``os._exit`` is usually called from that code (``Popen._launch``), and reading its
-    argument there would cost every child a ``dis`` of it (about 0.5 ms) and its pages."""
+    argument there would cost every child a read of it and its pages."""
     try:
         caller = sys._getframe(3)  # past this function, the audit table's lambda and _audit
     except ValueError:
         caller = None
-    if caller is not None:
-        _instructions(caller.f_code)
+    if caller is not None:  # (its plans: each CALL's, the os._exit's among them)
+        code = caller.f_code
+        for ins in _instructions(code)[0]:
+            if ins.opname == "CALL" and (code, ins.offset) not in _PLANS:
+                _PLANS[code, ins.offset] = _plan(code, ins.offset)
     _emit("fork", _now(), None)
 
 
@@ -882,9 +1272,15 @@ def _hook_names(names: dict[str, str], optional: bool, defer: bool = True) -> No
         if code is None:
             _S.unhooked.append(target)
             continue
+        if role == "target_caller":  # sys.monitoring: CALL events in a run() that calls a target
+            _mon_local(code, _sysmon.events.CALL)
+            continue
         _hook_code(code, _ROLES[role], function.__globals__)
         if role in ("bootstrap", "thread_bootstrap"):
             _S.run_offsets[code] = _call_offsets(code, "run")
+        if role in ("bootstrap", "thread_bootstrap", "shutdown") and _MONITORING:
+            _MON.watched[code] = role
+            _mon_local(code, _sysmon.events.CALL)
 
 
 def hook_family(name: str) -> None:
@@ -892,6 +1288,8 @@ def hook_family(name: str) -> None:
     if name not in FAMILIES:
         raise ObserverError(f"unknown observer family {name!r}; known: {', '.join(FAMILIES)}")
     _hook_names(FAMILIES[name], optional=False)
+    if _MONITORING:
+        _hook_names({f"{name}.process:BaseProcess.run": "target_caller"}, optional=True)
     _S.families = (*_S.families, name)
 
 
@@ -917,7 +1315,10 @@ def _register_stacks() -> str | None:
 def _after_fork_in_child() -> None:
     parent, _S.pid = _S.pid, os.getpid()
     _BOOT.frame = _BOOT.run = None
+    _BOOT.awaiting = _BOOT.by_code = False
     _SHUT.frame = None
+    ident = _get_ident()
+    _MON.threads = {ident} if ident in _MON.threads else set()
     stacks = _register_stacks()
     _emit("forked", _now(), None, ppid=parent, **({"stacks": _stacks_facts(stacks)} if stacks else {}))
 
@@ -959,18 +1360,29 @@ def install(sink: str | int, families: tuple[str, ...] = ("multiprocessing",), e
         importlib.import_module("_signal").signal: _on_signal_signal,  # signal.signal wraps it in Python
     }
     _C_HOOKS.update(c_hooks)
+    global _MONITORING
+    _MONITORING = sys.version_info >= (3, 12) and os.environ.get(ENV_PROFILE) != "1" and _mon_claim()
     _hook_names(THREADING, optional=False)
+    if _MONITORING:
+        _hook_names({"threading:Thread.run": "target_caller"}, optional=True)
     for family in families:
         hook_family(family)
     os.register_at_fork(after_in_child=_after_fork_in_child)
+    if _MONITORING:  # before the audit hook: reading a function's __code__ is an audit event
+        _mon_scan_loaded()
     sys.addaudithook(_audit)
     _S.installed = True
     dispositions = _note_dispositions(changed_only=False)
     _emit("observer_installed", _now(), None, schema=SCHEMA, ppid=os.getppid(), python=sys.version.split()[0],
           argv=sys.argv[:4], families=list(_S.families), unhooked=_S.unhooked, dispositions=dispositions,
           threads=_live_threads(), **({"stacks": _stacks_facts(stacks_file)} if stacks_file else {}))
-    threading.setprofile(_thread_first)
-    sys.setprofile(_profile)
+    if _MONITORING:
+        _MON.threads.add(_get_ident())
+        _PASS[0], _RESUME[0] = _nothing, None
+        _mon_begin()
+    else:
+        threading.setprofile(_thread_first)
+        sys.setprofile(_profile)
 
 
 def install_from_environment() -> bool:
