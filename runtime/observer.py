@@ -67,6 +67,7 @@ FAMILIES: dict[str, dict[str, str]] = {
         f"{name}.popen_fork:Popen.terminate": "popen_terminate",
         f"{name}.popen_fork:Popen.kill": "popen_kill",
         f"{name}.util:_exit_function": "exit_function",
+        f"{name}.queues:Queue.cancel_join_thread": "queue_cancel",
     }
     for name in ("multiprocessing", "multiprocess", "billiard")
 }
@@ -1043,6 +1044,14 @@ def _on_thread_join(frame: FrameType, event: str, arg: Any) -> None:
               alive=thread.is_alive(), **_describe_thread(thread))
 
 
+def _on_queue_cancel(frame: FrameType, event: str, arg: Any) -> None:
+    """``Queue.cancel_join_thread()``: no finalizer will join this queue's feeder thread (started or to come)."""
+    if event == "call":
+        feeder = getattr(_self(frame), "_thread", None)
+        t = _now()
+        _emit("queue_cancel_join", t, t, feeder=getattr(feeder, "native_id", None))
+
+
 def _on_thread_started(frame: FrameType, event: str, arg: Any) -> None:
     """3.11: ``Thread.start`` returned, having waited for the thread to run (it raised otherwise)."""
     thread = _self(frame)
@@ -1233,6 +1242,7 @@ _ROLES: dict[str, Callable[[FrameType, str, Any], None]] = {
     "exit_function": _on_exit_function,
     "shutdown": _on_shutdown,
     "thread_join": _on_thread_join,
+    "queue_cancel": _on_queue_cancel,
     "thread_bootstrap": _on_thread_bootstrap,
     "thread_start": _on_thread_started,
 }
