@@ -43,7 +43,8 @@ BROKEN = {
     # seen from inside: the main program's own account of its exit sequence (its observer), which
     # the reproducer checks too
     "examples.broken_impls:CHILDREN_ORPHANED": (
-        "handle.exit_join_begins", "util._exit_function returned, but the model says it is still in it"),
+        "handle.exit_join_begins",
+        "util._exit_function returned, but the model says it is still in it|model says gone, the OS shows alive"),
     "examples.broken_impls:JOIN_LEAVES_ZOMBIE": (r"(handle\.(exit_)?join|process\.reap)", "still a zombie|the OS shows zombie"),
     # seen from inside: the child finishes while the model keeps it joining its Queue's feeder thread
     "examples.broken_impls:FEEDERS_NOT_JOINED": (

@@ -174,7 +174,7 @@ def directed_plan(
     bounds: Bounds,
     drivable: Callable[[Action], bool],
     max_states: int = 8_000,
-    walks: int = 6_000,
+    walks: int = 8_000,
     seed: int = 0,
 ) -> Plan:
     """The fewest shortest runs that reach every rule and every (rule, consequence) pair found.

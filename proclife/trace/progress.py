@@ -26,7 +26,7 @@ from proclife.trace.steps import Check, Step
 # The phases each check's fact ends: an exit step that returned (the exit function: its children joins
 # and its finalizers), the exit function's joins begun.
 PHASES = {"threads_joined": (JOIN_THREADS,), "children_joined": (JOIN_CHILDREN, RUN_FINALIZERS),
-          "joining_children": (TERMINATE_DAEMONS,)}
+          "joining_children": (TERMINATE_DAEMONS,), "joining_feeder": (JOIN_CHILDREN,)}
 PROCEED = "proceed"  # the model's internal event that moves a process through its exit sequence
 
 

@@ -153,8 +153,15 @@ def _tree(rec: Recording) -> list[psutil.Process]:
 
 
 def _kill_tree(rec: Recording, signals: ChildSignals) -> None:
-    """SIGKILL the whole tree, reap it, and check that none of it is left."""
+    """SIGKILL the whole tree, reap it, and check that none of it is left.
+
+    Every process is stopped first: killed one after the other, a parent could otherwise see its
+    child die (its join() returns, its observer writes it) before its own SIGKILL, and the trace
+    would show a wait the program never finished by itself."""
     tree = _tree(rec)
+    for proc in tree:
+        with contextlib.suppress(psutil.Error):
+            proc.suspend()
     for proc in tree:
         with contextlib.suppress(psutil.Error):
             proc.kill()

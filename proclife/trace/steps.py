@@ -34,7 +34,8 @@ class Check:
 
     ``threads_joined``: threading._shutdown returned; ``children_joined``: util._exit_function
     returned; ``joining_children``: util._exit_function called join() of a child, so it has sent
-    SIGTERM to its daemonic children; ``exitcode``: the process has ended with ``value`` (its parent
+    SIGTERM to its daemonic children; ``joining_feeder``: util._exit_function joins a Queue's feeder
+    thread, so its children joins are over (a finalizer, ``util._run_finalizers``); ``exitcode``: the process has ended with ``value`` (its parent
     or the tracer learned it).
     """
 
@@ -47,6 +48,8 @@ class Check:
             return f"P{self.pid} ended with exit code {self.value}"
         if self.kind == "joining_children":
             return f"P{self.pid}'s {EXIT_FUNCTION} joining its children"
+        if self.kind == "joining_feeder":
+            return f"P{self.pid}'s {EXIT_FUNCTION} joining a Queue's feeder thread"
         step = THREAD_SHUTDOWN if self.kind == "threads_joined" else EXIT_FUNCTION
         return f"P{self.pid}'s {step} returned"
 
@@ -341,6 +344,19 @@ class _Builder:
                 self.used.add(id(event))  # a repeated call, which returns at once
             if event["kind"] in ("thread_join", "thread_joined") and event["details"].get("via") != "Thread.join":
                 self.used.add(id(event))  # threading._shutdown's own joins: the model's join_threads
+            elif event["kind"] in ("thread_join", "thread_joined") and self._feeder_join(pid, event):
+                self.used.add(id(event))  # the finalizers' join of a feeder: the model's run_finalizers
+                if event["kind"] == "thread_join":
+                    t = event["begin"]
+                    self.add(pid, event, f"{EXIT_FUNCTION} joining feeder thread {event['details'].get('name')!r}",
+                             t, t, check=Check("joining_feeder", model))
+
+    def _feeder_join(self, pid: int, event: Json) -> bool:
+        """A join of a Queue's feeder thread inside the exit function (its finalizer, Queue._finalize_join)."""
+        step = self.view.step(pid, EXIT_FUNCTION)
+        details = event["details"]
+        return (step is not None and step.holds(event["begin"]) and details.get("via") == "Thread.join"
+                and bool(details.get("daemon")) and str(details.get("name") or "").startswith("QueueFeederThread"))
 
     def calls(self) -> None:
         """Joins, polls, terminate/kill and signals, each in the process that made the call."""
