@@ -152,7 +152,8 @@ class Run:
                     self.p0.wait(max(0.0, deadline - time.monotonic()))
             elif want == "gone":
                 with contextlib.suppress(ChildProcessError, OSError):
-                    if _ppid(pid) == me:
+                    # an adopted orphan: reaped only once it has ended (one still running is a finding)
+                    if _ppid(pid) == me and os_state(pid) == "zombie":
                         self.codes[int(ident)] = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
         return [
             f"P{i}: the model says {w}, the OS shows {os_state(self.pids.get(int(i)))}"
