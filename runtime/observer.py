@@ -1062,10 +1062,10 @@ _POLLS: dict[FrameType, Any] = {}
 
 def _on_popen_poll(frame: FrameType, event: str, arg: Any) -> None:
     """The parent learns a child's exit status (from waitpid, or from the forkserver's message)."""
-    popen = _self(frame)
     if event == "call":
-        _POLLS[frame] = getattr(popen, "returncode", None)
-    elif _POLLS.pop(frame, 0) is None and arg is not None:
+        _POLLS[frame] = getattr(_self(frame), "returncode", None)
+    elif _POLLS.pop(frame, 0) is None and arg is not None:  # (the locals read only then: a dict on 3.11)
+        popen = _self(frame)
         _emit("child_status", _now(), None, child=getattr(popen, "pid", None), returncode=arg,
               popen=getattr(type(popen), "method", None))
 
@@ -1177,12 +1177,16 @@ def _on_fork() -> None:
         caller = sys._getframe(3)  # past this function, the audit table's lambda and _audit
     except ValueError:
         caller = None
-    if caller is not None:  # (its plans: each CALL's, the os._exit's among them)
-        code = caller.f_code
+    if caller is not None and caller.f_code not in _FORKING:  # its plans: each CALL's, the os._exit's
+        code = caller.f_code  # among them (once: what the parent touches between forks is copied again)
+        _FORKING.add(code)
         for ins in _instructions(code)[0]:
             if ins.opname == "CALL" and (code, ins.offset) not in _PLANS:
                 _PLANS[code, ins.offset] = _plan(code, ins.offset)
     _emit("fork", _now(), None)
+
+
+_FORKING: set[CodeType] = set()  # the code objects that forked, their bytecode read
 
 
 def _on_thread_start(function: Any) -> None:
