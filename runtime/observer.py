@@ -612,27 +612,28 @@ def _mon_exec(args: tuple[Any, ...]) -> None:
 
 def _mon_scan_loaded() -> None:
     """The code objects of the functions (and classes' functions) of every module loaded now but
-    this one, read without running code (no __getattr__, no id(): an audit event)."""
-    codes = []
+    this one, read without running code (no __getattr__, no id(): an audit event); the loops are
+    comprehensions and C iterations, as this runs in every interpreter's start-up."""
+    codes: list[CodeType] = []
+    wrappers = (staticmethod, classmethod)
     for module in list(sys.modules.values()):
         if type(module) is not ModuleType or module.__name__ == __name__:
             continue
-        for value in list(module.__dict__.values()):
-            kind = type(value)
-            if kind is FunctionType:
-                codes.append(value.__code__)
-            elif issubclass(kind, type):
-                for member in list(value.__dict__.values()):
-                    if type(member) in (staticmethod, classmethod):
-                        member = member.__func__
-                    if type(member) is FunctionType:
-                        codes.append(member.__code__)
+        values = list(module.__dict__.values())
+        codes += [value.__code__ for value in values if type(value) is FunctionType]
+        for cls in [value for value in values if issubclass(type(value), type)]:
+            members = list(cls.__dict__.values())
+            codes += [member.__code__ for member in members if type(member) is FunctionType]
+            codes += [member.__func__.__code__ for member in members
+                      if type(member) in wrappers and type(member.__func__) is FunctionType]
     isdisjoint = _C_NAMES.isdisjoint
+    call = _sysmon.events.CALL
     while codes:
         code = codes.pop()
         if not isdisjoint(code.co_names):
-            _mon_local(code, _sysmon.events.CALL)
-        codes.extend(const for const in code.co_consts if type(const) is CodeType)
+            _mon_local(code, call)
+        if CodeType in map(type, code.co_consts):  # nested code objects (functions, classes, lambdas)
+            codes += [const for const in code.co_consts if type(const) is CodeType]
 
 
 def _mon_dispatch(hook: Hook, frame: FrameType, event: str, arg: Any) -> None:
