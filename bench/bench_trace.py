@@ -13,6 +13,10 @@ repetition. Reported, medians of ``--repeat``:
   figure held to at most 1.5.
 - *command*: the whole ``proclife trace`` command (its imports, the run, findings, the decision,
   the JSON written), and its ratio to bare.
+- *CPU*: user + system seconds of the program's whole process tree (``wait4``; this benchmark is
+  the subreaper, so a forkserver's and a resource tracker's are counted too), bare and observed:
+  the observer loaded as ``proclife trace`` loads it, without the tracer. Less sensitive than wall
+  time to other work on the machine; *observed / bare* is the observer's cost in CPU.
 - the events in the trace and the decision's steps (each run must be accepted with every step
   matched, no finding, and nothing outside the model but the threads' ``Thread.join`` calls, which
   the model has no event for, the helpers' events and signal dispositions, or the benchmark fails).
@@ -27,7 +31,10 @@ repetition. Reported, medians of ``--repeat``:
 
 **call-heavy compute**: ``bench/call_heavy.py N`` (recursive fib: pure-Python calls only), bare and
 traced; the program times its own computation (``perf_counter``), so start-up is not in the ratio.
-The observer is a ``sys.setprofile`` function, called at every call and return.
+On 3.11 the observer is a ``sys.setprofile`` function, called at every call and return; on 3.12+
+its hooks are ``sys.monitoring`` events local to the code objects it hooks, and fib runs unhooked.
+``--setprofile`` runs the programs with PROCLIFE_OBSERVER_PROFILE=1: the profile function on 3.12+
+too, for comparison.
 """
 
 from __future__ import annotations
@@ -45,6 +52,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -72,11 +81,20 @@ class Row:
     steps: list[int] = field(default_factory=list)
     outside: list[int] = field(default_factory=list)
     decide_in_command: list[float] = field(default_factory=list)
+    cpu_bare: list[float] = field(default_factory=list)
+    cpu_observed: list[float] = field(default_factory=list)
     last_trace: Path | None = None
 
 
 def _run(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, str, int]:
     """Wall seconds, stdout and peak RSS (KiB, from wait4) of ``argv``; BenchFailed if it fails."""
+    seconds, stdout, rss, _ = _run_cpu(argv, env)
+    return seconds, stdout, rss
+
+
+def _run_cpu(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, str, int, float]:
+    """``_run``, and the CPU seconds (user + system) of the whole tree: the process, the children
+    it reaped, and the orphans that came to this process (the subreaper), reaped here."""
     began = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env, text=True)
@@ -91,13 +109,33 @@ def _run(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, str
             raise BenchFailed(f"{' '.join(argv)} still running after {BOUND:g} s")
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - began
+        cpu = usage.ru_utime + usage.ru_stime + _reap_orphans()
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()
     if proc.returncode != 0:
         raise BenchFailed(f"{' '.join(argv)} exited {proc.returncode}: {stderr.strip()[-2000:]}")
-    return seconds, stdout, usage.ru_maxrss
+    return seconds, stdout, usage.ru_maxrss, cpu
+
+
+def _reap_orphans() -> float:
+    """Reap the orphans of the last run (a forkserver, a resource tracker: they end once the
+    program has), each within BOUND; their CPU seconds."""
+    cpu = 0.0
+    deadline = time.monotonic() + BOUND
+    while children := psutil.Process().children():
+        for child in children:
+            pidfd = os.pidfd_open(child.pid)
+            try:
+                ended = select.select([pidfd], [], [], max(0.0, deadline - time.monotonic()))[0]
+            finally:
+                os.close(pidfd)
+            if not ended:
+                raise BenchFailed(f"pid {child.pid} ({' '.join(child.cmdline()[:3])}) left running by a run")
+            _, _, usage = os.wait4(child.pid, 0)
+            cpu += usage.ru_utime + usage.ru_stime
+    return cpu
 
 
 def _trace_argv(out: Path, program: list[str]) -> list[str]:
@@ -126,9 +164,13 @@ def _clean(doc: dict[str, Any], where: Path) -> None:
 
 
 def many(row: Row, python: str, processes: int, folder: Path) -> None:
-    """One repetition for one method: bare, then traced."""
+    """One repetition for one method: bare, then traced, then observed without the tracer."""
+    from proclife.trace.loader import environment, prepare_site
+
     program = [python, str(MANY), row.method, str(processes)]
-    row.bare.append(_run(program)[0])
+    seconds, _, _, cpu = _run_cpu(program)
+    row.bare.append(seconds)
+    row.cpu_bare.append(cpu)
     out = folder / f"{row.method}-{len(row.traced)}"
     seconds, _, _ = _run(_trace_argv(out, program))
     doc = json.loads((out / "traced.json").read_text())
@@ -140,6 +182,10 @@ def many(row: Row, python: str, processes: int, folder: Path) -> None:
     row.outside.append(doc["decision"]["outside"]["count"])
     row.decide_in_command.append(doc["decision"]["seconds"])
     row.last_trace = out / "traced.json"
+    observed = folder / f"{row.method}-{len(row.traced)}-observed"
+    (observed / "stacks").mkdir(parents=True)
+    env = environment(prepare_site(observed / "site"), observed / "events.jsonl", os.environ, observed / "stacks")
+    row.cpu_observed.append(_run_cpu(program, env)[3])
 
 
 def decide_again(trace: Path) -> dict[str, float]:
@@ -208,6 +254,8 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=200, help="children of the many-processes program")
     parser.add_argument("--fib", type=int, default=33, help="N of the call-heavy program's fib(N)")
     parser.add_argument("--python", default=sys.executable, help="the interpreter running the programs")
+    parser.add_argument("--setprofile", action="store_true",
+                        help="the observer's sys.setprofile hooks on 3.12+ too (PROCLIFE_OBSERVER_PROFILE=1)")
     parser.add_argument("--decide", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.decide is not None:
@@ -215,8 +263,13 @@ def main() -> None:
         return
     if args.repeat < 1 or args.processes < 1 or args.fib < 1:
         parser.error("--repeat, --processes and --fib must be at least 1")
+    if args.setprofile:  # passed on by proclife trace to every process of the program
+        os.environ["PROCLIFE_OBSERVER_PROFILE"] = "1"
     version = subprocess.run([args.python, "-c", "import sys; print(sys.version.split()[0])"],
                              capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+    from proclife.runtime.osproc import make_subreaper
+
+    make_subreaper()  # the orphans of a bare run (forkserver, resource tracker) come here, to be counted
     try:
         with tempfile.TemporaryDirectory(prefix="bench-trace-") as tmp:
             _bench(args, version, Path(tmp))
@@ -225,8 +278,10 @@ def main() -> None:
 
 
 def _bench(args: argparse.Namespace, version: str, folder: Path) -> None:
-    print(f"python {version} (programs), {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
-          f"median of {args.repeat}", flush=True)
+    hooks = ("sys.setprofile" if args.setprofile or tuple(map(int, version.split(".")[:2])) < (3, 12)
+             else "sys.monitoring")
+    print(f"python {version} (programs), observer hooks: {hooks}, {os.cpu_count()} CPUs, load average "
+          f"{os.getloadavg()[0]:.1f}; median of {args.repeat}", flush=True)
     bare_ms, observed_ms = startups(args.python, folder)
     print(f"start-up (python -c pass, median of {STARTUPS}): bare {bare_ms:.1f} ms, observer loaded "
           f"{observed_ms:.1f} ms (+{observed_ms - bare_ms:.1f} ms)", flush=True)
@@ -238,17 +293,20 @@ def _bench(args: argparse.Namespace, version: str, folder: Path) -> None:
             print(f"{method:<11} bare {row.bare[-1]:.2f} s, traced run {row.traced[-1]:.2f} s "
                   f"({row.traced[-1] / row.bare[-1]:.2f}x), command {row.command[-1]:.2f} s, "
                   f"{row.events[-1]} events, {row.steps[-1]} steps decided in {row.decide_in_command[-1]:.2f} s "
-                  f"({row.outside[-1]} facts outside the model)",
+                  f"({row.outside[-1]} facts outside the model); CPU bare {row.cpu_bare[-1]:.2f} s, observed "
+                  f"{row.cpu_observed[-1]:.2f} s ({row.cpu_observed[-1] / row.cpu_bare[-1]:.2f}x)",
                   flush=True)
         rows.append(row)
     print()
     print(f"many processes: {args.processes} children x 2 threads")
     print(f"{'method':<11} {'bare s':>7} {'traced s':>9} {'traced/bare':>12} {'command s':>10} {'cmd/bare':>9} "
-          f"{'events':>7} {'steps':>6}")
+          f"{'events':>7} {'steps':>6} {'CPU bare s':>11} {'CPU observed s':>15} {'observed/bare':>14}")
     for row in rows:
-        bare, traced, command = (statistics.median(v) for v in (row.bare, row.traced, row.command))
+        bare, traced, command, cpu_bare, cpu_observed = (
+            statistics.median(v) for v in (row.bare, row.traced, row.command, row.cpu_bare, row.cpu_observed))
         print(f"{row.method:<11} {bare:>7.2f} {traced:>9.2f} {traced / bare:>12.2f} {command:>10.2f} "
-              f"{command / bare:>9.2f} {statistics.median(row.events):>7.0f} {statistics.median(row.steps):>6.0f}")
+              f"{command / bare:>9.2f} {statistics.median(row.events):>7.0f} {statistics.median(row.steps):>6.0f} "
+              f"{cpu_bare:>11.2f} {cpu_observed:>15.2f} {cpu_observed / cpu_bare:>14.2f}")
     print()
     print("deciding the last trace again")
     print(f"{'method':<11} {'--check s':>10} {'--check RSS MiB':>16} {'decide() s':>11} {'decide() peak MiB':>18} "

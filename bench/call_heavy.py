@@ -3,8 +3,9 @@
     python bench/call_heavy.py [N]
 
 Prints fib(N) and the seconds the computation took (``perf_counter`` around it, interpreter start
-and exit excluded). bench/bench_trace.py runs it untraced and traced: the observer's profile
-function is called at every call and return, so this is its worst case per unit of work.
+and exit excluded). bench/bench_trace.py runs it untraced and traced: on 3.11 the observer's
+profile function is called at every call and return, so this is its worst case per unit of work;
+on 3.12+ the observer's sys.monitoring events are local to the code it hooks, and fib is not.
 """
 
 import sys

@@ -613,27 +613,28 @@ def _mon_exec(args: tuple[Any, ...]) -> None:
 
 def _mon_scan_loaded() -> None:
     """The code objects of the functions (and classes' functions) of every module loaded now but
-    this one, read without running code (no __getattr__, no id(): an audit event)."""
-    codes = []
+    this one, read without running code (no __getattr__, no id(): an audit event); the loops are
+    comprehensions and C iterations, as this runs in every interpreter's start-up."""
+    codes: list[CodeType] = []
+    wrappers = (staticmethod, classmethod)
     for module in list(sys.modules.values()):
         if type(module) is not ModuleType or module.__name__ == __name__:
             continue
-        for value in list(module.__dict__.values()):
-            kind = type(value)
-            if kind is FunctionType:
-                codes.append(value.__code__)
-            elif issubclass(kind, type):
-                for member in list(value.__dict__.values()):
-                    if type(member) in (staticmethod, classmethod):
-                        member = member.__func__
-                    if type(member) is FunctionType:
-                        codes.append(member.__code__)
+        values = list(module.__dict__.values())
+        codes += [value.__code__ for value in values if type(value) is FunctionType]
+        for cls in [value for value in values if issubclass(type(value), type)]:
+            members = list(cls.__dict__.values())
+            codes += [member.__code__ for member in members if type(member) is FunctionType]
+            codes += [member.__func__.__code__ for member in members
+                      if type(member) in wrappers and type(member.__func__) is FunctionType]
     isdisjoint = _C_NAMES.isdisjoint
+    call = _sysmon.events.CALL
     while codes:
         code = codes.pop()
         if not isdisjoint(code.co_names):
-            _mon_local(code, _sysmon.events.CALL)
-        codes.extend(const for const in code.co_consts if type(const) is CodeType)
+            _mon_local(code, call)
+        if CodeType in map(type, code.co_consts):  # nested code objects (functions, classes, lambdas)
+            codes += [const for const in code.co_consts if type(const) is CodeType]
 
 
 def _mon_dispatch(hook: Hook, frame: FrameType, event: str, arg: Any) -> None:
@@ -1071,10 +1072,10 @@ _POLLS: dict[FrameType, Any] = {}
 
 def _on_popen_poll(frame: FrameType, event: str, arg: Any) -> None:
     """The parent learns a child's exit status (from waitpid, or from the forkserver's message)."""
-    popen = _self(frame)
     if event == "call":
-        _POLLS[frame] = getattr(popen, "returncode", None)
-    elif _POLLS.pop(frame, 0) is None and arg is not None:
+        _POLLS[frame] = getattr(_self(frame), "returncode", None)
+    elif _POLLS.pop(frame, 0) is None and arg is not None:  # (the locals read only then: a dict on 3.11)
+        popen = _self(frame)
         _emit("child_status", _now(), None, child=getattr(popen, "pid", None), returncode=arg,
               popen=getattr(type(popen), "method", None))
 
@@ -1186,12 +1187,16 @@ def _on_fork() -> None:
         caller = sys._getframe(3)  # past this function, the audit table's lambda and _audit
     except ValueError:
         caller = None
-    if caller is not None:  # (its plans: each CALL's, the os._exit's among them)
-        code = caller.f_code
+    if caller is not None and caller.f_code not in _FORKING:  # its plans: each CALL's, the os._exit's
+        code = caller.f_code  # among them (once: what the parent touches between forks is copied again)
+        _FORKING.add(code)
         for ins in _instructions(code)[0]:
             if ins.opname == "CALL" and (code, ins.offset) not in _PLANS:
                 _PLANS[code, ins.offset] = _plan(code, ins.offset)
     _emit("fork", _now(), None)
+
+
+_FORKING: set[CodeType] = set()  # the code objects that forked, their bytecode read
 
 
 def _on_thread_start(function: Any) -> None:
