@@ -390,13 +390,19 @@ class _Builder:
                                                                                     arg="ignore"))
 
     def _late_signal(self, pid: int) -> bool:
-        """``pid`` ended by a signal sent after its _bootstrap had returned (``exit_status`` written): it
-        was finalizing its interpreter (spawn's ``sys.exit``, a fork child's ``os._exit`` still to come),
-        which the model does not have: its exit sequence's end is its death."""
+        """``pid`` ended by a signal sent after its exit sequence was over (its last exit step returned, or
+        its _bootstrap returned: ``exit_status`` written): it was finalizing its interpreter (spawn's
+        ``sys.exit``, a fork child's ``os._exit`` still to come), which the model does not have: its
+        exit sequence's end is its death."""
         proc = self.view.processes.get(pid)
         if proc is None or proc["exit_status"] is None or proc["exit_status"] >= 0:
             return False
         done = [when(e) for e in self.view.events.get(pid, []) if e["kind"] == "exit_status"]
+        # The last step of its exit sequence: threading._shutdown for a child before 3.13, else the exit function.
+        child_first = proc["role"] == "child" and not self.engine.config.traits.children_exit_like_main
+        last = self.view.step(pid, THREAD_SHUTDOWN if child_first else EXIT_FUNCTION)
+        if last is not None and last.end is not None:
+            done.append(int(last.end))
         sent = [e["begin"] for e in self._signals_to(pid)]
         return bool(done and sent) and min(done) < min(sent)
 
