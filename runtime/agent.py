@@ -92,6 +92,12 @@ class Worker:
         )
 
 
+def _exiting() -> bool:
+    """The exit function (``util._exit_function``) has begun in this process, in any family's util."""
+    return any(getattr(sys.modules.get(name), "_exiting", False)
+               for name in ("multiprocessing.util", "multiprocess.util", "billiard.util"))
+
+
 class Feeder:
     """Thread j of the model when it is a Queue's feeder thread: the queue's own thread, which never
     performs a command. The put is larger than a pipe holds (64 KiB on Linux), so the feeder stays
@@ -212,9 +218,14 @@ class Agent:
             self.main_block.set()
             self.main_block = None
         elif op == "thread_release" and isinstance(self.thread_at(cmd["worker"]), Feeder):
-            # Acknowledged first: once the feeder has written its message the process may end at once
-            # (its finalizers were joining the feeder). The commands after it wait behind this thread.
             feeder = self.thread_at(cmd["worker"])
+            if not _exiting():  # read, then answer: the next step meets the feeder flushed
+                feeder.drain(cmd["timeout"])  # type: ignore[union-attr]
+                self.ack(cmd, ACK)
+                return
+            # In the exit function the finalizers may be joining the feeder: once it has written its
+            # message the process may end at once, so the answer goes first. The commands after it
+            # wait behind this thread.
             self.ack(cmd, ACK, note="about to read the queue")
             try:
                 feeder.drain(cmd["timeout"])  # type: ignore[union-attr]

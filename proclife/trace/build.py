@@ -11,6 +11,8 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
+import psutil
+
 from proclife.runtime.observer import Event, read_events
 from proclife.trace.record import Recording
 
@@ -54,6 +56,14 @@ def _reaper(events: list[Event], pid: int, rec: Recording) -> int | str | None:
     return learned[0] if learned else None
 
 
+def _running(pid: int) -> bool:
+    """The OS still runs ``pid`` (not a zombie, not gone)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
 def _how_ended(own: list[Event], status: int | None, pid: int, rec: Recording) -> str:
     if pid in rec.killed:
         return "killed"
@@ -62,7 +72,7 @@ def _how_ended(own: list[Event], status: int | None, pid: int, rec: Recording) -
         return "os_exit"  # the program's own call (a fork child's os._exit after _bootstrap is the library's)
     if status is not None and status < 0:
         return "signal"
-    if status is not None or _first(own, "exit_status") is not None:
+    if status is not None or (_first(own, "exit_status") is not None and not (rec.ended_ns == 0 and _running(pid))):
         return "exit"
     return "unknown"
 
@@ -88,8 +98,10 @@ def _process(pid: int, own: list[Event], events: list[Event], rec: Recording) ->
         status = learned[1]
     elif pid in rec.killed:
         status = -9
-    else:
-        status = exit_event.get("exitcode") if exit_event is not None else None
+    elif exit_event is not None and not (rec.ended_ns == 0 and _running(pid)):
+        status = exit_event.get("exitcode")
+    else:  # a run in progress: from 3.13 a child writes its exit status before its exit function runs (atexit)
+        status, exit_event = None, None
     adopted = pid in rec.reaped and pid != rec.main_pid
     return {
         "pid": pid, "ppid": _ppid(own), "role": _role(pid, own, started, rec),
