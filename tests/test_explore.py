@@ -23,7 +23,8 @@ from proclife.model.explore.symmetry import canonical
 
 @pytest.mark.heavy
 @pytest.mark.parametrize(("bounds", "chosen"), [
-    (Bounds(1, 0, 2), LIFECYCLE), (Bounds(0, 2, 1), FULL), (Bounds(1, 1, 2), SMALL), (Bounds(2, 0, 2), SMALL),
+    (Bounds(1, 0, 2), LIFECYCLE), (Bounds(0, 2, 1), FULL), (Bounds(1, 1, 2), EXIT), (Bounds(2, 0, 2), SMALL),
+    pytest.param(Bounds(1, 1, 2), SMALL, marks=pytest.mark.slow),  # about 50 s since the scopes offer queues
 ])
 def test_invariants_hold_on_the_base_model(bounds: Bounds, chosen: object) -> None:
     result = Explorer(base_model(), bounds, scope=chosen).run()  # type: ignore[arg-type]
@@ -37,7 +38,7 @@ def test_closed_handle_rules_are_inert() -> None:
 
 @pytest.mark.heavy
 def test_early_exit_is_caught_with_the_shortest_path() -> None:
-    result = Explorer(load([EARLY_EXIT]), Bounds(1, 1, 2), scope=SMALL).run()
+    result = Explorer(load([EARLY_EXIT]), Bounds(1, 1, 2), scope=EXIT).run()
     (v,) = result.violations
     assert v.invariant == "exit_sequence_joined"
     assert [s.action.event for s in v.path] == [

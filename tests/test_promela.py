@@ -31,8 +31,9 @@ needs_spin = pytest.mark.tools("spin", "gcc")  # skipped where missing, failed u
 @needs_spin
 @pytest.mark.heavy
 @pytest.mark.parametrize(("procs", "threads", "chosen"), [
-    (1, 0, FULL), (1, 1, SMALL), (1, 0, LIFECYCLE), (0, 1, FULL),
+    (1, 0, FULL), (1, 1, EXIT), (1, 0, LIFECYCLE), (0, 1, FULL),
     pytest.param(2, 0, SMALL, marks=pytest.mark.slow),
+    pytest.param(1, 1, SMALL, marks=pytest.mark.slow),  # about 60 s since the scopes offer queues
 ])
 def test_spin_counts_the_same_states(procs: int, threads: int, chosen: Scope) -> None:
     bounds = Bounds(procs, threads, 2)
