@@ -95,7 +95,7 @@ class Worker:
 def _exiting() -> bool:
     """The exit function (``util._exit_function``) has begun in this process, in any family's util."""
     return any(getattr(sys.modules.get(name), "_exiting", False)
-               for name in ("multiprocessing.util", "multiprocess.util", "billiard.util"))
+               for name in (f"{family}.util" for family in observer.FAMILIES))
 
 
 class Feeder:

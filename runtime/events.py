@@ -38,9 +38,17 @@ def _finishes(event: Event) -> bool:
     return event.kind != "os_exit" or isinstance(event.get("code"), int)
 
 
+FEEDER_THREAD = "QueueFeederThread"  # Lib/multiprocessing/queues.py Queue._start_thread names it (a daemon)
+
+
+def is_feeder_name(name: object) -> bool:
+    """A thread name a Queue's feeder thread has."""
+    return str(name or "").startswith(FEEDER_THREAD)
+
+
 def _feeder(event: Event) -> bool:
-    """A join of a Queue's feeder thread (queues.py names it, and makes it a daemon)."""
-    return event.get("via") == "Thread.join" and str(event.get("name") or "").startswith("QueueFeederThread")
+    """A join of a Queue's feeder thread."""
+    return event.get("via") == "Thread.join" and is_feeder_name(event.get("name"))
 
 
 @dataclass

@@ -13,6 +13,7 @@ from typing import Any
 
 from proclife.model.core.extend import load
 from proclife.model.core.traits import Traits
+from proclife.runtime.events import is_feeder_name
 from proclife.trace.view import SECOND, Json, TraceView, when
 
 HOLD_MIN = 0.5  # seconds: a non-daemon thread holding an exit for less is not reported
@@ -219,7 +220,7 @@ def _blockers(view: TraceView, pid: int) -> Iterator[tuple[str | None, str, str]
         names = [n for e in joins for n in ([e["details"].get("name")] if e["details"].get("name")
                                               else e["details"].get("threads", []))]
         for name in names:
-            feeder = str(name).startswith("QueueFeederThread")
+            feeder = is_feeder_name(name)
             yield (name, _finalizers_rule(view, pid) if feeder else rule,
                    f"in {step.step}, joining thread {name!r}" + (" (a Queue's feeder, in a finalizer)" if feeder else ""))
         for event in view.open_calls(pid, "child_join", "child_joined"):

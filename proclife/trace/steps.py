@@ -18,6 +18,7 @@ from functools import cached_property
 from proclife.model.core.engine import Engine
 from proclife.model.core.semantics import NO_ARG, Action
 from proclife.model.core.values import freeze
+from proclife.runtime.events import is_feeder_name
 from proclife.trace.view import Json, TraceView, when
 
 EXIT_FUNCTION = "util._exit_function"
@@ -117,7 +118,7 @@ def _signal_name(status: int) -> str | None:
 
 def is_feeder(thread: Json) -> bool:
     """A multiprocessing Queue's feeder thread (Lib/multiprocessing/queues.py names it, a daemon)."""
-    return bool(thread["daemon"]) and str(thread["name"] or "").startswith("QueueFeederThread")
+    return bool(thread["daemon"]) and is_feeder_name(thread["name"])
 
 
 def _started(thread: Json) -> int:
@@ -356,7 +357,7 @@ class _Builder:
         step = self.view.step(pid, EXIT_FUNCTION)
         details = event["details"]
         return (step is not None and step.holds(event["begin"]) and details.get("via") == "Thread.join"
-                and bool(details.get("daemon")) and str(details.get("name") or "").startswith("QueueFeederThread"))
+                and bool(details.get("daemon")) and is_feeder_name(details.get("name")))
 
     def calls(self) -> None:
         """Joins, polls, terminate/kill and signals, each in the process that made the call."""
