@@ -165,6 +165,36 @@ def read_events(path: str | os.PathLike[str]) -> list[Event]:
 # The sink and the writer.
 
 
+class _CodeMap:
+    """A mapping keyed by code objects that never hashes one. A code object's hash is computed
+    again at each use, over its whole bytecode on 3.13: a dict keyed by code objects made every
+    hook cost more than its work. Here a code object is found by its qualified name (a str,
+    whose hash is cached), then by identity."""
+
+    __slots__ = ("_by_name",)
+
+    def __init__(self) -> None:
+        self._by_name: dict[str, list[tuple[CodeType, Any]]] = {}
+
+    def get(self, code: CodeType, default: Any = None) -> Any:
+        for known, value in self._by_name.get(code.co_qualname, ()):
+            if known is code:
+                return value
+        return default
+
+    def __contains__(self, code: CodeType) -> bool:
+        return any(known is code for known, _ in self._by_name.get(code.co_qualname, ()))
+
+    def __setitem__(self, code: CodeType, value: Any) -> None:
+        entries = self._by_name.setdefault(code.co_qualname, [])
+        entries[:] = [(known, old) for known, old in entries if known is not code]
+        entries.append((code, value))
+
+    def __delitem__(self, code: CodeType) -> None:
+        entries = self._by_name.get(code.co_qualname, [])
+        entries[:] = [(known, old) for known, old in entries if known is not code]
+
+
 class _State:
     """Per-process state: the sink, the cached pid, the hooks resolved at install."""
 
@@ -174,14 +204,14 @@ class _State:
     installed: bool = False
     families: tuple[str, ...] = ()
     unhooked: list[str]
-    run_offsets: dict[CodeType, frozenset[int]]
+    run_offsets: _CodeMap  # CodeType -> frozenset[int]
     dispositions: dict[str, str]
     stacks: str | None = None  # the folder of the per-process stack dumps, or None (not asked for)
     stacks_fd: int = -1
 
     def __init__(self) -> None:
         self.unhooked = []
-        self.run_offsets = {}
+        self.run_offsets = _CodeMap()
         self.dispositions = {}
 
 
@@ -191,41 +221,70 @@ _get_ident = threading.get_ident
 _active = threading._active  # type: ignore[attr-defined]  # never current_thread(): it may lock
 
 
+_native_id = threading.get_native_id
+
+
 def _thread_identity(thread: Any = None) -> tuple[int, str, bool | None]:
     thread = thread or _active.get(_get_ident())
-    native = threading.get_native_id()
+    native = _native_id()
     if thread is None:
         return native, "?", None
     return native, thread.name, thread.daemon
 
 
-def _dumps(record: dict[str, Any]) -> str:
-    """``json.dumps(record, default=repr, separators=(",", ":"))``, by the C encoder json.dumps uses:
-    no import of the json package (and of ``re``) in every observed interpreter."""
-    if _make_encoder is None:
+def _dumps(value: Any) -> str:
+    """``json.dumps(value, default=repr, separators=(",", ":"))``, by the C encoder json.dumps uses
+    (made once): no import of the json package (and of ``re``) in every observed interpreter."""
+    if _ENCODER is None:
         import json
 
-        return json.dumps(record, default=repr, separators=(",", ":"))
-    return "".join(_make_encoder({}, repr, _encode_ascii, None, ":", ",", False, False, True)(record, 0))
+        return json.dumps(value, default=repr, separators=(",", ":"))
+    return "".join(_ENCODER(value, 0))
 
 
-_make_encoder: Any
+_ENCODER: Any
 try:
     from _json import encode_basestring_ascii as _encode_ascii
     from _json import make_encoder as _make_encoder
+
+    # no markers (no check for cycles: the details are built here), default=repr, compact, ASCII
+    _ENCODER = _make_encoder(None, repr, _encode_ascii, None, ":", ",", False, False, True)
 except ImportError:  # an interpreter without the accelerator: json's own Python encoder
-    _make_encoder = None
+    _ENCODER = None
+    _encode_ascii = None  # type: ignore[assignment]
+_JSON_DAEMON = {True: "true", False: "false"}
 
 
 def _emit(kind: str, begin: int, end: int | None, /, *, as_thread: Any = None, **details: Any) -> None:
     """Write one event now: one os.write of one line (shortened to fit under PIPE_BUF).
 
     ``as_thread``: the Thread this thread is, when ``threading`` has already forgotten it
-    (a thread's last moments, after ``Thread._delete``).
+    (a thread's last moments, after ``Thread._delete``). The identity fields are formatted
+    directly and only the details go through the encoder: an event costs a forked child the
+    fewest allocations (each page it touches first is a page copied from its parent).
     """
     if _S.fd < 0:
         return
-    tid, name, daemon = _thread_identity(as_thread)
+    thread = as_thread or _active.get(_get_ident())
+    if thread is None or _ENCODER is None:
+        _emit_record(kind, begin, end, thread, details)
+        return
+    line = (f'{{"pid":{_S.pid},"tid":{_native_id()},"thread":{_encode_ascii(str(thread.name))},'
+            f'"thread_daemon":{_JSON_DAEMON.get(thread.daemon, "null")},"kind":"{kind}","begin":{begin},'
+            f'"end":{"null" if end is None else end}')
+    data = (line + ("," + _dumps(details)[1:] if details else "}") + "\n").encode()
+    if len(data) > LINE_LIMIT:
+        _emit_record(kind, begin, end, thread, details)
+        return
+    try:
+        os.write(_S.fd, data)
+    except OSError:
+        _S.dropped += 1
+
+
+def _emit_record(kind: str, begin: int, end: int | None, thread: Any, details: dict[str, Any]) -> None:
+    """``_emit`` by way of a record: a thread threading does not know, a line too long, no encoder."""
+    tid, name, daemon = _thread_identity(thread)
     record = {"pid": _S.pid, "tid": tid, "thread": name, "thread_daemon": daemon, "kind": kind,
               "begin": begin, "end": end, **details}
     data = _dumps(record).encode() + b"\n"
@@ -278,7 +337,7 @@ def _fcntl_dup_high(fd: int) -> int:
 # global, a closure cell, and instance or module attributes of those; anything else is unknown).
 
 _UNKNOWN = object()
-_INSTRUCTIONS: dict[CodeType, tuple[list[Instruction], dict[int, int]]] = {}
+_INSTRUCTIONS = _CodeMap()  # CodeType -> (its instructions, their index by offset)
 _SKIP = {"PRECALL", "PUSH_NULL", "KW_NAMES", "CACHE", "EXTENDED_ARG"}
 
 # The bytecode read without ``dis``, whose import (with ``opcode``) costs every observed
@@ -354,7 +413,8 @@ def _instructions(code: CodeType) -> tuple[list[Instruction], dict[int, int]]:
     found = _INSTRUCTIONS.get(code)
     if found is None:
         listing = _decode(code)
-        found = _INSTRUCTIONS[code] = (listing, {ins.offset: i for i, ins in enumerate(listing)})
+        found = (listing, {ins.offset: i for i, ins in enumerate(listing)})
+        _INSTRUCTIONS[code] = found
     return found
 
 
@@ -384,7 +444,7 @@ def _attribute(obj: Any, name: str) -> Any:
 # the CALL, last argument first: ("pair", (first, second), ()) or (opname, argval, attributes),
 # whether a load reads the frame's locals), or None (not a CALL). Read once per call site, then
 # only the loads run.
-_PLANS: dict[tuple[CodeType, int], tuple[int, list[tuple[Any, ...]], bool] | None] = {}
+_PLANS = _CodeMap()  # CodeType -> {offset: plan}
 _READABLE = ("LOAD_CONST", "LOAD_SMALL_INT", "LOAD_DEREF", "LOAD_NAME", "LOAD_GLOBAL")
 
 
@@ -420,13 +480,21 @@ def _plan(code: CodeType, lasti: int) -> tuple[int, list[tuple[Any, ...]], bool]
     return argc, steps, any(step[0] not in ("LOAD_CONST", "LOAD_SMALL_INT", "LOAD_GLOBAL") for step in steps)
 
 
+def _code_plans(code: CodeType) -> dict[int, tuple[int, list[tuple[Any, ...]], bool] | None]:
+    plans = _PLANS.get(code)
+    if plans is None:
+        plans = {}
+        _PLANS[code] = plans
+    return plans  # type: ignore[no-any-return]
+
+
 def call_arguments(frame: FrameType, count: int) -> list[Any]:
     """The first ``count`` positional arguments of the call ``frame`` is making (``None`` if unknown)."""
     code = frame.f_code
-    key = (code, frame.f_lasti)
-    plan: Any = _PLANS.get(key, _UNKNOWN)
+    plans = _code_plans(code)
+    plan: Any = plans.get(frame.f_lasti, _UNKNOWN)
     if plan is _UNKNOWN:
-        plan = _PLANS[key] = _plan(code, frame.f_lasti)
+        plan = plans[frame.f_lasti] = _plan(code, frame.f_lasti)
     if plan is None:
         return [None] * count
     argc, steps, reads_locals = plan
@@ -497,7 +565,7 @@ if TYPE_CHECKING:
 # id()) raises an audit event, which calls every audit hook (ours included), and a code
 # object's hash is recomputed at each use; a frame's globals and a module's name are free.
 _MODULES: set[str] = set()  # the names of the modules with a hooked function
-_PY_HOOKS: dict[CodeType, Hook] = {}
+_PY_HOOKS = _CodeMap()  # CodeType -> Hook
 _C_HOOKS: dict[Any, Hook] = {}  # C functions (their hash is two pointers)
 
 
@@ -510,7 +578,7 @@ def _hook_code(code: CodeType, hook: Hook, globals_: dict[str, Any]) -> None:
 
 
 def _profile(frame: FrameType, event: str, arg: Any, _modules: set[str] = _MODULES,
-             _py: dict[CodeType, Hook] = _PY_HOOKS, _c: dict[Any, Hook] = _C_HOOKS) -> None:
+             _py: _CodeMap = _PY_HOOKS, _c: dict[Any, Hook] = _C_HOOKS) -> None:
     """Called for every call and return: two cheap filters before anything else."""
     if event == "call" or event == "return":
         if frame.f_globals.get("__name__") not in _modules:
@@ -565,11 +633,13 @@ class _Mon:
     tool: int = -1
     threads: set[int]
     unwinding: BaseException | None = None  # the exception leaving the frame of a PY_UNWIND
-    watched: dict[CodeType, str]  # the code objects whose own calls are watched, by role
+    watched: _CodeMap  # the code objects whose own calls are watched: CodeType -> role
+    callers: _CodeMap  # the run() methods that call a target (any callable): CodeType -> True
 
     def __init__(self) -> None:
         self.threads = set()
-        self.watched = {}
+        self.watched = _CodeMap()
+        self.callers = _CodeMap()
 
 
 _MON = _Mon()
@@ -648,7 +718,11 @@ def _mon_dispatch(hook: Hook, frame: FrameType, event: str, arg: Any) -> None:
 
 def _mon_start(code: CodeType, offset: int) -> None:
     hook = _PY_HOOKS.get(code)
-    if hook is not None:
+    if hook is _on_thread_bootstrap:  # a thread started by threading: observed from here on
+        ident = _get_ident()
+        _MON.threads.add(ident)
+        _emit("thread_begin", _now(), None, as_thread=sys._getframe(1).f_locals.get("self"), ident=ident)
+    elif hook is not None:
         _mon_dispatch(hook, sys._getframe(1), "call", None)
 
 
@@ -673,19 +747,30 @@ def _mon_unwind(code: CodeType, offset: int, exc: BaseException) -> None:
             _MON.unwinding = None
 
 
-def _mon_call(code: CodeType, offset: int, function: Any, arg0: Any) -> None:
+def _callee_name(function: Any) -> str | None:
+    """The name of a called function, read only where reading it runs no code."""
+    kind = type(function)
+    return function.__name__ if kind is _BUILTIN or kind is _METHOD_DESCRIPTOR or kind is FunctionType else None
+
+
+def _mon_call(code: CodeType, offset: int, function: Any, arg0: Any) -> Any:
+    """A CALL in a code object that names a hooked C function, or whose calls are watched. A call
+    site that calls nothing hooked is switched off (DISABLE, at that site only): a parent that
+    starts many children passes the other sites of ``Popen._launch`` and ``Popen.poll`` once, not
+    at every start and poll; its children inherit the sites switched off."""
+    hook = None
     if type(function) is _BUILTIN:
         hook = _C_HOOKS.get(function)
         if hook is not None:
             _mon_dispatch(hook, sys._getframe(1), "c_call", function)
     role = _MON.watched.get(code)
     if role is None:
-        return
-    if role == "thread_bootstrap":
-        if offset in _S.run_offsets.get(code, ()):
-            ident = _get_ident()  # the first event setprofile gave a new thread (threading.setprofile)
-            _MON.threads.add(ident)
-            _emit("thread_begin", _now(), None, ident=ident)
+        if hook is None and _callee_name(function) not in _C_NAMES and code not in _MON.callers:
+            return _sysmon.DISABLE  # (a run() calling a target may call os._exit itself another time)
+        return None
+    if hook is None and (offset not in _S.run_offsets.get(code, ()) if role == "bootstrap" else
+                           _callee_name(function) not in ("acquire", "_shutdown")):
+        return _sysmon.DISABLE  # (in _bootstrap only its run's call is watched, in _shutdown its joins)
     elif _get_ident() in _MON.threads:
         try:
             if role == "bootstrap":
@@ -1189,14 +1274,15 @@ def _on_fork() -> None:
         caller = None
     if caller is not None and caller.f_code not in _FORKING:  # its plans: each CALL's, the os._exit's
         code = caller.f_code  # among them (once: what the parent touches between forks is copied again)
-        _FORKING.add(code)
+        _FORKING[code] = True
+        plans = _code_plans(code)
         for ins in _instructions(code)[0]:
-            if ins.opname == "CALL" and (code, ins.offset) not in _PLANS:
-                _PLANS[code, ins.offset] = _plan(code, ins.offset)
+            if ins.opname == "CALL" and ins.offset not in plans:
+                plans[ins.offset] = _plan(code, ins.offset)
     _emit("fork", _now(), None)
 
 
-_FORKING: set[CodeType] = set()  # the code objects that forked, their bytecode read
+_FORKING = _CodeMap()  # the code objects that forked, their bytecode read: CodeType -> True
 
 
 def _on_thread_start(function: Any) -> None:
@@ -1288,12 +1374,13 @@ def _hook_names(names: dict[str, str], optional: bool, defer: bool = True) -> No
             _S.unhooked.append(target)
             continue
         if role == "target_caller":  # sys.monitoring: CALL events in a run() that calls a target
+            _MON.callers[code] = True
             _mon_local(code, _sysmon.events.CALL)
             continue
         _hook_code(code, _ROLES[role], function.__globals__)
         if role in ("bootstrap", "thread_bootstrap"):
             _S.run_offsets[code] = _call_offsets(code, "run")
-        if role in ("bootstrap", "thread_bootstrap", "shutdown") and _MONITORING:
+        if role in ("bootstrap", "shutdown") and _MONITORING:
             _MON.watched[code] = role
             _mon_local(code, _sysmon.events.CALL)
 
