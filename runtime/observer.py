@@ -183,7 +183,7 @@ class _CodeMap:
         return default
 
     def __contains__(self, code: CodeType) -> bool:
-        return any(known is code for known, _ in self._by_name.get(code.co_qualname, ()))
+        return self.get(code, self) is not self  # (no generator: this runs at every hooked call)
 
     def __setitem__(self, code: CodeType, value: Any) -> None:
         entries = self._by_name.setdefault(code.co_qualname, [])
@@ -252,7 +252,6 @@ try:
 except ImportError:  # an interpreter without the accelerator: json's own Python encoder
     _ENCODER = None
     _encode_ascii = None  # type: ignore[assignment]
-_JSON_DAEMON = {True: "true", False: "false"}
 
 
 def _emit(kind: str, begin: int, end: int | None, /, *, as_thread: Any = None, **details: Any) -> None:
@@ -266,13 +265,18 @@ def _emit(kind: str, begin: int, end: int | None, /, *, as_thread: Any = None, *
     if _S.fd < 0:
         return
     thread = as_thread or _active.get(_get_ident())
-    if thread is None or _ENCODER is None:
+    # the Thread's own fields, not its name and daemon properties: Python calls (under 3.11's
+    # profile function, each one profiled), and code a subclass may override
+    own = getattr(thread, "__dict__", None)
+    name = own.get("_name") if type(own) is dict else None
+    if type(name) is not str or _ENCODER is None:
         _emit_record(kind, begin, end, thread, details)
         return
-    line = (f'{{"pid":{_S.pid},"tid":{_native_id()},"thread":{_encode_ascii(str(thread.name))},'
-            f'"thread_daemon":{_JSON_DAEMON.get(thread.daemon, "null")},"kind":"{kind}","begin":{begin},'
-            f'"end":{"null" if end is None else end}')
-    data = (line + ("," + _dumps(details)[1:] if details else "}") + "\n").encode()
+    daemon = own.get("_daemonic")  # type: ignore[union-attr]
+    line = (f'{{"pid":{_S.pid},"tid":{_native_id()},"thread":{_encode_ascii(name)},"thread_daemon":'
+            f'{"true" if daemon is True else "false" if daemon is False else "null"},"kind":"{kind}",'
+            f'"begin":{begin},"end":{"null" if end is None else end}')
+    data = (line + ("," + "".join(_ENCODER(details, 0))[1:] if details else "}") + "\n").encode()
     if len(data) > LINE_LIMIT:
         _emit_record(kind, begin, end, thread, details)
         return
@@ -635,11 +639,13 @@ class _Mon:
     unwinding: BaseException | None = None  # the exception leaving the frame of a PY_UNWIND
     watched: _CodeMap  # the code objects whose own calls are watched: CodeType -> role
     callers: _CodeMap  # the run() methods that call a target (any callable): CodeType -> True
+    names: set[str]  # the qualified names of both (a CALL elsewhere needs neither looked up)
 
     def __init__(self) -> None:
         self.threads = set()
         self.watched = _CodeMap()
         self.callers = _CodeMap()
+        self.names = set()
 
 
 _MON = _Mon()
@@ -763,9 +769,10 @@ def _mon_call(code: CodeType, offset: int, function: Any, arg0: Any) -> Any:
         hook = _C_HOOKS.get(function)
         if hook is not None:
             _mon_dispatch(hook, sys._getframe(1), "c_call", function)
-    role = _MON.watched.get(code)
+    role = _MON.watched.get(code) if code.co_qualname in _MON.names else None
     if role is None:
-        if hook is None and _callee_name(function) not in _C_NAMES and code not in _MON.callers:
+        if hook is None and _callee_name(function) not in _C_NAMES and (
+                code.co_qualname not in _MON.names or code not in _MON.callers):
             return _sysmon.DISABLE  # (a run() calling a target may call os._exit itself another time)
         return None
     if hook is None and (offset not in _S.run_offsets.get(code, ()) if role == "bootstrap" else
@@ -786,7 +793,7 @@ def _mon_c_return(code: CodeType, offset: int, function: Any, arg0: Any) -> None
         hook = _C_HOOKS.get(function)
         if hook is not None:
             _mon_dispatch(hook, sys._getframe(1), "c_return", function)
-    if _MON.watched.get(code) == "shutdown" and _get_ident() in _MON.threads:
+    if code.co_qualname in _MON.names and _MON.watched.get(code) == "shutdown" and _get_ident() in _MON.threads:
         _mon_shutdown_call(sys._getframe(1), offset, function, arg0, "c_return")
 
 
@@ -795,7 +802,7 @@ def _mon_c_raise(code: CodeType, offset: int, function: Any, arg0: Any) -> None:
         hook = _C_HOOKS.get(function)
         if hook is not None:
             _mon_dispatch(hook, sys._getframe(1), "c_exception", function)
-    if _MON.watched.get(code) == "shutdown" and _get_ident() in _MON.threads:
+    if code.co_qualname in _MON.names and _MON.watched.get(code) == "shutdown" and _get_ident() in _MON.threads:
         _mon_shutdown_call(sys._getframe(1), offset, function, arg0, "c_exception")
 
 
@@ -1373,15 +1380,18 @@ def _hook_names(names: dict[str, str], optional: bool, defer: bool = True) -> No
         if code is None:
             _S.unhooked.append(target)
             continue
-        if role == "target_caller":  # sys.monitoring: CALL events in a run() that calls a target
-            _MON.callers[code] = True
-            _mon_local(code, _sysmon.events.CALL)
+        if role in ("target_caller", "process_run"):  # sys.monitoring: CALL events in a run() that calls a target;
+            _MON.callers[code] = True  # a process's run() starts and returns too: instrumented here, not in each child
+            _MON.names.add(code.co_qualname)
+            events = _sysmon.events
+            _mon_local(code, events.CALL | (events.PY_START | events.PY_RETURN if role == "process_run" else 0))
             continue
         _hook_code(code, _ROLES[role], function.__globals__)
         if role in ("bootstrap", "thread_bootstrap"):
             _S.run_offsets[code] = _call_offsets(code, "run")
         if role in ("bootstrap", "shutdown") and _MONITORING:
             _MON.watched[code] = role
+            _MON.names.add(code.co_qualname)
             _mon_local(code, _sysmon.events.CALL)
 
 
@@ -1391,7 +1401,7 @@ def hook_family(name: str) -> None:
         raise ObserverError(f"unknown observer family {name!r}; known: {', '.join(FAMILIES)}")
     _hook_names(FAMILIES[name], optional=False)
     if _MONITORING:
-        _hook_names({f"{name}.process:BaseProcess.run": "target_caller"}, optional=True)
+        _hook_names({f"{name}.process:BaseProcess.run": "process_run"}, optional=True)
     _S.families = (*_S.families, name)
 
 
