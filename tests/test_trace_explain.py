@@ -126,6 +126,34 @@ def test_why_on_a_running_traced_program(tmp_path: Path) -> None:
                 and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
 
 
+def _gone_or_zombie(proc: psutil.Process | int) -> bool:
+    try:
+        return (psutil.Process(proc) if isinstance(proc, int) else proc).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_a_tracer_killed_by_sigkill_leaves_no_process(tmp_path: Path) -> None:
+    """SIGKILL runs nothing in the tracer: its keeper ends the tree (then the processes are init's to reap)."""
+    out = tmp_path / "out"
+    tracer = subprocess.Popen([sys.executable, "-m", "proclife", "trace", "--out", str(out), "--kill-after", "60",
+                               "--", sys.executable, str(PROGRAMS / "queue_join_deadlock.py"), "fork"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env(tmp_path), cwd=tmp_path)
+    try:
+        _await_exit_step(out / "events.jsonl", time.monotonic() + 15)  # the child holds, its parent joins it
+        keepers = [c for c in psutil.Process(tracer.pid).children() if "proclife.trace.keeper" in c.cmdline()]
+        assert len(keepers) == 1, keepers
+    finally:
+        tracer.kill()
+        tracer.communicate(timeout=BOUND)
+    deadline = time.monotonic() + 15
+    while not _gone_or_zombie(keepers[0]) and time.monotonic() < deadline:
+        time.sleep(0.05)  # sleep-ok: polling a process that is not this test's child, under a deadline
+    assert _gone_or_zombie(keepers[0]), "the keeper did not end within 15 s of the tracer's SIGKILL"
+    sink_pids = {e.pid for e in read_events(out / "events.jsonl")}
+    assert len(sink_pids) >= 2 and all(_gone_or_zombie(pid) for pid in sink_pids)
+
+
 def test_why_refuses_a_pid_outside_traced_runs(tmp_path: Path) -> None:
     why = subprocess.run([sys.executable, "-m", "proclife", "why", str(os.getpid())], capture_output=True,
                          text=True, timeout=BOUND, env=_env(tmp_path))

@@ -4,7 +4,8 @@ The program inherits this process's stdin, stdout and stderr. The tracer is the 
 so orphans come back to it; it waits for the main process (up to ``--kill-after``), then gives the
 processes still running ``ORPHAN_BOUND`` seconds to end. Whatever is left at a bound is killed
 with SIGKILL (every process that wrote an event, every descendant, the program's session) and
-reaped: no process outlives the trace.
+reaped: no process outlives the trace. If the tracer is itself killed by SIGKILL, its keeper
+(``proclife.trace.keeper``) ends the tree instead.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ import psutil
 
 from proclife.runtime.osproc import make_subreaper
 from proclife.trace.errors import TraceFailed, TraceUsageError
+from proclife.trace.keeper import Keeper, live_tree, stop_then_kill
 from proclife.trace.loader import environment, prepare_site
 from proclife.trace.reaping import ChildSignals, Reaped, reap_all
-from proclife.trace.registry import RunEntry, observed_pids, register, unregister
+from proclife.trace.registry import RunEntry, register, unregister
 
 ORPHAN_BOUND = 10.0  # seconds the processes left when the main process ended get to end by themselves
 KILL_BOUND = 10.0  # seconds for killed processes to be reaped
@@ -52,6 +54,7 @@ class Recording:
     reaped: dict[int, Reaped] = field(default_factory=dict)  # by the tracer: the main process and adoptees
     tracer_pid: int = field(default_factory=os.getpid)
     stacks: Path | None = None  # the folder of the processes' stack dumps
+    keeper_pid: int = 0  # the tracer's keeper: a child of the tracer, not of the run
     watch: Callable[[Recording], None] | None = None  # called while waiting (--explain-after)
 
 
@@ -79,14 +82,17 @@ def record(command: Sequence[str], out: Path, kill_after: float | None,
 def _run(command: list[str], env: dict[str, str], sink: Path, kill_after: float | None,
          signals: ChildSignals, watch: Callable[[Recording], None] | None = None,
          stacks: Path | None = None) -> Recording:
+    keeper = Keeper()  # started (and ready) before the run's clock starts
     rec = Recording(command, sink, time.monotonic_ns(), time.time(), kill_after=kill_after, stacks=stacks,
-                    watch=watch)
+                    watch=watch, keeper_pid=keeper.pid)
     started = time.monotonic()
     try:
         proc = subprocess.Popen(command, env=env, start_new_session=True)
     except OSError as exc:
+        keeper.release()
         raise TraceUsageError(f"cannot run {command[0]}: {exc.strerror or exc}; name a Python interpreter") from None
     rec.main_pid = proc.pid
+    keeper.watch(proc.pid, rec.started_wall, sink)
     listing = register(RunEntry(rec.tracer_pid, proc.pid, str(sink.resolve()), str((stacks or sink.parent).resolve())))
     try:
         _await(rec, signals, None if kill_after is None else started + kill_after, main_only=True)
@@ -105,6 +111,7 @@ def _run(command: list[str], env: dict[str, str], sink: Path, kill_after: float 
         raise
     finally:
         unregister(listing)
+        keeper.release()
         proc.returncode = rec.exit_status if rec.exit_status is not None else -signal.SIGKILL
     rec.ended_ns = time.monotonic_ns()
     return rec
@@ -116,10 +123,12 @@ def _await(rec: Recording, signals: ChildSignals, deadline: float | None, main_o
     while True:
         reaped, children_left = reap_all()
         for one in reaped:
+            if one.pid == rec.keeper_pid:
+                continue
             rec.reaped[one.pid] = one
             if one.pid == rec.main_pid:
                 rec.exit_status = one.status
-        done = rec.exit_status is not None if main_only else not children_left
+        done = rec.exit_status is not None if main_only else not _run_children_left(rec, children_left)
         if done:
             return False
         if rec.watch is None:
@@ -133,22 +142,24 @@ def _await(rec: Recording, signals: ChildSignals, deadline: float | None, main_o
             return True
 
 
-def _tree(rec: Recording) -> list[psutil.Process]:
-    """The run's live processes: observed, descended from the tracer, or in the program's session;
-    a pid reused by a process born before the run is not one of them."""
-    candidates = observed_pids(rec.sink)
+def _run_children_left(rec: Recording, children_left: bool) -> bool:
+    """Whether a child of the tracer other than its keeper is still running."""
+    if not children_left or not rec.keeper_pid:
+        return children_left
     with contextlib.suppress(psutil.Error):
-        candidates |= {p.pid for p in psutil.Process().children(recursive=True)}
-    for pid in psutil.pids():
-        with contextlib.suppress(OSError):
-            if os.getsid(pid) == rec.main_pid:
-                candidates.add(pid)
-    tree = []
-    for pid in candidates - {os.getpid()}:
-        with contextlib.suppress(psutil.Error):
-            proc = psutil.Process(pid)
-            if proc.create_time() >= rec.started_wall - 1.0 and proc.status() != psutil.STATUS_ZOMBIE:
-                tree.append(proc)
+        return any(child.pid != rec.keeper_pid for child in psutil.Process().children())
+    return True
+
+
+def _tree(rec: Recording) -> list[psutil.Process]:
+    """The run's live processes: observed, descended from the tracer (but its keeper), or in the
+    program's session; a pid reused by a process born before the run is not one of them."""
+    tree = live_tree(rec.sink, rec.main_pid, rec.started_wall, {os.getpid(), rec.keeper_pid})
+    known = {proc.pid for proc in tree}
+    with contextlib.suppress(psutil.Error):
+        for child in psutil.Process().children(recursive=True):
+            if child.pid not in known and child.pid != rec.keeper_pid and child.status() != psutil.STATUS_ZOMBIE:
+                tree.append(child)
     return tree
 
 
@@ -159,13 +170,7 @@ def _kill_tree(rec: Recording, signals: ChildSignals) -> None:
     child die (its join() returns, its observer writes it) before its own SIGKILL, and the trace
     would show a wait the program never finished by itself."""
     tree = _tree(rec)
-    for proc in tree:
-        with contextlib.suppress(psutil.Error):
-            proc.suspend()
-    for proc in tree:
-        with contextlib.suppress(psutil.Error):
-            proc.kill()
-            rec.killed.append(proc.pid)
+    rec.killed.extend(stop_then_kill(tree))
     if rec.main_pid:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(rec.main_pid, signal.SIGKILL)
