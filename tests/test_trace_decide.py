@@ -126,8 +126,25 @@ def test_exit_code_contradicting_the_target_is_rejected(recorded: Recorded) -> N
     assert [step["event"] for step in rejected["path"]][-1] == "target_raise"
 
 
-def test_join_returning_before_the_childs_end_is_rejected(recorded: Recorded) -> None:
-    doc = copy.deepcopy(recorded("clean")[1])
+HELD_UNTIL_STARTED = """
+import multiprocessing as mp, os, sys
+def work(r):
+    os.read(r, 1)  # held until the parent's start() has returned: the child is running then
+if __name__ == '__main__':
+    r, w = os.pipe()
+    child = mp.get_context('fork').Process(target=work, args=(r,), name='Worker')
+    child.start()
+    os.write(w, b'x')
+    child.join()
+    sys.exit(child.exitcode)
+"""
+
+
+def test_join_returning_before_the_childs_end_is_rejected(tmp_path: Path) -> None:
+    (tmp_path / "held_until_started.py").write_text(HELD_UNTIL_STARTED)
+    result, recorded_doc = trace(tmp_path / "run", sys.executable, str(tmp_path / "held_until_started.py"))
+    assert result.returncode == 0 and recorded_doc is not None, result.stderr
+    doc = copy.deepcopy(recorded_doc)
     child = _child(doc)
     early = max(_event(doc, "target_begin", child)["begin"], _event(doc, "process_started", child=child)["end"]) + 1
     assert early < _event(doc, "target_end", child)["end"]  # the child is running then
