@@ -170,6 +170,10 @@ class Agent:
     # --- the control thread ------------------------------------------------------------
 
     def control_loop(self) -> None:
+        # The harness's own thread takes none of the signals the model sends the process: the kernel
+        # gives a process's signal to any thread that does not block it, and a SIGINT taken here
+        # waits for the main thread to wake (blocked in a lock, it may never), as a program's would not.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         buffer = LineBuffer()
         while True:
             try:
