@@ -188,7 +188,7 @@ if stacks:
         os.kill(os.getpid(), observer.STACKS_SIGNAL)
         os._exit(0)
     os.waitpid(pid, 0)
-    print(pid, flush=True)
+    print(os.getpid(), pid, flush=True)
 """
 
 
@@ -200,9 +200,12 @@ def test_stack_dumps_registered_only_when_asked(tmp_path: Path) -> None:
     folder.mkdir()
     asked = subprocess.run([sys.executable, "-c", STACKS_PROBE, str(tmp_path / "b.jsonl"), str(folder)],
                            capture_output=True, text=True, timeout=BOUND, check=True)
-    default, child = asked.stdout.split()
+    default, parent, child = asked.stdout.split()
     assert default == "False"
-    dump = (folder / f"stacks-{child}.txt").read_text()  # the forked child wrote its own file
+    own = folder / f"stacks-{parent}.txt"
+    dump = own.read_text()  # the forked child wrote to the file it inherited, and created none
     assert "(most recent call first)" in dump and "<module>" in dump
+    assert sorted(folder.iterdir()) == [own]
     installed = [e for e in read_events(tmp_path / "b.jsonl") if e.kind in ("observer_installed", "forked")]
-    assert [bool(e.get("stacks")) for e in installed] == [True, True]
+    assert [(e.kind, e.pid, e.get("stacks", {}).get("file")) for e in installed] == [
+        ("observer_installed", int(parent), str(own)), ("forked", int(child), str(own))]

@@ -18,7 +18,7 @@ import psutil
 
 from proclife.model.core.lives import JOIN_CHILDREN, JOIN_THREADS, RUN_FINALIZERS, TERMINATE_DAEMONS
 from proclife.runtime.observer import Event
-from proclife.trace.stacks import StacksUnavailable, ThreadStack, blocked_in, dump
+from proclife.trace.stacks import StacksUnavailable, ThreadStack, blocked_in, dump, stacks_file
 
 _CLOSES = {"child_join": "child_joined", "thread_join": "thread_joined", "exit_step_begin": "exit_step"}
 
@@ -46,6 +46,14 @@ class _Proc:
                 if match is not None:
                     opened.remove(match)
         return opened
+
+    def stacks_path(self, folder: Path) -> Path:
+        """The file its stacks are dumped to: named by its ``observer_installed`` or ``forked``
+        event (a forked child writes to its parent's), else its own in ``folder``."""
+        for event in self.events:
+            if event.kind in ("observer_installed", "forked") and isinstance(event.get("stacks"), dict):
+                return Path(event.get("stacks")["file"])
+        return stacks_file(folder, self.pid)
 
     def thread_names(self) -> dict[int, tuple[str, bool]]:
         """Thread ident -> (name, daemon): from the thread's own ``thread_begin`` (3.13's
@@ -128,7 +136,7 @@ def explain_process(proc: _Proc, procs: dict[int, _Proc], stacks: Path | None, n
     if stacks is not None:
         try:
             names = proc.thread_names()
-            threads = [_thread_json(s, names) for s in dump(proc.pid, stacks)]
+            threads = [_thread_json(s, names) for s in dump(proc.pid, proc.stacks_path(stacks))]
         except StacksUnavailable as exc:
             stacks_error = str(exc)
     waits: list[str] = []

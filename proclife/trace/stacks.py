@@ -1,17 +1,23 @@
 """A traced process's threads' stacks, asked for with the observer's STACKS_SIGNAL and read back.
 
 The observer registers ``faulthandler`` on that signal when ``proclife trace`` asks it to: the
-process writes every thread's stack to its own file, from the signal handler, in C, with no
-thread of its own. faulthandler writes no end marker, so the dump is taken as complete when the
+process writes every thread's stack to its file, from the signal handler, in C, with no thread
+of its own. Each interpreter has its file; a forked child writes to the one it inherited from
+its parent (its ``forked`` event names it), so a dump holds the file's lock (``flock``) from
+its truncation to its reading: the tracer and ``proclife why`` never ask two processes of one
+file at once. faulthandler writes no end marker, so the dump is taken as complete when the
 file has stopped growing for ``SETTLED`` seconds, within a bound ``DUMP_BOUND``; a dump still
 empty at the bound is reported as such (the process did not answer), never waited for longer.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +56,7 @@ class ThreadStack:
 
 
 def stacks_file(folder: Path, pid: int) -> Path:
+    """The file of an interpreter's own dumps (a forked child's is named by its ``forked`` event)."""
     return folder / STACKS_FILE.format(pid=pid)
 
 
@@ -69,28 +76,48 @@ def parse(text: str) -> list[ThreadStack]:
     return threads
 
 
-def dump(pid: int, folder: Path, bound: float = DUMP_BOUND) -> list[ThreadStack]:
-    """Ask ``pid`` for its stacks and parse them; StacksUnavailable says why there are none."""
-    path = stacks_file(folder, pid)
+def dump(pid: int, path: Path, bound: float = DUMP_BOUND) -> list[ThreadStack]:
+    """Ask ``pid`` for its stacks, written to ``path``, and parse them; StacksUnavailable says why
+    there are none."""
     if not path.exists():
         raise StacksUnavailable(f"pid {pid} registered no stack dump ({path} does not exist)")
-    os.truncate(path, 0)  # the process appends (O_APPEND): its new dump starts the file
-    try:
-        os.kill(pid, STACKS_SIGNAL)
-    except ProcessLookupError:
-        raise StacksUnavailable(f"pid {pid} has ended") from None
     deadline = time.monotonic() + bound
-    size, stable_since = 0, time.monotonic()
-    while time.monotonic() < deadline:
-        now_size = path.stat().st_size
-        if now_size != size:
-            size, stable_since = now_size, time.monotonic()
-        elif size and time.monotonic() - stable_since >= SETTLED:
+    with _locked(path, pid, deadline):
+        os.truncate(path, 0)  # the process appends (O_APPEND): its new dump starts the file
+        try:
+            os.kill(pid, STACKS_SIGNAL)
+        except ProcessLookupError:
+            raise StacksUnavailable(f"pid {pid} has ended") from None
+        size, stable_since = 0, time.monotonic()
+        while time.monotonic() < deadline:
+            now_size = path.stat().st_size
+            if now_size != size:
+                size, stable_since = now_size, time.monotonic()
+            elif size and time.monotonic() - stable_since >= SETTLED:
+                return parse(path.read_text(errors="replace"))
+            time.sleep(_POLL)  # sleep-ok: polling a file's size under a bound; faulthandler signals no completion
+        if size:
             return parse(path.read_text(errors="replace"))
-        time.sleep(_POLL)  # sleep-ok: polling a file's size under a bound; faulthandler signals no completion
-    if size:
-        return parse(path.read_text(errors="replace"))
     raise StacksUnavailable(f"pid {pid} wrote no stacks within {bound:g} s of the signal")
+
+
+@contextlib.contextmanager
+def _locked(path: Path, pid: int, deadline: float) -> Iterator[None]:
+    """The file's exclusive lock, taken before ``deadline`` (another dump of the same file may hold it)."""
+    with open(path, "rb") as handle:
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise StacksUnavailable(f"the stack file of pid {pid} ({path}) stayed locked by another "
+                                            "dump") from None
+                time.sleep(_POLL)  # sleep-ok: polling a lock under the dump's bound
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _is_stdlib(file: str) -> bool:
