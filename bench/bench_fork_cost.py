@@ -7,7 +7,8 @@ divides exactly by child and no two processes compete for a core) under three lo
 the other in each round, and prints the median and the minimum of the rounds:
 
 - *bare*: no observer.
-- *observed*: the observer loaded as ``proclife trace`` loads it (its sitecustomize).
+- *observed*: the observer loaded as ``proclife trace`` loads it (its sitecustomize, and the
+  stack dumps registered: a folder for them named).
 - *profile function only*: a do-nothing ``sys.setprofile`` function in every thread and nothing
   else: the floor of any observer built on a global profile function (the observer's hooks on
   3.11). On 3.12+ the observer sets no profile function; the row shows what one would cost.
@@ -48,10 +49,12 @@ def environments(folder: Path) -> dict[str, dict[str, str]]:
     base = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PROCLIFE_OBSERVER")}
     profile_site = folder / "profile-only"
     profile_site.mkdir()
+    stacks = folder / "stacks"
+    stacks.mkdir()
     (profile_site / "sitecustomize.py").write_text(PROFILE_ONLY)
     return {
         "bare": base,
-        "observed": environment(prepare_site(folder / "site"), folder / "events.jsonl", base),
+        "observed": environment(prepare_site(folder / "site"), folder / "events.jsonl", base, stacks),
         "profile function only": {**base, "PYTHONPATH": str(profile_site)},
     }
 
