@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 
 import pytest
 
@@ -32,6 +33,12 @@ def require_tool(*tools: str) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "tools(*names): the external tools the test runs (skip, or fail under CI)")
+    # A run started as a background job of a non-interactive shell inherits SIGINT ignored (and
+    # `trap -` cannot undo it): the programs the tests start would inherit it through exec, and the
+    # tests of Ctrl-C and of the default SIGINT disposition would fail for the launch, not the code.
+    # Handled here, SIGINT is back to its default in every process the tests start.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
