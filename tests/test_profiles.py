@@ -65,7 +65,7 @@ def test_every_deviation_is_needed(profile: str, deviation: str, impl: str, opti
     assert "trace" in text
 
 
-@pytest.mark.heavy
+@pytest.mark.slow  # the whole directed plan (about 28 s); test_every_deviation_is_needed runs each one by default
 def test_billiard_against_cpython_departs_exactly_where_its_profile_says(tmp_path: Path) -> None:
     """The directed plan's runs that take every rule (``--aim rules``), run to the end: a time limit
     that cut a run short found fewer departures under load, and the whole pairs plan outlasts the
