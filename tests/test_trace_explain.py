@@ -7,6 +7,7 @@ runs are listed in a registry folder of the test's own (PROCLIFE_TRACE_RUNS).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -20,7 +21,7 @@ import psutil
 import pytest
 
 from proclife.runtime.observer import read_events
-from proclife.trace.stacks import blocked_in, parse
+from proclife.trace.stacks import StacksUnavailable, blocked_in, dump, parse
 
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAMS = ROOT / "examples" / "programs"
@@ -209,3 +210,16 @@ def test_stack_dumps_registered_only_when_asked(tmp_path: Path) -> None:
     installed = [e for e in read_events(tmp_path / "b.jsonl") if e.kind in ("observer_installed", "forked")]
     assert [(e.kind, e.pid, e.get("stacks", {}).get("file")) for e in installed] == [
         ("observer_installed", int(parent), str(own)), ("forked", int(child), str(own))]
+
+
+def test_a_dump_waits_for_another_dump_of_the_same_file_then_gives_up(tmp_path: Path) -> None:
+    """A forked child shares its parent's file: a second dump must not truncate the first one's."""
+    shared = tmp_path / "stacks-1.txt"
+    shared.write_text("the first dump, still being read\n")
+    ended = subprocess.Popen(["true"])
+    ended.wait(timeout=BOUND)  # a pid no process has now: a dump that skipped the lock says "has ended"
+    with open(shared, "rb") as first:
+        fcntl.flock(first, fcntl.LOCK_EX)
+        with pytest.raises(StacksUnavailable, match="stayed locked by another dump"):
+            dump(ended.pid, shared, bound=0.3)
+    assert shared.read_text() == "the first dump, still being read\n"
