@@ -207,7 +207,6 @@ class _State:
     run_offsets: _CodeMap  # CodeType -> frozenset[int]
     dispositions: dict[str, str]
     stacks: str | None = None  # the folder of the per-process stack dumps, or None (not asked for)
-    stacks_fd: int = -1
     stacks_path: str | None = None  # the file this process's stack dumps go to (a forked child: its parent's)
 
     def __init__(self) -> None:
@@ -1409,7 +1408,7 @@ def hook_family(name: str) -> None:
 def _register_stacks() -> str | None:
     """Dump every thread's stack to this interpreter's own file on STACKS_SIGNAL (faulthandler, no
     thread): how ``proclife trace`` sees where a process that does not end is blocked. A forked
-    child keeps its parent's registration and file (creating a file cost each child about 300 us,
+    child keeps its parent's registration and file (creating a file cost each child about 320 us,
     registering again 100 us); the tracer asks one process of a file at a time."""
     if _S.stacks is None:
         return None
@@ -1420,7 +1419,7 @@ def _register_stacks() -> str | None:
     high = _fcntl_dup_high(fd)
     if high != fd:
         os.close(fd)
-    _S.stacks_fd, _S.stacks_path = high, path
+    _S.stacks_path = path  # (the descriptor stays open: faulthandler writes to it)
     faulthandler.register(STACKS_SIGNAL, file=high, all_threads=True, chain=False)
     return path
 

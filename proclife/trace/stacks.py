@@ -104,7 +104,11 @@ def dump(pid: int, path: Path, bound: float = DUMP_BOUND) -> list[ThreadStack]:
 @contextlib.contextmanager
 def _locked(path: Path, pid: int, deadline: float) -> Iterator[None]:
     """The file's exclusive lock, taken before ``deadline`` (another dump of the same file may hold it)."""
-    with open(path, "rb") as handle:
+    try:
+        handle = open(path, "rb")  # noqa: SIM115  (closed below, after the lock is let go)
+    except OSError as exc:
+        raise StacksUnavailable(f"the stack file of pid {pid} cannot be opened ({exc})") from None
+    with handle:
         while True:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
