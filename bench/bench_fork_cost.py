@@ -1,6 +1,6 @@
 """What observing costs per forked child: the main program's and each child's CPU and page faults.
 
-    .venv/bin/python bench/bench_fork_cost.py [--rounds 7] [--children 150] [--python PATH]
+    .venv/bin/python bench/bench_fork_cost.py [--rounds 7] [--children 150] [--python PATH] [--parts]
 
 Runs bench/fork_children.py (children forked and joined one at a time, so that each figure
 divides exactly by child and no two processes compete for a core) under three loads, one after
@@ -13,7 +13,17 @@ the other in each round, and prints the median and the minimum of the rounds:
   else: the floor of any observer built on a global profile function (the observer's hooks on
   3.11). On 3.12+ the observer sets no profile function; the row shows what one would cost.
 
-The ratios are each load's median total (main program + child, per child) over the bare one's.
+``--parts`` adds a load per part of the observer: the observer loaded as above with that one
+part taken out (PARTS: its events, its hooks on Python functions, on C functions, the events
+its audit hook reports, ...), and a column *part's cost*: the observed ratio minus the part's
+(what taking the part out saved, in units of the bare total). The parts overlap (the fork and
+thread-start events are among the audit events), so their costs do not add up to the whole; a
+run without a part observes less and is no trace ``proclife trace`` could decide: it only says
+where the time goes. On a shared machine two runs of one load differ by up to 0.1 of the bare
+total, more at a high load: a part's cost below that is noise, its page faults are steadier.
+
+The ratios are the medians, over the rounds, of each load's total (main program + child, per
+child) over the bare total of the same round; the loads run in a shuffled order in each round.
 bench/bench_trace.py measures the whole traced run in wall time; this one says where, per child,
 the fork run's overhead goes, with far less noise from other work on the machine.
 """
@@ -23,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -43,20 +54,56 @@ threading.setprofile(_nothing)
 sys.setprofile(_nothing)
 """
 FIELDS = ("parent_us", "child_us", "parent_faults", "child_faults")
+# A part's load: the observer of the site folder imported, ``before`` run, installed (unless
+# ``install`` is False), then ``after`` run; ``observer`` is the module. The patches replace
+# module globals, which the observer's functions look up at each call.
+PART_SITE = """import os, sys
+sys.path.insert(0, {site!r})
+import _proclife_observer as observer
+del sys.path[0]
+{before}
+{install}
+{after}
+"""
+PARTS: dict[str, tuple[str, str, bool]] = {  # name: (before, after, install)
+    "loaded, not installed": ("", "", False),
+    "no events written": ("observer._emit = lambda *args, **details: None", "", True),
+    "no Python function hooked": ("observer._hook_names = lambda *args, **kwargs: None", "", True),
+    "no C function hooked": ("", "observer._C_HOOKS.clear()", True),
+    "no waitpid/waitid hook": ("", "observer._C_HOOKS.pop(os.waitpid); observer._C_HOOKS.pop(os.waitid)", True),
+    # (on 3.12+ the audit hook also finds the code run later, imports among them, that calls a
+    # hooked C function or defines a hooked one: that handler, "exec", stays)
+    "no audit event observed": ("", "observer._AUDIT = {key: handler for key, handler in "
+                                    "observer._AUDIT.items() if key == 'exec'}", True),
+    "no fork event": ("", "observer._AUDIT.pop('os.fork')", True),
+    "no thread-start event": ("observer.THREADING.pop('threading:Thread.start', None)",
+                              "observer._AUDIT.pop('_thread.start_new_thread'); "
+                              "observer._AUDIT.pop('_thread.start_joinable_thread')", True),
+    "no stack dumps": ("observer._register_stacks = lambda: None", "", True),
+}
 
 
-def environments(folder: Path) -> dict[str, dict[str, str]]:
+def environments(folder: Path, parts: bool = False) -> dict[str, dict[str, str]]:
     base = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PROCLIFE_OBSERVER")}
     profile_site = folder / "profile-only"
     profile_site.mkdir()
     stacks = folder / "stacks"
     stacks.mkdir()
     (profile_site / "sitecustomize.py").write_text(PROFILE_ONLY)
-    return {
+    site = prepare_site(folder / "site")
+    envs = {
         "bare": base,
-        "observed": environment(prepare_site(folder / "site"), folder / "events.jsonl", base, stacks),
+        "observed": environment(site, folder / "events.jsonl", base, stacks),
         "profile function only": {**base, "PYTHONPATH": str(profile_site)},
     }
+    for index, (name, (before, after, install)) in enumerate(PARTS.items() if parts else ()):
+        part_site = folder / f"part-{index}"
+        part_site.mkdir()
+        (part_site / "sitecustomize.py").write_text(PART_SITE.format(
+            site=str(site.resolve()), before=before, after=after,
+            install="observer.install_from_environment()" if install else ""))
+        envs[name] = environment(part_site, folder / "events.jsonl", base, stacks)
+    return envs
 
 
 def run_once(python: str, children: int, env: dict[str, str], sink: Path) -> dict[str, float]:
@@ -73,29 +120,36 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--children", type=int, default=150)
     parser.add_argument("--python", default=sys.executable, help="the interpreter of the program")
+    parser.add_argument("--parts", action="store_true", help="a load per part of the observer taken out")
     args = parser.parse_args()
     version = subprocess.run([args.python, "-c", "import sys; print(sys.version.split()[0])"],
                              capture_output=True, text=True, check=True).stdout.strip()
     with tempfile.TemporaryDirectory(prefix="proclife-bench-fork-") as tmp:
         folder = Path(tmp)
-        envs = environments(folder)
+        envs = environments(folder, args.parts)
         results: dict[str, list[dict[str, float]]] = {name: [] for name in envs}
+        order = random.Random(0)
         for _ in range(args.rounds):
-            for name, env in envs.items():
-                results[name].append(run_once(args.python, args.children, env, folder / "events.jsonl"))
+            names = list(envs)
+            order.shuffle(names)  # no load always right after another: the machine's drift spread over all
+            for name in names:
+                results[name].append(run_once(args.python, args.children, envs[name], folder / "events.jsonl"))
     print(f"python {version}, {args.children} fork children one at a time, {args.rounds} rounds, "
-          f"load average {os.getloadavg()[0]:.1f}; per child: median (minimum)")
-    print(f"{'load':<22} {'main program us':>17} {'child us':>17} {'main faults':>12} {'child faults':>13} "
-          f"{'total / bare':>13}")
-    bare_total = statistics.median(r["parent_us"] + r["child_us"] for r in results["bare"])
+          f"load average {os.getloadavg()[0]:.1f}; per child: median (minimum); ratios: median of the rounds'")
+    print(f"{'load':<26} {'main program us':>17} {'child us':>17} {'main faults':>12} {'child faults':>13} "
+          f"{'total / bare':>13}" + (f" {'part' + chr(39) + 's cost':>12}" if args.parts else ""))
+    totals = {name: [r["parent_us"] + r["child_us"] for r in rows] for name, rows in results.items()}
+    # each round's total over the same round's bare one: slow changes of the machine's load cancel
+    ratios = {name: statistics.median(t / b for t, b in zip(values, totals["bare"], strict=True))
+              for name, values in totals.items()}
     for name, rows in results.items():
         cells = []
         for key in FIELDS:
             values = [r[key] for r in rows]
             cells.append(f"{statistics.median(values):.0f} ({min(values):.0f})" if key.endswith("us")
                          else f"{statistics.median(values):.0f}")
-        total = statistics.median(r["parent_us"] + r["child_us"] for r in rows)
-        print(f"{name:<22} {cells[0]:>17} {cells[1]:>17} {cells[2]:>12} {cells[3]:>13} {total / bare_total:>13.2f}")
+        print(f"{name:<26} {cells[0]:>17} {cells[1]:>17} {cells[2]:>12} {cells[3]:>13} {ratios[name]:>13.2f}"
+              + (f" {ratios['observed'] - ratios[name]:>12.2f}" if name in PARTS else ""))
     return 0
 
 
