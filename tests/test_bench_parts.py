@@ -1,0 +1,72 @@
+"""bench/bench_fork_cost.py --parts: each part's load still takes its part out of today's observer.
+
+The parts are patches of the observer's globals (bench_fork_cost.PARTS); a renamed global would
+make a part's load crash, or silently measure the whole observer under a part's name.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PROGRAM = """import multiprocessing as mp, threading
+def work():
+    threading.Thread(target=print).start()
+if __name__ == '__main__':
+    p = mp.get_context('fork').Process(target=work)
+    p.start(); p.join()
+"""
+
+
+def _events(env: dict[str, str], sink: Path, tmp_path: Path) -> list[dict[str, object]]:
+    """The events one forked child (starting one thread) and its parent write under ``env``."""
+    program = tmp_path / "one_child.py"
+    program.write_text(PROGRAM)
+    sink.unlink(missing_ok=True)
+    subprocess.run([sys.executable, str(program)], env=env, check=True, timeout=60, capture_output=True)
+    return [json.loads(line) for line in sink.read_text().splitlines()] if sink.exists() else []
+
+
+def _kinds(env: dict[str, str], sink: Path, tmp_path: Path) -> list[str]:
+    return [str(event["kind"]) for event in _events(env, sink, tmp_path)]
+
+
+def test_each_part_observes_less_than_the_whole_and_the_rest_still_works(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(ROOT))  # (sys.path as it was after the test)
+    from bench.bench_fork_cost import PARTS, environments
+
+    envs = environments(tmp_path, parts=True)
+    sink = tmp_path / "events.jsonl"
+    whole = _kinds(envs["observed"], sink, tmp_path)
+    assert {"process_created", "fork", "forked", "process_begin", "child_reaped", "os_exit",
+            "thread_start"} <= set(whole)
+    expected_missing = {
+        "loaded, not installed": set(whole),
+        "no events written": set(whole),
+        "no Python function hooked": {"process_created", "process_begin", "child_joined"},
+        "no C function hooked": {"child_reaped", "os_exit"},
+        "no waitpid/waitid hook": {"child_reaped"},
+        "no audit event observed": {"fork"},
+        "no fork event": {"fork"},
+        "no thread-start event": {"thread_start"},
+        "no stack dumps": set(),
+    }
+    assert set(expected_missing) == set(PARTS)
+    for name, missing in expected_missing.items():
+        kinds = set(_kinds(envs[name], sink, tmp_path))
+        assert not kinds & missing, f"{name}: still observed {sorted(kinds & missing)}"
+        if name not in ("loaded, not installed", "no events written"):
+            assert "observer_installed" in kinds and "forked" in kinds, f"{name}: {sorted(kinds)}"
+
+    def registers_stacks(name: str) -> bool:
+        installed = [e for e in _events(envs[name], sink, tmp_path) if e["kind"] == "observer_installed"]
+        return "stacks" in installed[0]
+
+    assert registers_stacks("observed") and not registers_stacks("no stack dumps")
