@@ -135,15 +135,18 @@ def _gone_or_zombie(proc: psutil.Process | int) -> bool:
 
 
 def test_a_tracer_killed_by_sigkill_leaves_no_process(tmp_path: Path) -> None:
-    """SIGKILL runs nothing in the tracer: its keeper ends the tree (then the processes are init's to reap)."""
+    """SIGKILL runs nothing in the tracer: its keeper ends the tree (then the processes are init's to
+    reap) and removes the run's site folder (the observer's copy the tracer made for the run)."""
     out = tmp_path / "out"
     tracer = subprocess.Popen([sys.executable, "-m", "proclife", "trace", "--out", str(out), "--kill-after", "60",
                                "--", sys.executable, str(PROGRAMS / "queue_join_deadlock.py"), "fork"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env(tmp_path), cwd=tmp_path)
     try:
-        _await_exit_step(out / "events.jsonl", time.monotonic() + 15)  # the child holds, its parent joins it
+        (child,) = _await_exit_step(out / "events.jsonl", time.monotonic() + 15)  # it holds, its parent joins it
         keepers = [c for c in psutil.Process(tracer.pid).children() if "proclife.trace.keeper" in c.cmdline()]
         assert len(keepers) == 1, keepers
+        site = Path(psutil.Process(child).environ()["PYTHONPATH"].split(os.pathsep)[0])
+        assert (site / "sitecustomize.py").is_file(), site
     finally:
         tracer.kill()
         tracer.communicate(timeout=BOUND)
@@ -153,6 +156,7 @@ def test_a_tracer_killed_by_sigkill_leaves_no_process(tmp_path: Path) -> None:
     assert _gone_or_zombie(keepers[0]), "the keeper did not end within 15 s of the tracer's SIGKILL"
     sink_pids = {e.pid for e in read_events(out / "events.jsonl")}
     assert len(sink_pids) >= 2 and all(_gone_or_zombie(pid) for pid in sink_pids)
+    assert not site.exists(), f"{site} left behind"
 
 
 def test_why_refuses_a_pid_outside_traced_runs(tmp_path: Path) -> None:

@@ -6,7 +6,9 @@ the tree would outlive it. So before the program starts, the tracer starts this 
 of its own (a terminal's Ctrl-C or a process group's kill does not reach it), tells it the run
 (``watch``), and says ``done`` when its own cleanup is over. A keeper whose pipe from the tracer
 closes before ``done`` kills the run's tree the way the tracer would (every process of the
-program's session, or that wrote an event, born since the run began), then exits.
+program's session, or that wrote an event, born since the run began), removes what the tracer
+would have removed on its way out (the run's site folder), then exits. (The run's entry among
+the runs in progress goes with the next reader of the list: its tracer is gone.)
 
     python -m proclife.trace.keeper        (stdin: the tracer's pipe; stdout: "ready")
 """
@@ -14,8 +16,10 @@ program's session, or that wrote an event, born since the run began), then exits
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -87,9 +91,12 @@ class Keeper:
     def pid(self) -> int:
         return self.proc.pid
 
-    def watch(self, session: int, started_wall: float, sink: Path) -> None:
-        """The run to end if the tracer dies: the program's session and its sink."""
-        self._say(f"watch {session} {started_wall!r} {sink.resolve()}\n")
+    def watch(self, session: int, started_wall: float, sink: Path, leftovers: tuple[Path, ...] = ()) -> None:
+        """The run to end if the tracer dies: the program's session and its sink; and the
+        ``leftovers`` (folders, files) to remove then, as the tracer would have on its way out."""
+        self._say("watch " + json.dumps({"session": session, "started_wall": started_wall,
+                                         "sink": str(sink.resolve()),
+                                         "leftovers": [str(path) for path in leftovers]}) + "\n")
 
     def release(self) -> None:
         """The tracer's cleanup is over: the keeper exits without touching anything."""
@@ -127,17 +134,28 @@ def _end_run(session: int, started_wall: float, sink: Path) -> None:
         psutil.wait_procs(tree, timeout=0.5)
 
 
+def _remove(leftovers: list[str]) -> None:
+    """Remove the folders and files the tracer left (each may be gone already)."""
+    for name in leftovers:
+        path = Path(name)
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
 def main() -> int:
     """Wait for the tracer's word; end the run if the tracer goes without it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the tracer handles Ctrl-C, then says "done"
     sys.stdout.write("ready\n")
     sys.stdout.flush()
-    words = sys.stdin.readline().split(" ", 3)
-    if words[0] != "watch" or len(words) != 4:
+    word, _, rest = sys.stdin.readline().partition(" ")
+    if word != "watch":
         return 0  # the tracer went before its program started: nothing to end
-    session, started_wall, sink = int(words[1]), float(words[2]), Path(words[3].rstrip("\n"))
+    run = json.loads(rest)
     if sys.stdin.readline() != "done\n":  # end of file: the tracer died without cleaning up
-        _end_run(session, started_wall, sink)
+        _end_run(int(run["session"]), float(run["started_wall"]), Path(run["sink"]))
+        _remove(list(run["leftovers"]))
     return 0
 
 

@@ -5,7 +5,7 @@ so orphans come back to it; it waits for the main process (up to ``--kill-after`
 processes still running ``ORPHAN_BOUND`` seconds to end. Whatever is left at a bound is killed
 with SIGKILL (every process that wrote an event, every descendant, the program's session) and
 reaped: no process outlives the trace. If the tracer is itself killed by SIGKILL, its keeper
-(``proclife.trace.keeper``) ends the tree instead.
+(``proclife.trace.keeper``) ends the tree instead, and removes the run's site folder.
 """
 
 from __future__ import annotations
@@ -74,14 +74,14 @@ def record(command: Sequence[str], out: Path, kill_after: float | None,
     try:
         env = environment(prepare_site(site), sink, os.environ, stacks)
         with ChildSignals() as signals:
-            return _run(list(command), env, sink, kill_after, signals, watch, stacks)
+            return _run(list(command), env, sink, kill_after, signals, watch, stacks, site)
     finally:
         shutil.rmtree(site, ignore_errors=True)
 
 
 def _run(command: list[str], env: dict[str, str], sink: Path, kill_after: float | None,
          signals: ChildSignals, watch: Callable[[Recording], None] | None = None,
-         stacks: Path | None = None) -> Recording:
+         stacks: Path | None = None, site: Path | None = None) -> Recording:
     keeper = Keeper()  # started (and ready) before the run's clock starts
     rec = Recording(command, sink, time.monotonic_ns(), time.time(), kill_after=kill_after, stacks=stacks,
                     watch=watch, keeper_pid=keeper.pid)
@@ -92,7 +92,7 @@ def _run(command: list[str], env: dict[str, str], sink: Path, kill_after: float 
         keeper.release()
         raise TraceUsageError(f"cannot run {command[0]}: {exc.strerror or exc}; name a Python interpreter") from None
     rec.main_pid = proc.pid
-    keeper.watch(proc.pid, rec.started_wall, sink)
+    keeper.watch(proc.pid, rec.started_wall, sink, () if site is None else (site,))
     listing = register(RunEntry(rec.tracer_pid, proc.pid, str(sink.resolve()), str((stacks or sink.parent).resolve())))
     try:
         _await(rec, signals, None if kill_after is None else started + kill_after, main_only=True)
