@@ -46,6 +46,7 @@ from proclife.runtime.processes import Processes
 from proclife.runtime.protocol import ACK
 from proclife.runtime.signals import send_signal
 from proclife.runtime.workdir import make as make_workdir
+from proclife.runtime.workdir import temporary_dir_for_run
 
 
 class Driver:
@@ -131,6 +132,9 @@ class Driver:
     def _launch_main(self) -> None:
         env = dict(os.environ)
         env[TOKEN_VAR] = self.token
+        temporary = temporary_dir_for_run(self._dir)
+        if temporary is not None:
+            env["TMPDIR"] = temporary
         events = None if self.events is None else self.events.path
         self.procs.p0 = self._link().start_main(self.impl.spec, env, self.optimize, events)
 

@@ -20,6 +20,8 @@ import psutil
 PREFIX = "proclife-"
 OWNER = "owner"  # "<pid> <start time>" of the process whose run the folder belongs to
 SAME_START = 0.01  # seconds: the kernel counts start times in clock ticks
+UNIX_PATH_MAX = 107  # the longest path an AF_UNIX socket binds to on Linux (sun_path, 108 with its NUL)
+FORKSERVER_SOCKET = "/pymp-XXXXXXXX/listener-XXXXXXXX"  # what multiprocessing puts under TMPDIR for one
 
 
 def _start_time(pid: int) -> float | None:
@@ -73,3 +75,10 @@ def make() -> str:
     staged.write_text(f"{me} {_STARTED[me]!r}\n")
     staged.replace(record)
     return path
+
+
+def temporary_dir_for_run(folder: str) -> str | None:
+    """The TMPDIR to give a run's processes: its own folder, removed with it, so that what they
+    leave there (a forkserver's socket folder, ``pymp-*``: a process the run kills or ends by
+    ``os._exit`` runs no finalizer) goes too; None where a socket under it would be too long."""
+    return folder if len(folder) + len(FORKSERVER_SOCKET) <= UNIX_PATH_MAX else None

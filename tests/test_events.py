@@ -8,9 +8,11 @@ that and nothing else. A drive the runtime cannot perform is refused before anyt
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -75,6 +77,27 @@ def test_the_reproducer_sends_the_signal_its_steps_name(tmp_path: Path) -> None:
                             env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
     assert replay.returncode == 1, replay.stdout + replay.stderr
     assert "reproduced" in replay.stdout
+
+
+def test_a_forkserver_reproducer_leaves_nothing_in_the_temporary_directory(tmp_path: Path) -> None:
+    """The forkserver's socket folder (``pymp-*``) goes with the replay's own folder: the replay
+    kills the processes, which then run no finalizer that would remove it."""
+    wrong = load([usr1(-signal.SIGTERM)])
+    fork_server = Runner(Engine(wrong.spec, wrong.semantics, Config(start_method="forkserver")),
+                         resolve_impl("forkserver"))
+    with fork_server as run, pytest.raises(Disagreement) as caught:
+        for action in [*CHILD, Action("sigusr1", 1), Action("exitcode", 1)]:
+            run.step(action)
+    script = write_reproducer(caught.value, wrong.spec, tmp_path)
+    private = Path(tempfile.mkdtemp(prefix="pl-repro-"))  # short: a forkserver's socket path must fit
+    try:
+        replay = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True,
+                                timeout=120, env={**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+                                                  "TMPDIR": str(private)})
+        assert replay.returncode == 1, replay.stdout + replay.stderr
+        assert list(private.iterdir()) == []
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
 
 
 @pytest.mark.parametrize(("drive", "by", "names"), [

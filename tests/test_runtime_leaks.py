@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -64,6 +66,25 @@ def test_nothing_left_after_close(method: str) -> None:
     assert not os.path.exists(folder)
     # close() reaped what it adopted: no zombie child of ours is left from the run
     assert [c.pid for c in psutil.Process().children() if c.pid in pids] == []
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+def test_nothing_left_in_the_temporary_directory_after_close(method: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run's processes keep their temporary files (a forkserver's socket folder, ``pymp-*``) in
+    the run's folder: killed at close, they run no finalizer that would remove them."""
+    private = Path(tempfile.mkdtemp(prefix="pl-leaks-"))  # short: a forkserver's socket path must fit
+    monkeypatch.setenv("TMPDIR", str(private))
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
+    try:
+        with Driver(resolve_impl(method)) as driver:
+            pids = build_tree(driver, method)
+            folder = Path(driver.address).parent
+            assert folder.parent == private
+            assert (method != "forkserver") or list(folder.glob("pymp-*")), "the forkserver's socket folder"
+        assert_all_gone(pids)
+        assert list(private.iterdir()) == []
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
 
 
 def test_nothing_left_after_an_exception_inside_with() -> None:
