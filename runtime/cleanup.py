@@ -14,6 +14,7 @@ from proclife.runtime.processes import Processes
 from proclife.runtime.waits import reap_adopted
 
 TOKEN_VAR = "PROCLIFE_RUN"  # every agent's environment carries its run's token under this name
+TRACKER_BOUND = 2.0  # seconds a resource tracker may take to end by itself once the rest of the run is gone
 
 
 def _children_map() -> dict[int, list[int]]:
@@ -69,18 +70,34 @@ def live_processes(procs: Processes, token: str) -> dict[int, psutil.Process]:
     return found
 
 
+def is_resource_tracker(proc: psutil.Process) -> bool:
+    """multiprocessing's resource tracker (or a fork's of it: billiard, multiprocess), by its command."""
+    with contextlib.suppress(psutil.Error):
+        return any("resource_tracker import main" in part for part in proc.cmdline())
+    return False
+
+
 def kill_everything(procs: Processes, token: str, bound: float) -> list[int]:
     """SIGKILL every live process of the run (three rounds, for those forked meanwhile) and reap
-    them, within ``bound`` seconds; the pids still there after it."""
+    them, within ``bound`` seconds; the pids still there after it.
+
+    A resource tracker is spared until the rest is gone: the processes killed never unlink their
+    named semaphores (a spawn or forkserver context's locks, in /dev/shm), and the tracker unlinks
+    what they left as it ends, once no process holds its pipe. It is killed only if it does not
+    end within TRACKER_BOUND."""
     victims: dict[int, psutil.Process] = {}
+    trackers: dict[int, psutil.Process] = {}
     for _round in range(3):
-        fresh = {pid: p for pid, p in live_processes(procs, token).items() if pid not in victims}
+        fresh = {pid: p for pid, p in live_processes(procs, token).items() if pid not in victims and pid not in trackers}
         if not fresh:
             break
-        for proc in fresh.values():
+        for pid, proc in fresh.items():
+            if is_resource_tracker(proc):
+                trackers[pid] = proc
+                continue
             with contextlib.suppress(psutil.Error):
                 proc.kill()
-        victims.update(fresh)
+            victims[pid] = proc
     deadline = time.monotonic() + bound
     p0 = procs.p0
     if p0 is not None:
@@ -89,6 +106,13 @@ def kill_everything(procs: Processes, token: str, bound: float) -> list[int]:
     others = [p for pid, p in victims.items() if p0 is None or pid != p0.pid]
     # Our own children are reaped by psutil's waitpid(pid); the rest are awaited.
     _, alive = psutil.wait_procs(others, timeout=remaining(deadline))
+    if trackers:
+        _, lingering = psutil.wait_procs(list(trackers.values()), timeout=min(TRACKER_BOUND, remaining(deadline)))
+        for proc in lingering:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+        _, still = psutil.wait_procs(lingering, timeout=remaining(deadline))
+        alive += still
     reap_adopted(procs)
     survivors = [p.pid for p in alive]
     if p0 is not None and p0.poll() is None:
