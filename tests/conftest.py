@@ -19,6 +19,15 @@ def under_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
 
 
+def named_semaphores(pid: int) -> set[str]:
+    """The named semaphores process ``pid`` has mapped (/dev/shm/sem.*: a spawn or forkserver
+    context's locks; fork's are unlinked at once). glibc maps a semaphore under a temporary name
+    it then links to the real one, so they are found by inode."""
+    with open(f"/proc/{pid}/maps") as maps:
+        inodes = {int(line.split()[4]) for line in maps if "/dev/shm/sem." in line}
+    return {entry.path for entry in os.scandir("/dev/shm") if entry.inode() in inodes}
+
+
 def require_tool(*tools: str) -> None:
     """Return if every tool is on PATH; otherwise skip, or fail under CI."""
     missing = [t for t in tools if shutil.which(t) is None]

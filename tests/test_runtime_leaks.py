@@ -87,19 +87,12 @@ def test_nothing_left_in_the_temporary_directory_after_close(method: str, monkey
         shutil.rmtree(private, ignore_errors=True)
 
 
-def _named_semaphores(pid: int) -> set[str]:
-    """The named semaphores process ``pid`` has mapped (/dev/shm/sem.*: a spawn or forkserver
-    context's locks; fork's are unlinked at once). glibc maps a semaphore under a temporary name
-    it then links to the real one, so they are found by inode."""
-    with open(f"/proc/{pid}/maps") as maps:
-        inodes = {int(line.split()[4]) for line in maps if "/dev/shm/sem." in line}
-    return {entry.path for entry in os.scandir("/dev/shm") if entry.inode() in inodes}
-
-
 @pytest.mark.parametrize("method", ["spawn", "forkserver"])
 def test_a_runs_named_semaphores_are_unlinked_after_close(method: str) -> None:
     """Killed at close, the processes never unlink their semaphores; their resource tracker does, as
     it ends, once nothing else of the run is left: the run kills it only if it does not end."""
+    from conftest import named_semaphores
+
     engine = Engine(BASE, config=Config(start_method=method))  # type: ignore[arg-type]
     with Driver(resolve_impl(method)) as driver:
         system = System.initial()
@@ -107,7 +100,7 @@ def test_a_runs_named_semaphores_are_unlinked_after_close(method: str) -> None:
             driver.perform(action, system)
             system = engine.predict(system, action)[0].system
         assert driver.p0 is not None
-        semaphores = _named_semaphores(driver.p0.pid)
+        semaphores = named_semaphores(driver.p0.pid)
         assert semaphores, "a Queue made under spawn or forkserver has named semaphores"
     assert [name for name in semaphores if os.path.exists(name)] == []
 

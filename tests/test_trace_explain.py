@@ -159,6 +159,26 @@ def test_a_tracer_killed_by_sigkill_leaves_no_process(tmp_path: Path) -> None:
     assert not site.exists(), f"{site} left behind"
 
 
+def test_a_tree_killed_by_kill_after_leaves_no_named_semaphore(tmp_path: Path) -> None:
+    """The program's resource tracker is spared until the rest of the tree is dead: it then unlinks
+    the named semaphores of the program's Queue (spawn), which the killed processes never do."""
+    from conftest import named_semaphores
+
+    out = tmp_path / "out"
+    tracer = subprocess.Popen([sys.executable, "-m", "proclife", "trace", "--out", str(out), "--kill-after", "4",
+                               "--", sys.executable, str(PROGRAMS / "queue_join_deadlock.py"), "spawn"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env(tmp_path), cwd=tmp_path)
+    try:
+        _await_exit_step(out / "events.jsonl", time.monotonic() + 15)  # the deadlock holds
+        (main,) = [c for c in psutil.Process(tracer.pid).children() if "queue_join_deadlock.py" in " ".join(c.cmdline())]
+        semaphores = named_semaphores(main.pid)
+        assert semaphores, "a Queue made under spawn has named semaphores"
+    finally:
+        _, stderr = tracer.communicate(timeout=BOUND)
+    assert "killed after 4 s" in stderr.decode(), stderr
+    assert [name for name in semaphores if os.path.exists(name)] == []
+
+
 def test_why_refuses_a_pid_outside_traced_runs(tmp_path: Path) -> None:
     why = subprocess.run([sys.executable, "-m", "proclife", "why", str(os.getpid())], capture_output=True,
                          text=True, timeout=BOUND, env=_env(tmp_path))

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import psutil
 
+from proclife.runtime.cleanup import TRACKER_BOUND, is_resource_tracker
 from proclife.runtime.osproc import make_subreaper
 from proclife.trace.errors import TraceFailed, TraceUsageError
 from proclife.trace.keeper import Keeper, live_tree, stop_then_kill
@@ -168,9 +169,14 @@ def _kill_tree(rec: Recording, signals: ChildSignals) -> None:
 
     Every process is stopped first: killed one after the other, a parent could otherwise see its
     child die (its join() returns, its observer writes it) before its own SIGKILL, and the trace
-    would show a wait the program never finished by itself."""
+    would show a wait the program never finished by itself. A resource tracker is spared until
+    the rest is dead: it then ends by itself, unlinking the named semaphores the killed processes
+    left in /dev/shm, or is killed after TRACKER_BOUND."""
     tree = _tree(rec)
-    rec.killed.extend(stop_then_kill(tree))
+    trackers = [proc for proc in tree if is_resource_tracker(proc)]
+    rec.killed.extend(stop_then_kill([proc for proc in tree if proc not in trackers]))
+    if trackers and _await(rec, signals, time.monotonic() + TRACKER_BOUND, main_only=False):
+        rec.killed.extend(stop_then_kill(trackers))  # (it had its chance to unlink the semaphores)
     if rec.main_pid:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(rec.main_pid, signal.SIGKILL)
