@@ -85,8 +85,10 @@ class Run:
         self.asked = 0
         self.buffers: dict[socket.socket, bytes] = {}
         env = dict(os.environ, PYTHONPATH=os.pathsep.join((code, os.getcwd())))
-        if len(folder) + len("/pymp-XXXXXXXX/listener-XXXXXXXX") <= 107:  # an AF_UNIX path's limit
-            env["TMPDIR"] = folder  # a forkserver's socket folder goes with the run's folder
+        # runtime/workdir.py temporary_dir_for_run, restated: this script runs on the standard library
+        # alone. A forkserver's socket folder goes with the run's folder, where its path fits AF_UNIX's.
+        if len(folder) + len("/pymp-XXXXXXXX/listener-XXXXXXXX") <= 107:
+            env["TMPDIR"] = folder
         argv = [sys.executable, "-m", "proclife.runtime.agent", "--impl", IMPL, "--address", self.address, "--id", "0",
                 "--events", self.stream.path]
         self.p0 = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, start_new_session=True)

@@ -91,12 +91,11 @@ class Keeper:
     def pid(self) -> int:
         return self.proc.pid
 
-    def watch(self, session: int, started_wall: float, sink: Path, leftovers: tuple[Path, ...] = ()) -> None:
-        """The run to end if the tracer dies: the program's session and its sink; and the
-        ``leftovers`` (folders, files) to remove then, as the tracer would have on its way out."""
+    def watch(self, session: int, started_wall: float, sink: Path, site: Path | None = None) -> None:
+        """The run to end if the tracer dies: the program's session and its sink; and the run's
+        site folder to remove then, as the tracer would have on its way out."""
         self._say("watch " + json.dumps({"session": session, "started_wall": started_wall,
-                                         "sink": str(sink.resolve()),
-                                         "leftovers": [str(path) for path in leftovers]}) + "\n")
+                                         "sink": str(sink.resolve()), "site": site and str(site)}) + "\n")
 
     def release(self) -> None:
         """The tracer's cleanup is over: the keeper exits without touching anything."""
@@ -134,16 +133,6 @@ def _end_run(session: int, started_wall: float, sink: Path) -> None:
         psutil.wait_procs(tree, timeout=0.5)
 
 
-def _remove(leftovers: list[str]) -> None:
-    """Remove the folders and files the tracer left (each may be gone already)."""
-    for name in leftovers:
-        path = Path(name)
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
-
-
 def main() -> int:
     """Wait for the tracer's word; end the run if the tracer goes without it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the tracer handles Ctrl-C, then says "done"
@@ -155,7 +144,8 @@ def main() -> int:
     run = json.loads(rest)
     if sys.stdin.readline() != "done\n":  # end of file: the tracer died without cleaning up
         _end_run(int(run["session"]), float(run["started_wall"]), Path(run["sink"]))
-        _remove(list(run["leftovers"]))
+        if run["site"]:
+            shutil.rmtree(run["site"], ignore_errors=True)
     return 0
 
 

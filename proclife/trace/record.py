@@ -93,7 +93,7 @@ def _run(command: list[str], env: dict[str, str], sink: Path, kill_after: float 
         keeper.release()
         raise TraceUsageError(f"cannot run {command[0]}: {exc.strerror or exc}; name a Python interpreter") from None
     rec.main_pid = proc.pid
-    keeper.watch(proc.pid, rec.started_wall, sink, () if site is None else (site,))
+    keeper.watch(proc.pid, rec.started_wall, sink, site)
     listing = register(RunEntry(rec.tracer_pid, proc.pid, str(sink.resolve()), str((stacks or sink.parent).resolve())))
     try:
         _await(rec, signals, None if kill_after is None else started + kill_after, main_only=True)
