@@ -573,8 +573,17 @@ _PY_HOOKS = _CodeMap()  # CodeType -> Hook
 _C_HOOKS: dict[Any, Hook] = {}  # C functions (their hash is two pointers)
 
 
+# The profile function's cheap filters (setprofile: 3.11): a "call" is looked at only if its
+# module has a hooked function starting on the frame's line (at a call, a frame's line is its
+# code's first line), and a "return" only if the frame was seen calling a hook.
+_FIRST_LINES: set[tuple[str, int]] = set()  # (module name, first line) of each hooked code object
+_FRAMES: dict[FrameType, Hook] = {}  # the frames of hooked code that have not returned (by identity)
+
+
 def _hook_code(code: CodeType, hook: Hook, globals_: dict[str, Any]) -> None:
-    _MODULES.add(globals_.get("__name__", ""))
+    name = globals_.get("__name__", "")
+    _MODULES.add(name)
+    _FIRST_LINES.add((name, code.co_firstlineno))
     _PY_HOOKS[code] = hook
     if _MONITORING:
         events = _sysmon.events
@@ -582,14 +591,23 @@ def _hook_code(code: CodeType, hook: Hook, globals_: dict[str, Any]) -> None:
 
 
 def _profile(frame: FrameType, event: str, arg: Any, _modules: set[str] = _MODULES,
+             _lines: set[tuple[str, int]] = _FIRST_LINES, _frames: dict[FrameType, Hook] = _FRAMES,
              _py: _CodeMap = _PY_HOOKS, _c: dict[Any, Hook] = _C_HOOKS) -> None:
-    """Called for every call and return: two cheap filters before anything else."""
-    if event == "call" or event == "return":
-        if frame.f_globals.get("__name__") not in _modules:
+    """Called for every call and return: cheap filters in C (dict and set lookups) before
+    anything else; a frame's code is read (an audit event) only for a likely hooked call."""
+    if event == "call":
+        name = frame.f_globals.get("__name__")
+        if name not in _modules or (name, frame.f_lineno) not in _lines:
             return
         hook = _py.get(frame.f_code)
-        if hook is None and event == "return" and frame.f_globals["__name__"] in _AWAITED:
-            _module_executed(frame)
+        if hook is None:
+            return
+        _frames[frame] = hook
+    elif event == "return":
+        hook = _frames.pop(frame, None)
+        if hook is None:
+            if frame.f_globals.get("__name__") in _AWAITED:
+                _module_executed(frame)
             return
     else:
         hook = _c.get(arg)
@@ -615,6 +633,12 @@ def _thread_first(frame: FrameType, event: str, arg: Any) -> None:
     """A new thread's first event (threading.setprofile): it has begun; then the fast profile."""
     sys.setprofile(_profile)
     _emit("thread_begin", _now(), None, ident=_get_ident())
+    running: FrameType | None = frame if event != "call" else frame.f_back
+    while running is not None:  # called before the profile function was set (Thread._bootstrap_inner):
+        hook = _PY_HOOKS.get(running.f_code)  # their returns must find them
+        if hook is not None:
+            _FRAMES[running] = hook
+        running = running.f_back
     _profile(frame, event, arg)
 
 
@@ -793,7 +817,8 @@ def _mon_c_return(code: CodeType, offset: int, function: Any, arg0: Any) -> None
         hook = _C_HOOKS.get(function)
         if hook is not None:
             _mon_dispatch(hook, sys._getframe(1), "c_return", function)
-    if code.co_qualname in _MON.names and _MON.watched.get(code) == "shutdown" and _get_ident() in _MON.threads:
+    if (offset in _SHUT.joins and code.co_qualname in _MON.names and _MON.watched.get(code) == "shutdown"
+            and _get_ident() in _MON.threads):  # (the end of a join it began: its other C calls read no frame)
         _mon_shutdown_call(sys._getframe(1), offset, function, arg0, "c_return")
 
 
@@ -802,7 +827,8 @@ def _mon_c_raise(code: CodeType, offset: int, function: Any, arg0: Any) -> None:
         hook = _C_HOOKS.get(function)
         if hook is not None:
             _mon_dispatch(hook, sys._getframe(1), "c_exception", function)
-    if code.co_qualname in _MON.names and _MON.watched.get(code) == "shutdown" and _get_ident() in _MON.threads:
+    if (offset in _SHUT.joins and code.co_qualname in _MON.names and _MON.watched.get(code) == "shutdown"
+            and _get_ident() in _MON.threads):
         _mon_shutdown_call(sys._getframe(1), offset, function, arg0, "c_exception")
 
 
@@ -812,15 +838,21 @@ def _mon_bootstrap_call(frame: FrameType, offset: int, function: Any) -> None:
     if not _BOOT.awaiting or frame is not _BOOT.frame or offset not in _S.run_offsets.get(frame.f_code, ()):
         return
     _BOOT.awaiting = False
-    target = getattr(function, "__func__", function)
-    code = getattr(target, "__code__", None)
-    if not isinstance(code, CodeType):  # not a Python function: its first Python frame, as with setprofile
+    if not _mon_hook_run(function):  # not a Python function: its first Python frame, as with setprofile
         sys.setprofile(_watch_bootstrap)
-        return
-    _BOOT.by_code, _BOOT.run_begin, _BOOT.baseline = True, _now(), sys.exc_info()[1]
+
+
+def _mon_hook_run(run: Any) -> bool:
+    """Hook the code ``_bootstrap``'s ``self.run()`` will run (False: not a Python function's): the
+    start of its frame called by ``_bootstrap`` is the target's begin (``_on_run``), its return the end."""
+    target = getattr(run, "__func__", run)
+    code = getattr(target, "__code__", None)
+    if not isinstance(code, CodeType):
+        return False
+    _BOOT.by_code, _BOOT.begun = True, False
     _BOOT.previous = _PY_HOOKS.get(code)
     _hook_code(code, _on_run, getattr(target, "__globals__", {}))
-    _emit("target_begin", _BOOT.run_begin, None, function=getattr(code, "co_qualname", code.co_name))
+    return True
 
 
 def _mon_shutdown_call(frame: FrameType, offset: int, function: Any, arg0: Any, event: str) -> None:
@@ -831,8 +863,9 @@ def _mon_shutdown_call(frame: FrameType, offset: int, function: Any, arg0: Any, 
     name = getattr(function, "__name__", "")
     if event == "c_call" and name in ("acquire", "_shutdown"):
         lock = arg0 if type(function) is _METHOD_DESCRIPTOR else getattr(function, "__self__", None)
-        details = ({"via": "threading._shutdown", **_thread_of_lock(lock)} if name == "acquire" else
-                   {"via": "_thread._shutdown", "threads": _live_threads(daemon=False)})
+        details = _shutdown_join(name, lock)
+        if details is None:
+            return
         _SHUT.joins[offset] = (_now(), details)
         _emit("thread_join", _SHUT.joins[offset][0], None, **details)
     elif event != "c_call" and offset in _SHUT.joins:
@@ -875,8 +908,9 @@ class _Boot:
     run_end: int = 0
     baseline: BaseException | None = None
     previous: Hook | None = None  # the hook the run's code had before it ran as the target
-    awaiting: bool = False  # sys.monitoring: _bootstrap has begun, its run not yet
+    awaiting: bool = False  # sys.monitoring: _bootstrap has begun, its run (not a Python function's) not yet
     by_code: bool = False  # sys.monitoring: the run frame is the target code's frame returning to _bootstrap
+    begun: bool = False  # sys.monitoring: that frame has started (target_begin written)
 
 
 _BOOT = _Boot()
@@ -891,6 +925,7 @@ def _watch_bootstrap(frame: FrameType, event: str, arg: Any) -> None:
         code = frame.f_code
         _BOOT.previous = _PY_HOOKS.get(code)
         _hook_code(code, _on_run, frame.f_globals)  # the target runs under the fast profile, its code hooked
+        _FRAMES[frame] = _on_run  # (its call is this event: its return must find it)
         sys.setprofile(_RESUME[0])
         _emit("target_begin", _BOOT.run_begin, None, function=getattr(code, "co_qualname", code.co_name))
         return
@@ -910,7 +945,10 @@ def _on_run(frame: FrameType, event: str, arg: Any) -> None:
         else:
             sys.setprofile(_watch_after_run)
     elif event == "call" and _BOOT.by_code and frame.f_back is _BOOT.frame:
-        return  # the run frame's own start (under setprofile, _watch_bootstrap's event)
+        if not _BOOT.begun:  # the run frame's own start (under setprofile, _watch_bootstrap's event)
+            _BOOT.begun, _BOOT.run_begin, _BOOT.baseline = True, _now(), sys.exc_info()[1]
+            code = frame.f_code
+            _emit("target_begin", _BOOT.run_begin, None, function=getattr(code, "co_qualname", code.co_name))
     elif _BOOT.previous is not None and _BOOT.previous is not _on_run:  # inherited from a forking target
         _BOOT.previous(frame, event, arg)
 
@@ -963,14 +1001,24 @@ def _watch_shutdown(frame: FrameType, event: str, arg: Any) -> None:
         return
     name = getattr(arg, "__name__", "")
     if event == "c_call" and name in ("acquire", "_shutdown"):
-        details = ({"via": "threading._shutdown", **_thread_of_lock(getattr(arg, "__self__", None))}
-                   if name == "acquire" else
-                   {"via": "_thread._shutdown", "threads": _live_threads(daemon=False)})
+        details = _shutdown_join(name, getattr(arg, "__self__", None))
+        if details is None:
+            return
         _SHUT.joins[id(arg)] = (_now(), details)
         _emit("thread_join", _SHUT.joins[id(arg)][0], None, **details)
     elif event in ("c_return", "c_exception") and id(arg) in _SHUT.joins:
         begin, details = _SHUT.joins.pop(id(arg))
         _emit("thread_joined", begin, _now(), **details)
+
+
+def _shutdown_join(name: str, lock: Any) -> dict[str, Any] | None:
+    """The details of a join by ``threading._shutdown``: a tstate lock acquired (3.11), or
+    ``_thread._shutdown()`` (3.13), which is no join when no non-daemon thread is alive (nothing
+    it could wait for: no event, two fewer for every process)."""
+    if name == "acquire":
+        return {"via": "threading._shutdown", **_thread_of_lock(lock)}
+    threads = _live_threads(daemon=False)
+    return {"via": "_thread._shutdown", "threads": threads} if threads else None
 
 
 def _thread_of_lock(lock: Any) -> dict[str, Any]:
@@ -1017,11 +1065,13 @@ def _on_process_init(frame: FrameType, event: str, arg: Any) -> None:
 def _on_bootstrap(frame: FrameType, event: str, arg: Any) -> None:
     if event == "call" and _BOOT.frame is None:
         _BOOT.frame = frame
-        _emit("process_begin", _now(), None, ppid=os.getppid(), **_process_facts(_self(frame)))
-        if _MONITORING:  # the CALL of its run (_mon_bootstrap_call)
-            _BOOT.awaiting = True
-        else:
+        proc = _self(frame)
+        _emit("process_begin", _now(), None, ppid=os.getppid(), **_process_facts(proc))
+        if not _MONITORING:
             sys.setprofile(_watch_bootstrap)
+        elif not _mon_hook_run(getattr(proc, "run", None)):  # (its code hooked before it runs: no CALL event
+            _BOOT.awaiting = True  # in _bootstrap, each of whose calls would cost every child a callback)
+            _mon_local(frame.f_code, _sysmon.events.CALL)  # else the CALL of its run (_mon_bootstrap_call)
     elif event == "return" and frame is _BOOT.frame:
         _emit("exit_status", _now(), None, exitcode=arg, via="_bootstrap")
 
@@ -1298,12 +1348,12 @@ def _on_thread_start(function: Any) -> None:
         _emit("thread_start", _now(), None, where=_start_site(sys._getframe(1)), **_describe_thread(thread))
 
 
-_NOT_THE_PROGRAM = (threading.__file__, __file__)
+_NOT_THE_PROGRAM = (vars(threading), globals())  # the globals of their frames (f_code is an audit event)
 
 
 def _start_site(frame: FrameType | None) -> str | None:
     """``file:line`` of the program's call that started a thread: the first frame outside threading."""
-    while frame is not None and frame.f_code.co_filename in _NOT_THE_PROGRAM:
+    while frame is not None and (frame.f_globals is _NOT_THE_PROGRAM[0] or frame.f_globals is _NOT_THE_PROGRAM[1]):
         frame = frame.f_back
     return None if frame is None else f"{frame.f_code.co_filename}:{frame.f_lineno}"
 
@@ -1392,7 +1442,8 @@ def _hook_names(names: dict[str, str], optional: bool, defer: bool = True) -> No
         if role in ("bootstrap", "shutdown") and _MONITORING:
             _MON.watched[code] = role
             _MON.names.add(code.co_qualname)
-            _mon_local(code, _sysmon.events.CALL)
+            if role == "shutdown":  # (_bootstrap's CALL events only when its run is no Python function's)
+                _mon_local(code, _sysmon.events.CALL)
 
 
 def hook_family(name: str) -> None:
@@ -1427,7 +1478,7 @@ def _register_stacks() -> str | None:
 def _after_fork_in_child() -> None:
     parent, _S.pid = _S.pid, os.getpid()
     _BOOT.frame = _BOOT.run = None
-    _BOOT.awaiting = _BOOT.by_code = False
+    _BOOT.awaiting = _BOOT.by_code = _BOOT.begun = False
     _SHUT.frame = None
     ident = _get_ident()
     _MON.threads = {ident} if ident in _MON.threads else set()
