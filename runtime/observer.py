@@ -838,13 +838,15 @@ def _mon_bootstrap_call(frame: FrameType, offset: int, function: Any) -> None:
     if not _BOOT.awaiting or frame is not _BOOT.frame or offset not in _S.run_offsets.get(frame.f_code, ()):
         return
     _BOOT.awaiting = False
-    if not _mon_hook_run(function):  # not a Python function: its first Python frame, as with setprofile
+    if not _hook_run(function):  # not a Python function: its first Python frame, as with setprofile
         sys.setprofile(_watch_bootstrap)
 
 
-def _mon_hook_run(run: Any) -> bool:
+def _hook_run(run: Any) -> bool:
     """Hook the code ``_bootstrap``'s ``self.run()`` will run (False: not a Python function's): the
-    start of its frame called by ``_bootstrap`` is the target's begin (``_on_run``), its return the end."""
+    start of its frame called by ``_bootstrap`` is the target's begin (``_on_run``), its return the
+    end. Before the run, nothing watches ``_bootstrap``'s other calls (a CALL callback each under
+    sys.monitoring, a second profile function under setprofile): every child would pay for them."""
     target = getattr(run, "__func__", run)
     code = getattr(target, "__code__", None)
     if not isinstance(code, CodeType):
@@ -909,8 +911,8 @@ class _Boot:
     baseline: BaseException | None = None
     previous: Hook | None = None  # the hook the run's code had before it ran as the target
     awaiting: bool = False  # sys.monitoring: _bootstrap has begun, its run (not a Python function's) not yet
-    by_code: bool = False  # sys.monitoring: the run frame is the target code's frame returning to _bootstrap
-    begun: bool = False  # sys.monitoring: that frame has started (target_begin written)
+    by_code: bool = False  # the run frame is the target code's frame returning to _bootstrap
+    begun: bool = False  # that frame has started (target_begin written)
 
 
 _BOOT = _Boot()
@@ -1067,11 +1069,13 @@ def _on_bootstrap(frame: FrameType, event: str, arg: Any) -> None:
         _BOOT.frame = frame
         proc = _self(frame)
         _emit("process_begin", _now(), None, ppid=os.getppid(), **_process_facts(proc))
-        if not _MONITORING:
+        if _hook_run(getattr(proc, "run", None)):
+            pass
+        elif _MONITORING:  # a run that is no Python function's: the CALL of it (_mon_bootstrap_call)
+            _BOOT.awaiting = True
+            _mon_local(frame.f_code, _sysmon.events.CALL)
+        else:  # its first Python frame
             sys.setprofile(_watch_bootstrap)
-        elif not _mon_hook_run(getattr(proc, "run", None)):  # (its code hooked before it runs: no CALL event
-            _BOOT.awaiting = True  # in _bootstrap, each of whose calls would cost every child a callback)
-            _mon_local(frame.f_code, _sysmon.events.CALL)  # else the CALL of its run (_mon_bootstrap_call)
     elif event == "return" and frame is _BOOT.frame:
         _emit("exit_status", _now(), None, exitcode=arg, via="_bootstrap")
 

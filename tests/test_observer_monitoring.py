@@ -124,6 +124,23 @@ class Joining(mp.get_context("fork").Process):
         return super().join(timeout)
 
 
+class Calls:
+    def __call__(self):
+        pass
+
+
+class CallableRunFork(mp.get_context("fork").Process):
+    run = Calls()  # no function: the target is found as the first Python frame _bootstrap calls
+
+
+class CallableRunSpawn(mp.get_context("spawn").Process):
+    run = Calls()
+
+
+def callable_run(context):
+    return (CallableRunFork if context.get_start_method() == "fork" else CallableRunSpawn)(name="callable_run")
+
+
 if __name__ == "__main__":
     signal.signal(signal.SIGUSR1, on_usr1)
     os.kill(os.getpid(), signal.SIGUSR1)
@@ -134,6 +151,7 @@ if __name__ == "__main__":
                 for t in targets]
     if method == "fork":
         children.append(Joining(target=threads, name="joining"))
+    children.append(callable_run(context))
     for child in children:
         child.start()
         child.join(60)
@@ -181,7 +199,8 @@ def _facts(events: list[Event]) -> Counter[tuple[Any, ...]]:
 @pytest.mark.parametrize("method", ["fork", "spawn"])
 def test_monitoring_writes_the_events_setprofile_writes(tmp_path: Path, method: str) -> None:
     out, events = _observed(tmp_path, method, profile=False)
-    expected = "returns=0 raises=1 exits=3 exits_now=7 threads=0 _exit=5" + (" joining=0" if method == "fork" else "")
+    expected = ("returns=0 raises=1 exits=3 exits_now=7 threads=0 _exit=5" + (" joining=0" if method == "fork" else "")
+                + " callable_run=0")
     assert out.split("\n")[0] == expected
     out_profile, events_profile = _observed(tmp_path, method, profile=True)
     assert out_profile == out
@@ -193,6 +212,10 @@ def test_monitoring_writes_the_events_setprofile_writes(tmp_path: Path, method: 
     # called by ``self._target(*args)``, whose argument is not read: None)
     kinds = Counter(e.kind for e in events)
     assert kinds["signal_handler"] == 1
+    callable_pid = next(e.pid for e in events if e.kind == "process_begin" and e.details["name"] == "callable_run")
+    ends = [(e.kind, e.details.get("function") or e.details.get("how")) for e in events
+            if e.pid == callable_pid and e.kind in ("target_begin", "target_end")]
+    assert ends == [("target_begin", "Calls.__call__"), ("target_end", "returned")]
     exits = Counter(e.details["code"] for e in events if e.kind == "os_exit")
     assert exits[7] == exits[None] == 1
     assert kinds["thread_begin"] == kinds["thread_end"] == (4 if method == "fork" else 2)
