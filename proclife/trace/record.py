@@ -27,7 +27,7 @@ from proclife.runtime.cleanup import TRACKER_BOUND, is_resource_tracker
 from proclife.runtime.osproc import make_subreaper
 from proclife.trace.errors import TraceFailed, TraceUsageError
 from proclife.trace.keeper import Keeper, live_tree, stop_then_kill
-from proclife.trace.loader import environment, prepare_site
+from proclife.trace.loader import environment, keep_bytecode, prepare_site
 from proclife.trace.reaping import ChildSignals, Reaped, reap_all
 from proclife.trace.registry import RunEntry, register, unregister
 
@@ -77,6 +77,7 @@ def record(command: Sequence[str], out: Path, kill_after: float | None,
         with ChildSignals() as signals:
             return _run(list(command), env, sink, kill_after, signals, watch, stacks, site)
     finally:
+        keep_bytecode(site)
         shutil.rmtree(site, ignore_errors=True)
 
 

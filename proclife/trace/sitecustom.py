@@ -11,7 +11,8 @@ The first interpreter of the run writes the bytecode of the observer and of this
 site folder (the run's own, removed with it), even under PYTHONDONTWRITEBYTECODE: otherwise
 every spawned or forkserver interpreter would compile the observer's source again, about 15 ms
 of each one's start-up. The bytecode is the interpreter's own (its magic number in the name), so
-a run mixing interpreters compiles once per interpreter.
+a run mixing interpreters compiles once per interpreter; the tracer keeps it for later runs
+(``proclife.trace.loader``), which then compile nothing.
 """
 
 import importlib.machinery
@@ -40,7 +41,9 @@ def _compile_once(folder: str) -> None:
         import py_compile
 
         try:  # written to a temporary name, then renamed: interpreters starting at once never read half a file
-            py_compile.compile(source, cfile=cached, doraise=True)
+            # (unchecked: the tracer keeps it for later runs of the same sources, loader.keep_bytecode)
+            py_compile.compile(source, cfile=cached, doraise=True,
+                               invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
         except (OSError, py_compile.PyCompileError):
             return  # read-only or full: each interpreter compiles the source, as it would have anyway
 
