@@ -1239,22 +1239,18 @@ def _on_sys_exit(frame: FrameType, event: str, arg: Any) -> None:
 
 
 def _on_wait(frame: FrameType, event: str, arg: Any) -> None:
-    """``os.waitpid(pid, ...)``/``os.waitid(P_PID, pid, ...)``: a child reaped by this call."""
-    key = (frame, arg)  # (never id(): an audit event)
-    if event == "c_call":
-        name = arg.__name__
-        args = call_arguments(frame, 3)
-        pid = args[0] if name == "waitpid" else args[1]
-        options = args[1] if name == "waitpid" else args[2]
-        _WAITS[key] = (pid, options, _child_state(pid))
-    elif key in _WAITS:
-        pid, options, (before, status) = _WAITS.pop(key)
-        if before in ("running", "zombie") and _child_state(pid)[0] == "gone":
-            _emit("child_reaped", _now(), None, child=pid, via=f"os.{arg.__name__}", options=options,
-                  status=status)
-
-
-_WAITS: dict[tuple[FrameType, Any], tuple[Any, Any, tuple[str, int | None]]] = {}
+    """``os.waitpid(pid, ...)``/``os.waitid(P_PID, pid, ...)`` returned and the child is gone: this
+    call reaped it (a wait on a process that is no child of this one raises; one that leaves the
+    child running or a zombie returns and leaves it there). Read only after the call: before it the
+    child is usually running, and whatever the parent touches then is a page it copies."""
+    if event != "c_return":
+        return
+    name = arg.__name__
+    args = call_arguments(frame, 3)
+    pid = args[0] if name == "waitpid" else args[1]
+    if _child_state(pid)[0] == "gone":
+        _emit("child_reaped", _now(), None, child=pid, via=f"os.{name}",
+              options=args[1] if name == "waitpid" else args[2])
 
 
 def _on_signal_signal(frame: FrameType, event: str, arg: Any) -> None:
