@@ -108,6 +108,7 @@ def _run(command: list[str], env: dict[str, str], sink: Path, kill_after: float 
                 rec.incomplete = (f"killed: processes still running {ORPHAN_BOUND:g} s after the main process "
                                   "ended")
                 _kill_tree(rec, signals)
+        rec.ended_ns = time.monotonic_ns()  # the last process reaped (the keeper's own exit is not the run's)
     except BaseException:
         _kill_tree(rec, signals)  # interrupted (Ctrl-C, SIGTERM): the tree goes with the tracer
         raise
@@ -115,7 +116,6 @@ def _run(command: list[str], env: dict[str, str], sink: Path, kill_after: float 
         unregister(listing)
         keeper.release()
         proc.returncode = rec.exit_status if rec.exit_status is not None else -signal.SIGKILL
-    rec.ended_ns = time.monotonic_ns()
     return rec
 
 
