@@ -1,6 +1,7 @@
 """What observing costs per forked child: the main program's and each child's CPU and page faults.
 
     .venv/bin/python bench/bench_fork_cost.py [--rounds 7] [--children 150] [--python PATH] [--parts]
+                                              [--against REVISION ...]
 
 Runs bench/fork_children.py (children forked and joined one at a time, so that each figure
 divides exactly by child and no two processes compete for a core) under three loads, one after
@@ -21,6 +22,10 @@ thread-start events are among the audit events), so their costs do not add up to
 run without a part observes less and is no trace ``proclife trace`` could decide: it only says
 where the time goes. On a shared machine two runs of one load differ by up to 0.1 of the bare
 total, more at a high load: a part's cost below that is noise, its page faults are steadier.
+
+``--against REVISION`` adds a load per git revision: the observer (and the trace's
+``sitecustomize``) of that revision, loaded as *observed* is: what a change of the observer
+saved, measured side by side with the working tree's in the same rounds.
 
 The ratios are the medians, over the rounds, of each load's total (main program + child, per
 child) over the bare total of the same round; the loads run in a shuffled order in each round.
@@ -83,7 +88,21 @@ PARTS: dict[str, tuple[str, str, bool]] = {  # name: (before, after, install)
 }
 
 
-def environments(folder: Path, parts: bool = False) -> dict[str, dict[str, str]]:
+def site_at(revision: str, folder: Path) -> Path:
+    """A site folder holding the observer and the trace's sitecustomize of a git revision."""
+    folder.mkdir(parents=True)
+    for source, name in (("runtime/observer.py", "_proclife_observer.py"),
+                         ("proclife/trace/sitecustom.py", "sitecustomize.py")):
+        shown = subprocess.run(["git", "-C", str(ROOT), "show", f"{revision}:{source}"], capture_output=True,
+                               text=True, check=False)
+        if shown.returncode != 0:
+            raise SystemExit(f"--against {revision}: git show {revision}:{source} failed: {shown.stderr.strip()}; "
+                             f"name a revision of this repository (git log --oneline)")
+        (folder / name).write_text(shown.stdout)
+    return folder
+
+
+def environments(folder: Path, parts: bool = False, against: tuple[str, ...] = ()) -> dict[str, dict[str, str]]:
     base = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PROCLIFE_OBSERVER")}
     profile_site = folder / "profile-only"
     profile_site.mkdir()
@@ -103,6 +122,9 @@ def environments(folder: Path, parts: bool = False) -> dict[str, dict[str, str]]
             site=str(site.resolve()), before=before, after=after,
             install="observer.install_from_environment()" if install else ""))
         envs[name] = environment(part_site, folder / "events.jsonl", base, stacks)
+    for index, revision in enumerate(against):
+        site_then = site_at(revision, folder / f"against-{index}")
+        envs[f"observed at {revision}"[:26]] = environment(site_then, folder / "events.jsonl", base, stacks)
     return envs
 
 
@@ -121,12 +143,19 @@ def main() -> int:
     parser.add_argument("--children", type=int, default=150)
     parser.add_argument("--python", default=sys.executable, help="the interpreter of the program")
     parser.add_argument("--parts", action="store_true", help="a load per part of the observer taken out")
+    parser.add_argument("--against", action="append", default=[], metavar="REVISION",
+                        help="a load with the observer of this git revision (repeatable)")
     args = parser.parse_args()
+    for revision in args.against:
+        known = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}"],
+                               capture_output=True, check=False)
+        if known.returncode != 0:
+            parser.error(f"--against {revision}: not a revision of this repository; name one of git log --oneline")
     version = subprocess.run([args.python, "-c", "import sys; print(sys.version.split()[0])"],
                              capture_output=True, text=True, check=True).stdout.strip()
     with tempfile.TemporaryDirectory(prefix="proclife-bench-fork-") as tmp:
         folder = Path(tmp)
-        envs = environments(folder, args.parts)
+        envs = environments(folder, args.parts, tuple(args.against))
         results: dict[str, list[dict[str, float]]] = {name: [] for name in envs}
         order = random.Random(0)
         for _ in range(args.rounds):
@@ -150,6 +179,11 @@ def main() -> int:
                          else f"{statistics.median(values):.0f}")
         print(f"{name:<26} {cells[0]:>17} {cells[1]:>17} {cells[2]:>12} {cells[3]:>13} {ratios[name]:>13.2f}"
               + (f" {ratios['observed'] - ratios[name]:>12.2f}" if name in PARTS else ""))
+    for name in (name for name in totals if name.startswith("observed at ")):
+        overhead = statistics.median((o - b) / (t - b) for o, t, b in zip(totals["observed"], totals[name],
+                                                                            totals["bare"], strict=True))
+        print(f"{name[len('observed at '):]}: the working tree's observer costs {overhead:.2f} of its overhead "
+              f"over bare (median of the rounds' ratios)")
     return 0
 
 

@@ -70,3 +70,30 @@ def test_each_part_observes_less_than_the_whole_and_the_rest_still_works(
         return "stacks" in installed[0]
 
     assert registers_stacks("observed") and not registers_stacks("no stack dumps")
+
+
+def test_an_earlier_revision_is_loaded_as_it_was(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--against REVISION``: the observer of that revision, not the working tree's, observes."""
+    monkeypatch.syspath_prepend(str(ROOT))
+    from bench.bench_fork_cost import environments
+
+    added = subprocess.run(["git", "-C", str(ROOT), "log", "-n1", "--format=%h", "--diff-filter=A", "--",
+                            "proclife/trace/sitecustom.py"], capture_output=True, text=True, check=True).stdout.strip()
+    revision = added or "HEAD"  # the trace's first observer (far from today's), HEAD in a shallow clone
+    (tmp_path / "loads").mkdir()
+    envs = environments(tmp_path / "loads", against=(revision,))
+    site = Path(envs[f"observed at {revision}"]["PYTHONPATH"].split(":")[0])
+    shown = subprocess.run(["git", "-C", str(ROOT), "show", f"{revision}:runtime/observer.py"], capture_output=True,
+                           text=True, check=True).stdout
+    assert (site / "_proclife_observer.py").read_text() == shown
+    if added:
+        assert shown != (ROOT / "runtime" / "observer.py").read_text()
+    sink = tmp_path / "loads" / "events.jsonl"
+    assert "forked" in _kinds(envs[f"observed at {revision}"], sink, tmp_path)
+
+
+def test_an_unknown_revision_is_a_usage_error() -> None:
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_fork_cost.py"), "--against", "no-such-rev"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    assert "not a revision of this repository" in done.stderr
