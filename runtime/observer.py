@@ -11,16 +11,17 @@ Why it is built this way:
   would change) and imports only the standard library: it is loaded into users' programs and
   copied into reproducer scripts, so this file stands alone (no proclife import).
 - Hooks are keyed on what happens, not on names an implementation may override: the code objects
-  of the library's own machinery (``BaseProcess._bootstrap``'s call of ``self.run``, whatever
-  ``run`` is; ``Popen.wait``; ``util._exit_function``; ``threading._shutdown``), C calls
+  of the library's own machinery (the code ``BaseProcess._bootstrap``'s ``self.run()`` runs,
+  whatever ``run`` is; ``Popen.wait``; ``util._exit_function``; ``threading._shutdown``), C calls
   (``os._exit``, ``os.waitpid``, ``signal.signal``) and audit events (``os.kill``, ``os.fork``).
   ``FAMILIES`` is the registry of those names per implementation family.
 - On 3.12+ the hooks are ``sys.monitoring`` events local to the hooked code objects (a free tool
   id, never the profiler's that cProfile takes): other code runs at full speed, and no profile
   function is set. On 3.11 (or with PROCLIFE_OBSERVER_PROFILE=1) a ``sys.setprofile`` function
-  filters on one dict lookup per call; the richer watchers run only inside the few frames that
-  need them (a ``_bootstrap`` before its ``run``, ``threading._shutdown``). Both write the same
-  events (tests/test_observer_monitoring.py).
+  filters each call on its module and line, each return on its frame (set lookups); the richer
+  watchers run only inside the few frames that need them (``threading._shutdown``, and a
+  ``_bootstrap`` whose ``run`` is no Python function). Both write the same events
+  (tests/test_observer_monitoring.py).
 - Nothing heavy is imported: no ``json`` (the C encoder json uses), no ``dis`` (a bytecode
   reader of the few instructions read, per version), no ``collections.abc``.
 - Each event is one ``os.write`` of a line shorter than PIPE_BUF on an ``O_APPEND`` descriptor:
@@ -1069,13 +1070,12 @@ def _on_bootstrap(frame: FrameType, event: str, arg: Any) -> None:
         _BOOT.frame = frame
         proc = _self(frame)
         _emit("process_begin", _now(), None, ppid=os.getppid(), **_process_facts(proc))
-        if _hook_run(getattr(proc, "run", None)):
-            pass
-        elif _MONITORING:  # a run that is no Python function's: the CALL of it (_mon_bootstrap_call)
-            _BOOT.awaiting = True
-            _mon_local(frame.f_code, _sysmon.events.CALL)
-        else:  # its first Python frame
-            sys.setprofile(_watch_bootstrap)
+        if not _hook_run(getattr(proc, "run", None)):  # a run that is no Python function's:
+            if _MONITORING:  # the CALL of it (_mon_bootstrap_call)
+                _BOOT.awaiting = True
+                _mon_local(frame.f_code, _sysmon.events.CALL)
+            else:  # its first Python frame
+                sys.setprofile(_watch_bootstrap)
     elif event == "return" and frame is _BOOT.frame:
         _emit("exit_status", _now(), None, exitcode=arg, via="_bootstrap")
 
