@@ -12,6 +12,7 @@ by the two sources (``keep_bytecode``) and put into the next runs' site folders
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import shutil
@@ -46,11 +47,17 @@ def prepare_site(folder: Path) -> Path:
 def bytecode_cache() -> Path:
     """The folder of the bytecode compiled from these sources, by any interpreter (its tag in each
     file's name): ``$XDG_CACHE_HOME/proclife/observer-bytecode/<hash of the sources>``."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "proclife" / "observer-bytecode" / _sources_hash()
+
+
+@functools.cache
+def _sources_hash() -> str:
+    """The two sources' hash, read once per process (a run asks for it before and after)."""
     digest = hashlib.sha256()
     for name, source in sorted(SOURCES.items()):
         digest.update(name.encode() + b"\0" + Path(source).read_bytes() + b"\0")
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "proclife" / "observer-bytecode" / digest.hexdigest()[:16]
+    return digest.hexdigest()[:16]
 
 
 def keep_bytecode(folder: Path) -> None:
