@@ -56,12 +56,14 @@ class Lifecycle:
     """Where one process is, by its own account (what its observer wrote so far)."""
 
     pid: int
+    first: Event | None = None  # its first fact (forked, or observer_installed)
     installed: bool = False
     unhooked: tuple[str, ...] = ()
     left_target: Event | None = None  # the first fact that shows it out of its target
     finished: Event | None = None  # bootstrap returned its exit code, or os._exit was called
     steps: dict[str, Event] = field(default_factory=dict)  # exit steps begun and not returned
     steps_done: dict[str, Event] = field(default_factory=dict)  # exit steps that returned (their return)
+    began: dict[str, Event] = field(default_factory=dict)  # each exit step's first begin
     child_joins: dict[int, Event] = field(default_factory=dict)  # child pid -> its join, not returned
     thread_joins: list[Event] = field(default_factory=list)  # joins inside threading._shutdown, not returned
     feeder_joins: list[Event] = field(default_factory=list)  # joins of a Queue's feeder thread, not returned
@@ -72,6 +74,8 @@ class Lifecycle:
 
     def feed(self, event: Event) -> None:
         self.last = event
+        if self.first is None:
+            self.first = event
         kind = event.kind
         if kind == "observer_installed":
             self.installed = True
@@ -84,6 +88,7 @@ class Lifecycle:
             self.finished = event
         elif kind == "exit_step_begin" and not event.get("repeat"):
             self.steps[str(event.get("step"))] = event
+            self.began.setdefault(str(event.get("step")), event)
         elif kind == "exit_step" and str(event.get("step")) in self.steps:
             self.steps.pop(str(event.get("step")))
             self.steps_done[str(event.get("step"))] = event

@@ -44,7 +44,8 @@ BROKEN = {
     # the reproducer checks too
     "examples.broken_impls:CHILDREN_ORPHANED": (
         "handle.exit_join_begins",
-        "util._exit_function returned, but the model says it is still in it|model says gone, the OS shows alive"),
+        "util._exit_function returned(, but the model says it is still in it| without sending SIGTERM to its "
+        "daemonic child)|model says gone, the OS shows alive"),
     "examples.broken_impls:JOIN_LEAVES_ZOMBIE": (r"(handle\.(exit_)?join|process\.reap)", "still a zombie|the OS shows zombie"),
     # seen from inside: the child finishes while the model keeps it joining its Queue's feeder thread
     "examples.broken_impls:FEEDERS_NOT_JOINED": (

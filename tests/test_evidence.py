@@ -12,6 +12,7 @@ from proclife.conformance.runner import Timing, run_trace
 from proclife.model.core.base import JOIN_CHILDREN, JOIN_THREADS, RUNNABLE
 from proclife.model.core.engine import Engine
 from proclife.model.core.extend import load
+from proclife.model.core.lives import REAPED
 from proclife.model.core.semantics import NO_ARG, Action
 from proclife.model.core.system import Config, ProcState, System
 from proclife.runtime.events import Lifecycle
@@ -21,8 +22,8 @@ from proclife.runtime.observer import Event
 OS = {0: 100, 1: 101, 2: 102}  # model pid -> OS pid
 
 
-def event(kind: str, pid: int = 100, end: int | None = None, **details: object) -> Event:
-    return Event(pid, pid, "MainThread", False, kind, 1, end, dict(details))
+def event(kind: str, pid: int = 100, end: int | None = None, begin: int = 1, **details: object) -> Event:
+    return Event(pid, pid, "MainThread", False, kind, begin, end, dict(details))
 
 
 def account(*events: Event, pid: int = 100) -> Lifecycle:
@@ -32,9 +33,9 @@ def account(*events: Event, pid: int = 100) -> Lifecycle:
     return seen
 
 
-def accounts(by_model_pid: dict[int, Lifecycle]) -> Accounts:
+def accounts(by_model_pid: dict[int, Lifecycle], ended: frozenset[int] = frozenset()) -> Accounts:
     back = {v: k for k, v in OS.items()}
-    return Accounts(by_model_pid.get, OS.get, back.get)
+    return Accounts(by_model_pid.get, OS.get, back.get, ended.__contains__)
 
 
 def main_exiting(life: str, *children: ProcState) -> System:
@@ -122,6 +123,29 @@ def test_an_exit_join_of_a_daemonic_child_must_follow_its_sigterm() -> None:
     signalled = account(in_exit, event("terminate", child=101, how="terminate"),
                         event("child_join", child=101, timeout=None))
     assert not any("daemonic" in m for m in contradictions(system, accounts({0: signalled})))
+
+
+def test_an_exit_sequence_that_returns_with_a_daemonic_child_unsignalled_and_running_is_caught() -> None:
+    """No wait for an end that will not come: util._exit_function SIGTERMs every live daemonic child."""
+    ended = main_exiting(REAPED, child(daemon=True, life=REAPED))  # the model: the exit ended P1
+    exit_function = (event("exit_step_begin", begin=5, step="util._exit_function", repeat=False),
+                     event("exit_step", begin=5, end=6, step="util._exit_function"))
+    spared = account(*exit_function)
+    running = account(pid=101)  # installed at time 1, before the exit began, still in its target
+    found = contradictions(ended, accounts({0: spared, 1: running}))
+    assert len(found) == 1 and "without sending SIGTERM to its daemonic child P1" in found[0]
+    signalled = account(event("terminate", child=101), *exit_function)
+    assert contradictions(ended, accounts({0: signalled, 1: running})) == []
+    # Not a broken exit sequence: a child that ended by itself, or is ending, or was started after it began.
+    assert contradictions(ended, accounts({0: spared, 1: running}, ended=frozenset({1}))) == []
+    leaving = account(event("target_end", pid=101), pid=101)
+    assert contradictions(ended, accounts({0: spared, 1: leaving})) == []
+    late = Lifecycle(101)
+    late.feed(event("observer_installed", pid=101, begin=7, unhooked=[]))
+    assert contradictions(ended, accounts({0: spared, 1: late})) == []
+    # Nor a non-daemonic child, which the exit joins instead.
+    joined = main_exiting(REAPED, child(daemon=False, life=REAPED))
+    assert contradictions(joined, accounts({0: spared, 1: running})) == []
 
 
 def test_a_join_with_a_timeout_is_not_an_exit_join() -> None:

@@ -22,7 +22,7 @@ import proclife
 from examples.stopped import EXTENSION, PENDING, QUIET, UNFAIR
 from proclife.conformance.check import Budget, check, engine_for
 from proclife.conformance.report import Disagreement
-from proclife.conformance.runner import run_trace
+from proclife.conformance.runner import Timing, run_trace
 from proclife.model.core.base import ZOMBIE
 from proclife.model.core.checks import Fairness, Finding, StateInvariant
 from proclife.model.core.engine import Bounds, Engine
@@ -257,8 +257,10 @@ def test_a_model_that_kills_a_stopped_process_at_sigterm_disagrees_with_reality(
                    when=("sigterm_held",), effects=("code:-15", "die"))
     wrong = replace(EXTENSION, rules=tuple(at_once if r.id == at_once.id else r for r in EXTENSION.rules))
     engine = engine_for(load([wrong]), resolve_impl("fork"))
+    # The stopped child never ends, so the wait for the end the model predicts runs its whole bound:
+    # 3 s here rather than the default 10 (the steps before it need milliseconds).
     with pytest.raises(Disagreement) as caught:
-        run_trace(engine, resolve_impl("fork"), [*CHILD, Action("sigstop", 1), Action("sigterm", 1)])
+        run_trace(engine, resolve_impl("fork"), [*CHILD, Action("sigstop", 1), Action("sigterm", 1)], Timing(bound=3.0))
     assert caught.value.action == Action("sigterm", 1)
 
 

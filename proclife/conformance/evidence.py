@@ -65,8 +65,9 @@ if TYPE_CHECKING:
         def procs(self) -> Sequence[ProcLike]: ...
         def children(self, pid: int) -> tuple[int, ...]: ...
 
+EXIT_FUNCTION = "util._exit_function"  # multiprocessing's exit sequence (terminates daemons, joins children)
 # The exit step that holds each blocking exit phase: once it has returned, the phase is over.
-PHASE_STEP = {JOIN_CHILDREN: "util._exit_function", RUN_FINALIZERS: "util._exit_function",
+PHASE_STEP = {JOIN_CHILDREN: EXIT_FUNCTION, RUN_FINALIZERS: EXIT_FUNCTION,
               JOIN_THREADS: "threading._shutdown"}
 
 
@@ -77,6 +78,7 @@ class Accounts:
     of: Callable[[int], Lifecycle | None]  # model pid -> what it reported (None: it has no OS process)
     os_pid: Callable[[int], int | None]  # model pid -> its OS pid
     model_pid: Callable[[int], int | None]  # OS pid -> the model pid it is (None: not one of the model's)
+    ended: Callable[[int], bool] = lambda pid: False  # model pid -> its agent's connection has closed
 
 
 class ProcView:
@@ -120,6 +122,7 @@ def contradictions(system: Viewed, accounts: Accounts) -> list[str]:
         if seen is None:
             continue
         out += _wrong_joins(system, pid, seen, accounts)
+        out += _daemons_spared(system, pid, seen, accounts)
         out += _unreaped(system, pid, seen, accounts)
         if proc.running and seen.left_target is not None:
             out.append(f"P{pid}: its observer reports {_fact(seen.left_target)}, it has left its target, "
@@ -150,6 +153,30 @@ def _wrong_joins(system: Viewed, pid: int, seen: Lifecycle, accounts: Accounts) 
                        f"without having sent it SIGTERM")
         elif joining is not None and child != joining and not state.terminated:
             out.append(f"P{pid}: its observer reports its exit sequence joining P{child}; the model says P{joining}")
+    return out
+
+
+def _daemons_spared(system: Viewed, pid: int, seen: Lifecycle, accounts: Accounts) -> list[str]:
+    """Daemonic children the model says the exit sequence ended, that it returned without signalling
+    while they ran on. ``util._exit_function`` SIGTERMs every daemonic child still alive
+    (``active_children()`` polls each one), so a child that was running when it began, has not
+    ended since and was never signalled shows a broken exit sequence at once, with no wait for
+    an end that will not come. Held to children that are quiet by their own account (still in
+    their target, their connection open): one ending by itself is not this."""
+    done = seen.steps_done.get(EXIT_FUNCTION)
+    begun = seen.began.get(EXIT_FUNCTION)
+    if done is None or begun is None:
+        return []
+    out = []
+    for child in system.children(pid):
+        state, own, os_pid = system.procs[child], accounts.of(child), accounts.os_pid(child)
+        if not (state.daemon and state.terminated) or own is None or own.first is None or os_pid is None:
+            continue
+        quiet = own.left_target is None and own.finished is None and not accounts.ended(child)
+        if quiet and os_pid not in seen.signalled and own.first.time < begun.begin:
+            out.append(f"P{pid}: its observer reports {EXIT_FUNCTION} returned without sending SIGTERM to its "
+                       f"daemonic child P{child}, which is still running; the model says that exit ended it "
+                       f"({state.life})")
     return out
 
 

@@ -18,7 +18,6 @@ import contextlib
 import ctypes
 import json
 import os
-import select
 import selectors
 import shutil
 import signal
@@ -46,16 +45,6 @@ def os_state(pid: int | None) -> str:
     except (FileNotFoundError, ProcessLookupError):
         return "gone"
     return "zombie" if state in ("Z", "X") else "alive"
-
-
-def wait_dead(pid: int, deadline: float) -> None:
-    """Wait for ``pid`` to exit (its pidfd turns readable), reaping it if it is ours."""
-    with contextlib.suppress(ProcessLookupError, OSError):
-        fd = os.pidfd_open(pid)
-        try:
-            select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
-        finally:
-            os.close(fd)
 
 
 class HarnessFailed(Exception):
@@ -94,8 +83,8 @@ class Run:
         self.p0 = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
         self.wait(lambda: 0 in self.pids, "the main program's hello")
 
-    def wait(self, done: Any, what: str) -> None:
-        deadline = time.monotonic() + BOUND
+    def wait(self, done: Any, what: str, deadline: float | None = None) -> None:
+        deadline = time.monotonic() + BOUND if deadline is None else deadline
         while not done():
             left = deadline - time.monotonic()
             if left <= 0:
@@ -103,6 +92,8 @@ class Run:
             if self.p0.poll() is not None and not self.pids:
                 raise HarnessFailed(f"the main program exited ({self.p0.returncode}) before {what}")
             for key, _ in self.sel.select(min(left, 0.5)):
+                if key.data == "pidfd":
+                    continue  # done() reads what it means
                 if key.fileobj == self.stream.fd:
                     self.stream.read()
                     continue
@@ -143,14 +134,24 @@ class Run:
             self.wait(lambda: step["starts"] in self.pids, f"P{step['starts']}'s hello")
         return str(reply["observed"])
 
-    def settle(self, expected: dict[str, str]) -> list[str]:
+    def settle(self, step: dict[str, Any]) -> list[str]:
+        """Wait for the ends the model predicts; a fact that rules out every allowed outcome ends the wait."""
+        expected: dict[str, str] = step["os"]
         deadline = time.monotonic() + BOUND
         me = os.getpid()
         for ident, want in expected.items():
             pid = self.pids.get(int(ident))
             if pid is None or want == "alive":
                 continue
-            wait_dead(pid, deadline)
+            with contextlib.suppress(ProcessLookupError, OSError, HarnessFailed):  # an end not come shows below
+                fd = os.pidfd_open(pid)
+                self.sel.register(fd, selectors.EVENT_READ, "pidfd")  # readable once it has exited
+                try:
+                    self.wait(lambda p=pid: os_state(p) != "alive" or self.contradicted(step),  # type: ignore[misc]
+                              f"the end of P{ident}", deadline)
+                finally:
+                    self.sel.unregister(fd)
+                    os.close(fd)
             if want == "gone" and int(ident) == 0:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     self.p0.wait(max(0.0, deadline - time.monotonic()))
@@ -190,7 +191,15 @@ class Run:
         def model_pid(os_pid: int) -> int | None:
             return next((i for i, p in self.pids.items() if p == os_pid), None)
 
-        return Accounts(of, self.pids.get, model_pid)
+        return Accounts(of, self.pids.get, model_pid, lambda ident: ident in self.ended)
+
+    def contradicted(self, step: dict[str, Any]) -> bool:
+        """Every outcome the model allows is ruled out by a fact some process has already reported."""
+        from proclife.conformance.evidence import ModelView, contradictions
+
+        views = step.get("views", [])
+        accounts = self.accounts()
+        return bool(views) and all(contradictions(ModelView(plain), accounts) for plain in views)
 
     def evidence(self, step: dict[str, Any]) -> list[str]:
         """What the processes' own accounts show against the model (any allowed outcome may match):
@@ -258,7 +267,7 @@ def replay(code: str, folder: str) -> int:
         for number, step in enumerate(STEPS, 1):
             observed = run.perform(step)
             problems = [] if observed in step["allowed"] else [f"result {observed!r}, the model allows {step['allowed']}"]
-            problems += run.settle(step["os"])
+            problems += run.settle(step)
             problems += run.facts(step)
             problems += run.evidence(step)
             print(f"{number:3}. {step['describe']:32} -> {observed}")

@@ -164,7 +164,11 @@ class Runner:
         def os_pid(pid: int) -> int | None:
             return None if pid not in known else known[pid].pid
 
-        return Accounts(self._account, os_pid, model_pid)
+        def ended(pid: int) -> bool:
+            hub = self.driver.hub
+            return hub is not None and pid in hub.ended
+
+        return Accounts(self._account, os_pid, model_pid, ended)
 
     def _await_accounts(self, expected: System) -> None:
         """Wait, bounded, until each process shows the exit phase the model holds it in, or
