@@ -15,7 +15,7 @@ from itertools import product
 
 from proclife.model.core.base import REAPED
 from proclife.model.core.errors import ModelError, RuleCallError, UnknownActionError
-from proclife.model.core.semantics import NO_ARG, Action, Ctx, Semantics, base_semantics
+from proclife.model.core.semantics import NO_ARG, Action, Ctx, Guard, Semantics, base_semantics
 from proclife.model.core.spec import NEEDS_ACTOR, THREAD_MAKERS, EventDef, Rule, Spec
 from proclife.model.core.system import MAIN, Config, System, acting_thread, threads_act
 
@@ -55,10 +55,17 @@ class Engine:
     config: Config = field(default_factory=Config)
 
     def __post_init__(self) -> None:
-        self._index: dict[tuple[str, str], list[tuple[Rule, frozenset[str]]]] = {}
+        # (machine, event) -> each rule with the leaf states it fires from and its guards, looked up once
+        self._index: dict[tuple[str, str], list[tuple[Rule, frozenset[str], tuple[tuple[Guard, bool], ...]]]] = {}
+        # (machine, event) -> every leaf state some rule of it fires from
+        self._sources: dict[tuple[str, str], frozenset[str]] = {}
+        guards = self.semantics.guards
         for rule in self.spec.rules:
             leaves = frozenset(leaf for s in rule.src for leaf in self.spec.expand(rule.machine, s))
-            self._index.setdefault((rule.machine, rule.event), []).append((rule, leaves))
+            compiled = tuple((guards[g.lstrip("!")], g.startswith("!")) for g in rule.when if g.lstrip("!") in guards)
+            self._index.setdefault((rule.machine, rule.event), []).append((rule, leaves, compiled))
+            key = (rule.machine, rule.event)
+            self._sources[key] = self._sources.get(key, frozenset()) | leaves
         self._events = {e.name: e for e in self.spec.events}
         self.fire = lru_cache(maxsize=500_000)(self._fire)  # type: ignore[method-assign]
         self.settle = lru_cache(maxsize=200_000)(self._settle)  # type: ignore[method-assign]
@@ -85,16 +92,23 @@ class Engine:
             raise UnknownActionError(f"{action.describe()}: P{action.pid} has no such thread")
         return proc.threads[action.thread].life
 
-    def matching(self, system: System, action: Action) -> list[Rule]:
+    def matching(self, system: System, action: Action, ctx: Ctx | None = None) -> list[Rule]:
         """The rules that apply: source state matches and every guard holds."""
         machine = self.event(action.event).machine
         state = self.component_state(system, machine, action)
-        ctx = Ctx(self.config, action, self)
+        if ctx is None:
+            ctx = Ctx(self.config, action, self)
         out = []
-        for rule, leaves in self._index.get((machine, action.event), ()):
+        for rule, leaves, guards in self._index.get((machine, action.event), ()):
             if state in leaves:
+                if len(guards) != len(rule.when):  # a guard the semantics lacks: named by the lookup
+                    guards = tuple((self.semantics.guards[g.lstrip("!")], g.startswith("!")) for g in rule.when)
                 try:  # free unless it raises (3.11+): the hot path stays as fast
-                    holds = all(self._guard(g, system, ctx) for g in rule.when)
+                    for guard, negate in guards:
+                        if guard(system, ctx) == negate:
+                            break
+                    else:
+                        out.append(rule)
                 except ModelError:
                     raise
                 except Exception as exc:
@@ -102,8 +116,6 @@ class Engine:
                     if named is None:
                         raise
                     raise named from exc
-                if holds:
-                    out.append(rule)
         return out
 
     def _guard_failed(self, rule: Rule, system: System, ctx: Ctx, exc: Exception) -> RuleCallError | None:
@@ -116,15 +128,10 @@ class Engine:
                 return _call_failed(rule, "guard", g, fn, again)
         return _call_failed(rule, "guard", " and ".join(rule.when), None, exc)
 
-    def _guard(self, name: str, system: System, ctx: Ctx) -> bool:
-        negate = name.startswith("!")
-        value = self.semantics.guards[name.lstrip("!")](system, ctx)
-        return value != negate
-
     def _fire(self, system: System, action: Action) -> tuple[Transition, ...]:
         out: list[Transition] = []
         ctx = Ctx(self.config, action, self)
-        for rule in self.matching(system, action):
+        for rule in self.matching(system, action, ctx):
             branches: list[tuple[System, tuple[str, ...]]] = [(self._move(system, rule, action), (rule.id,))]
             for effect in rule.effects:
                 name, _, arg = effect.partition(":")
@@ -178,21 +185,33 @@ class Engine:
         return by not in NEEDS_ACTOR or acting_thread(system, pid, by) is not None
 
     def candidates(self, system: System, bounds: Bounds | None = None,
-                   skip: frozenset[str] = frozenset()) -> Iterator[Action]:
-        """Every action of a non-internal event not in ``skip``, with every argument from its domain."""
+                   skip: frozenset[str] = frozenset(), applicable: bool = False) -> Iterator[Action]:
+        """Every action of a non-internal event not in ``skip``, with every argument from its domain.
+
+        ``applicable`` leaves out an action whose component is in no state a rule of its event
+        fires from (``fire`` would give it no outcome): the explorer's successors, found faster.
+        """
         bounds = bounds or Bounds()
+        everywhere: frozenset[str] | None = None
         for event in self.spec.events:
             if event.actor == "internal" or event.name in skip:
+                continue
+            sources = self._sources.get((event.machine, event.name), frozenset()) if applicable else everywhere
+            if sources is not None and not sources:
                 continue
             args: Iterable[object] = event.domains[0] if event.domains else (NO_ARG,)
             for pid, proc in enumerate(system.procs):
                 if event.machine == "handle":
                     if pid == MAIN or proc.orphan or proc.parent is None:
                         continue
+                    if sources is not None and proc.handle not in sources:
+                        continue
                     if not self.actor(system, proc.parent, event.by):
                         continue
                     targets: Iterable[int | None] = (None,)
                 elif event.machine == "process":
+                    if sources is not None and proc.life not in sources:
+                        continue
                     if not self._may_grow(system, pid, event.name, bounds):
                         continue
                     if not self.actor(system, pid, event.by):
@@ -201,7 +220,8 @@ class Engine:
                 else:
                     if event.by != "none" and not (threads_act(proc) and self.actor(system, pid, event.by)):
                         continue
-                    targets = range(len(proc.threads))
+                    targets = range(len(proc.threads)) if sources is None else [
+                        i for i, t in enumerate(proc.threads) if t.life in sources]
                 for thread, arg in product(targets, args):
                     yield Action(event.name, pid, thread, arg)
 
@@ -228,16 +248,18 @@ class Engine:
 
     # --- what happens by itself -----------------------------------------------------
 
-    def internal_steps(self, system: System) -> list[tuple[Action, Transition]]:
+    def internal_steps(self, system: System, cached: bool = True) -> list[tuple[Action, Transition]]:
         """Internal events that can happen now: only a process that is exiting or a zombie has any,
-        or one its parent's exit sequence has still to join (its handle's exit_join)."""
+        or one its parent's exit sequence has still to join (its handle's exit_join).
+        ``cached=False`` for a caller that asks once per system (the explorer)."""
+        fire = self.fire if cached else self._fire
         out = []
         for pid, proc in enumerate(system.procs):
             if proc.life.startswith(("running", "new", REAPED)) and not proc.awaited:
                 continue
             for event in self._internal:
                 action = Action(event, pid)
-                for t in self.fire(system, action):
+                for t in fire(system, action):
                     out.append((action, t))
         return out
 

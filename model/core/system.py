@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from proclife.model.core.lives import RUNNABLE, is_exiting, is_running, is_terminated
 from proclife.model.core.traits import Traits
@@ -127,6 +127,9 @@ class Config:
         return Traits.of(self.start_method, self.python)
 
 
+_PROC_FIELD = {name: index for index, name in enumerate(ProcState._fields)}
+
+
 class System(NamedTuple):
     """Every process the run has made; index 0 is the main program."""
 
@@ -142,7 +145,16 @@ class System(NamedTuple):
         return System(tuple(procs))
 
     def update(self, pid: int, **changes: object) -> System:
-        return self.put(pid, self.procs[pid]._replace(**changes))  # type: ignore[arg-type]
+        """``procs[pid]`` with ``changes``: what ``_replace`` does, at a third of its cost (the
+        explorer makes every successor this way)."""
+        fields: list[Any] = list(self.procs[pid])
+        for name, value in changes.items():
+            if name not in _PROC_FIELD:
+                raise ValueError(f"a process state has no field {name!r}; its fields: {', '.join(_PROC_FIELD)}")
+            fields[_PROC_FIELD[name]] = value
+        procs = list(self.procs)
+        procs[pid] = tuple.__new__(ProcState, fields)
+        return System(tuple(procs))
 
     def add(self, proc: ProcState) -> tuple[System, int]:
         return System(self.procs + (proc,)), len(self.procs)

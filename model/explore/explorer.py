@@ -153,9 +153,9 @@ class Explorer:
 
     def successors(self, system: System) -> list[tuple[Action, Transition]]:
         """Every (action, outcome) pair from ``system``: program/environment, then internal."""
-        fire = self.engine.fire
+        fire = self.engine._fire  # uncached: each system is expanded once, its entries would only take memory
         out = [(a, t) for a in actions(self.engine, system, self.bounds, self.scope) for t in fire(system, a)]
-        out += self.engine.internal_steps(system)
+        out += self.engine.internal_steps(system, cached=False)
         return out
 
     # --- the run --------------------------------------------------------------------------

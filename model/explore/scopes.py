@@ -113,6 +113,6 @@ def scope(name: str, model: Model | None = None) -> Scope:
 
 def actions(engine: Engine, system: System, bounds: Bounds, chosen: Scope) -> Iterator[Action]:
     """The program and environment actions ``chosen`` offers in ``system``."""
-    for action in engine.candidates(system, bounds, chosen.excluded(engine.spec)):
+    for action in engine.candidates(system, bounds, chosen.excluded(engine.spec), applicable=True):
         if chosen.allows(action):
             yield action
