@@ -18,6 +18,7 @@ import contextlib
 import ctypes
 import json
 import os
+import select
 import selectors
 import shutil
 import signal
@@ -45,6 +46,12 @@ def os_state(pid: int | None) -> str:
     except (FileNotFoundError, ProcessLookupError):
         return "gone"
     return "zombie" if state in ("Z", "X") else "alive"
+
+
+def exited(pidfd: int) -> bool:
+    """The process has exited, every thread of it: its pidfd is readable. (/proc's state of a process
+    shows "Z" as soon as its main thread has ended, before the rest of it has and its parent can wait.)"""
+    return bool(select.select([pidfd], [], [], 0)[0])
 
 
 class HarnessFailed(Exception):
@@ -147,7 +154,7 @@ class Run:
                 fd = os.pidfd_open(pid)
                 self.sel.register(fd, selectors.EVENT_READ, "pidfd")  # readable once it has exited
                 try:
-                    self.wait(lambda p=pid: os_state(p) != "alive" or self.contradicted(step),  # type: ignore[misc]
+                    self.wait(lambda fd=fd: exited(fd) or self.contradicted(step),  # type: ignore[misc]
                               f"the end of P{ident}", deadline)
                 finally:
                     self.sel.unregister(fd)
