@@ -15,7 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 NOISE = 'for i in $(seq 100); do echo "{what} output line $i"; done'
-TOOLS = ("bash", "sh", "env", "cat", "cut", "rm", "id", "dirname", "mkdir", "sha256sum", "tail", "head", "seq",
+TOOLS = ("bash", "sh", "env", "cat", "cut", "rm", "id", "dirname", "mkdir", "sha256sum", "find", "sort", "tail", "head", "seq",
          "chmod", "cp", "mv", "date", "wc", "sed", "grep", "tee", "touch", "printf", "basename", "uname", "ln", "ls")
 FAKE_PYTHON = f"""#!/bin/bash
 case "$*" in

@@ -236,8 +236,10 @@ def test_a_trait_reaches_both_engines(method: str) -> None:
 @pytest.mark.heavy
 @pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
 def test_real_processes_agree_and_cover_the_new_rules(method: str) -> None:
+    # The fewest of the plan's runs that take every rule (its pairs are the base model's to cover:
+    # tests/test_coverage_pairs.py)
     report = check(load([EXTENSION]), resolve_impl(method), TINY,
-                   Budget(examples=0, min_examples=0, max_seconds=240, first_only=True))
+                   Budget(examples=0, min_examples=0, max_seconds=240, first_only=True, aim="rules"))
     if report.verdict != "agrees":  # the whole explanation: an assertion's message is cut short
         pytest.fail("\n\n".join(d.explain() for d in report.disagreements) or report.verdict, pytrace=False)
     assert set(report.coverage) >= NEW_RULES, NEW_RULES - set(report.coverage)
