@@ -2,9 +2,9 @@
 
 The driver is never the parent of a Process under test. Model process 0 is the main program
 of a fresh interpreter (an agent); every other model process is created by its parent
-agent through the implementation under test. The driver makes itself a child subreaper,
-so the orphans of that tree come to it, and it reaps them by pid, never with
-``waitpid(-1)``. ``close()`` (also on ``with``, at interpreter exit, and with SIGINT and
+agent through the implementation under test. The driver is a child subreaper while open
+(``osproc.SUBREAPER``): the orphans of that tree come to it, and it reaps them by pid, never
+with ``waitpid(-1)``. ``close()`` (also on ``with``, at interpreter exit, and with SIGINT and
 SIGTERM held off while it runs) kills and reaps everything the run started; a SIGKILL of
 the driver is covered by the agents' lifeline.
 
@@ -41,7 +41,7 @@ from proclife.runtime.hub import Hub
 from proclife.runtime.impls import Implementation
 from proclife.runtime.link import Link
 from proclife.runtime.observe import Snapshot
-from proclife.runtime.osproc import Known, make_subreaper
+from proclife.runtime.osproc import SUBREAPER, Known
 from proclife.runtime.processes import Processes
 from proclife.runtime.protocol import ACK
 from proclife.runtime.signals import send_signal
@@ -81,8 +81,9 @@ class Driver:
         self._dir = make_workdir()  # records its owner; sweeps those a SIGKILLed run left
         self.address = os.path.join(self._dir, "agents.sock")
         atexit.register(self.close)
+        self._reaping = False  # holding SUBREAPER (until close(): the run is reaped then)
         try:
-            make_subreaper()
+            self._reaping = SUBREAPER.hold()
             self.link = Link(self._dir, bound)
             if observed:
                 self.events = EventStream(self._dir)
@@ -122,9 +123,7 @@ class Driver:
     def __enter__(self) -> Driver:
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
 
     # --- starting ------------------------------------------------------------------------
@@ -241,6 +240,7 @@ class Driver:
                 self.events.close()
             shutil.rmtree(self._dir, ignore_errors=True)
             atexit.unregister(self.close)
+            self._reaping = self._reaping and SUBREAPER.release()
             signal.pthread_sigmask(signal.SIG_SETMASK, held)
         if survivors:
             raise HarnessError(

@@ -12,6 +12,7 @@ import ctypes
 import os
 import select
 import sys
+import threading
 import time
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ import psutil
 from proclife.runtime.errors import HarnessError
 
 PR_SET_CHILD_SUBREAPER = 36
+PR_GET_CHILD_SUBREAPER = 37
 
 NONE, ALIVE, ZOMBIE, GONE = "none", "alive", "zombie", "gone"
 
@@ -65,14 +67,54 @@ class Known:
             return None
 
 
-def make_subreaper() -> None:
+def make_subreaper(on: bool = True) -> None:
     """Orphans of the run's tree come to this process instead of pid 1, to be seen and reaped."""
     if not sys.platform.startswith("linux"):
         raise HarnessError(f"the runtime needs Linux (PR_SET_CHILD_SUBREAPER); this is {sys.platform}")
     libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) != 0:
         errno = ctypes.get_errno()
         raise HarnessError(f"prctl(PR_SET_CHILD_SUBREAPER) failed: {os.strerror(errno)}")
+
+
+def is_subreaper() -> bool:
+    libc = ctypes.CDLL(None, use_errno=True)
+    flag = ctypes.c_int(0)
+    return libc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(flag), 0, 0, 0) == 0 and flag.value != 0
+
+
+class _Subreaper:
+    """The subreaper flag, held while any run of this process is open and given back after the last.
+
+    A process that stayed a subreaper would adopt every orphan of every process tree below it,
+    long after its runs (a test runner's other subprocesses, an application's), and nothing
+    would reap them. A process that was a subreaper before its first run stays one."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.holders = 0
+        self.was = False
+
+    def hold(self) -> bool:
+        """Hold the flag (True: the caller holds it now)."""
+        with self.lock:
+            if self.holders == 0:
+                self.was = is_subreaper()
+                if not self.was:
+                    make_subreaper()
+            self.holders += 1
+            return True
+
+    def release(self) -> bool:
+        """Give the flag back (False: the caller no longer holds it)."""
+        with self.lock:
+            self.holders -= 1
+            if self.holders == 0 and not self.was:
+                make_subreaper(False)
+            return False
+
+
+SUBREAPER = _Subreaper()
 
 
 def remaining(deadline: float) -> float:

@@ -156,3 +156,26 @@ def test_nothing_left_when_the_driver_exits_without_close() -> None:
     proc, pids = _start_script("fork", wait_for_stdin=False)
     assert proc.wait(BOUND) == 0
     assert_all_gone(pids)
+
+
+SUBREAPER_PROBE = textwrap.dedent("""
+    from proclife.runtime.driver import Driver
+    from proclife.runtime.impls import resolve_impl
+    from proclife.runtime.osproc import is_subreaper
+    seen = [is_subreaper()]
+    with Driver(resolve_impl("fork")) as outer:
+        with Driver(resolve_impl("fork")) as inner:
+            seen.append(is_subreaper())
+        seen.append(is_subreaper())
+    seen.append(is_subreaper())
+    print(seen)
+""")
+
+
+def test_the_subreaper_flag_is_held_only_while_a_run_is_open(tmp_path: Path) -> None:
+    """A process left a subreaper would adopt, and never reap, the orphans of every later tree below it."""
+    done = subprocess.run([sys.executable, "-c", SUBREAPER_PROBE], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    # before any run; two runs open; the outer one still open; none
+    assert done.stdout.strip() == "[False, True, True, False]"

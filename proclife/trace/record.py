@@ -24,7 +24,7 @@ from pathlib import Path
 import psutil
 
 from proclife.runtime.cleanup import TRACKER_BOUND, is_resource_tracker
-from proclife.runtime.osproc import make_subreaper
+from proclife.runtime.osproc import SUBREAPER
 from proclife.trace.errors import TraceFailed, TraceUsageError
 from proclife.trace.keeper import Keeper, live_tree, stop_then_kill
 from proclife.trace.loader import environment, keep_bytecode, prepare_site
@@ -64,7 +64,15 @@ def record(command: Sequence[str], out: Path, kill_after: float | None,
     """Run ``command`` traced; the events go to ``out/events.jsonl``, the stack dumps (for
     ``--explain-after`` and ``proclife why``) to ``out/stacks/``. ``watch`` is called with the
     recording so far at least every WATCH_EVERY seconds until the run is over."""
-    make_subreaper()
+    SUBREAPER.hold()  # the program's orphans come here to be reaped; given back once the run is over
+    try:
+        return _record(command, out, kill_after, watch)
+    finally:
+        SUBREAPER.release()
+
+
+def _record(command: Sequence[str], out: Path, kill_after: float | None,
+            watch: Callable[[Recording], None] | None) -> Recording:
     out.mkdir(parents=True, exist_ok=True)
     sink = out / EVENTS_FILE
     sink.unlink(missing_ok=True)
