@@ -19,7 +19,7 @@ from proclife.model import Action, Config, Engine, System
 from proclife.model.core.base import BASE
 from proclife.runtime.driver import Driver
 from proclife.runtime.impls import resolve_impl
-from proclife.runtime.osproc import make_subreaper
+from proclife.runtime.osproc import SUBREAPER
 
 ROOT = Path(__file__).resolve().parent.parent
 BOUND = 10.0
@@ -142,13 +142,16 @@ def _start_script(method: str, *, wait_for_stdin: bool) -> tuple[subprocess.Pope
 
 @pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
 def test_nothing_left_after_the_driver_is_sigkilled(method: str) -> None:
-    make_subreaper()  # the killed driver's orphans come here, to be reaped by wait_procs
-    proc, pids = _start_script(method, wait_for_stdin=True)
-    descendants = [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
-    assert set(pids) <= set(descendants)
-    proc.send_signal(signal.SIGKILL)
-    assert proc.wait(BOUND) == -signal.SIGKILL
-    assert_all_gone(descendants)
+    SUBREAPER.hold()  # the killed driver's orphans come here, to be reaped by wait_procs
+    try:
+        proc, pids = _start_script(method, wait_for_stdin=True)
+        descendants = [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
+        assert set(pids) <= set(descendants)
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(BOUND) == -signal.SIGKILL
+        assert_all_gone(descendants)
+    finally:
+        SUBREAPER.release()  # or this worker would go on adopting the orphans of later tests
 
 
 def test_nothing_left_when_the_driver_exits_without_close() -> None:
