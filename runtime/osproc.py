@@ -68,7 +68,8 @@ class Known:
 
 
 def make_subreaper(on: bool = True) -> None:
-    """Orphans of the run's tree come to this process instead of pid 1, to be seen and reaped."""
+    """Orphans of the run's tree come to this process instead of pid 1, to be seen and reaped
+    (``on=False``: they go to pid 1 again). Runs hold it through ``SUBREAPER``."""
     if not sys.platform.startswith("linux"):
         raise HarnessError(f"the runtime needs Linux (PR_SET_CHILD_SUBREAPER); this is {sys.platform}")
     libc = ctypes.CDLL(None, use_errno=True)
@@ -78,6 +79,7 @@ def make_subreaper(on: bool = True) -> None:
 
 
 def is_subreaper() -> bool:
+    """Whether this process is a child subreaper now (PR_GET_CHILD_SUBREAPER)."""
     libc = ctypes.CDLL(None, use_errno=True)
     flag = ctypes.c_int(0)
     return libc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(flag), 0, 0, 0) == 0 and flag.value != 0
