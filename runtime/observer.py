@@ -18,7 +18,7 @@ Why it is built this way:
 - On 3.12+ the hooks are ``sys.monitoring`` events local to the hooked code objects (a free tool
   id, never the profiler's that cProfile takes): other code runs at full speed, and no profile
   function is set. On 3.11 (or with PROCLIFE_OBSERVER_PROFILE=1) a ``sys.setprofile`` function
-  filters each call on its module and line, each return on its frame (set lookups); the richer
+  filters each call on its line, then its module, each return on its frame (set lookups); the richer
   watchers run only inside the few frames that need them (``threading._shutdown``, and a
   ``_bootstrap`` whose ``run`` is no Python function). Both write the same events
   (tests/test_observer_monitoring.py).
@@ -574,31 +574,44 @@ _PY_HOOKS = _CodeMap()  # CodeType -> Hook
 _C_HOOKS: dict[Any, Hook] = {}  # C functions (their hash is two pointers)
 
 
-# The profile function's cheap filters (setprofile: 3.11): a "call" is looked at only if its
-# module has a hooked function starting on the frame's line (at a call, a frame's line is its
-# code's first line), and a "return" only if the frame was seen calling a hook.
+# The profile function's cheap filters (setprofile: 3.11): a "call" is looked at only if a hooked
+# function starts on the frame's line (at a call, a frame's line is its code's first line), then
+# only if its module has one starting there; a "return" only if the frame was seen calling a hook.
+# The line comes first: it is computed from the frame alone, where reading the frame's globals
+# writes to each module's globals dict and name (their reference counts), a page a forked child
+# and its parent each copy once per fork (measured: bench/bench_fork_cost.py).
 _FIRST_LINES: set[tuple[str, int]] = set()  # (module name, first line) of each hooked code object
+_LINES: set[int] = set()  # the first lines alone
 _FRAMES: dict[FrameType, Hook] = {}  # the frames of hooked code that have not returned (by identity)
 
 
 def _hook_code(code: CodeType, hook: Hook, globals_: dict[str, Any]) -> None:
-    name = globals_.get("__name__", "")
+    _hook_code_of(code, hook, globals_.get("__name__", ""))
+
+
+def _hook_code_of(code: CodeType, hook: Hook, name: str) -> None:
+    # a function's frame is on its first line when called; a module's on line 0 (its RESUME)
+    line = 0 if code.co_name == "<module>" else code.co_firstlineno
     _MODULES.add(name)
-    _FIRST_LINES.add((name, code.co_firstlineno))
+    _FIRST_LINES.add((name, line))
+    _LINES.add(line)
     _PY_HOOKS[code] = hook
     if _MONITORING:
         events = _sysmon.events
         _mon_local(code, events.PY_START | events.PY_RETURN | _mon_calls(code))
 
 
-def _profile(frame: FrameType, event: str, arg: Any, _modules: set[str] = _MODULES,
+def _profile(frame: FrameType, event: str, arg: Any, _first: set[int] = _LINES, _modules: set[str] = _MODULES,
              _lines: set[tuple[str, int]] = _FIRST_LINES, _frames: dict[FrameType, Hook] = _FRAMES,
              _py: _CodeMap = _PY_HOOKS, _c: dict[Any, Hook] = _C_HOOKS) -> None:
-    """Called for every call and return: cheap filters in C (dict and set lookups) before
+    """Called for every call and return: cheap filters in C (set and dict lookups) before
     anything else; a frame's code is read (an audit event) only for a likely hooked call."""
     if event == "call":
+        line = frame.f_lineno
+        if line not in _first:
+            return
         name = frame.f_globals.get("__name__")
-        if name not in _modules or (name, frame.f_lineno) not in _lines:
+        if name not in _modules or (name, line) not in _lines:
             return
         hook = _py.get(frame.f_code)
         if hook is None:
@@ -607,8 +620,6 @@ def _profile(frame: FrameType, event: str, arg: Any, _modules: set[str] = _MODUL
     elif event == "return":
         hook = _frames.pop(frame, None)
         if hook is None:
-            if frame.f_globals.get("__name__") in _AWAITED:
-                _module_executed(frame)
             return
     else:
         hook = _c.get(arg)
@@ -1397,9 +1408,40 @@ _ROLES: dict[str, Callable[[FrameType, str, Any], None]] = {
 
 
 # Hooks whose module was not imported yet, by module name: hooked when that module's code has run
-# (its ``<module>`` frame returns, seen by the profile function). Installing imports nothing: a
-# spawned interpreter that never starts a forkserver never pays for importing popen_forkserver.
+# (its ``<module>`` frame returns: under the profile function that code is hooked when the
+# ``exec`` audit event shows it about to run; under sys.monitoring it gets a PY_RETURN event).
+# Installing imports nothing: a spawned interpreter that never starts a forkserver never pays for
+# importing popen_forkserver.
 _AWAITED: dict[str, dict[str, str]] = {}
+
+
+def _awaited_module(filename: str) -> str | None:
+    """The awaited module whose source ``filename`` is (``pkg/mod.py``, ``pkg/mod/__init__.py``), or None."""
+    path = filename.replace(os.sep, "/")
+    for name in _AWAITED:
+        stem = "/" + name.replace(".", "/")
+        if path.endswith(stem + ".py") or path.endswith(stem + "/__init__.py"):
+            return name
+    return None
+
+
+def _profile_exec(args: tuple[Any, ...]) -> None:
+    """The ``exec`` audit event under the profile function: a module awaited is about to run. Its
+    ``<module>`` code is hooked, so that the profile function sees it return (the module
+    executed) without reading every returning frame's globals."""
+    if not _AWAITED or not args:
+        return
+    code = args[0]
+    if type(code) is CodeType and code.co_name == "<module>":
+        name = _awaited_module(code.co_filename)
+        if name is not None:
+            _hook_code_of(code, _on_module_body, name)
+
+
+def _on_module_body(frame: FrameType, event: str, arg: Any) -> None:
+    if event == "return":
+        del _PY_HOOKS[frame.f_code]  # (its module runs once)
+        _module_executed(frame)
 
 
 def _module_executed(frame: FrameType) -> None:
@@ -1535,6 +1577,8 @@ def install(sink: str | int, families: tuple[str, ...] = ("multiprocessing",), e
     os.register_at_fork(after_in_child=_after_fork_in_child)
     if _MONITORING:  # before the audit hook: reading a function's __code__ is an audit event
         _mon_scan_loaded()
+    else:
+        _AUDIT["exec"] = _profile_exec
     sys.addaudithook(_audit)
     _S.installed = True
     dispositions = _note_dispositions(changed_only=False)

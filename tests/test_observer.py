@@ -25,6 +25,7 @@ import pytest
 
 from proclife.runtime import observer
 from proclife.runtime.observer import Event, read_events
+from proclife.trace.loader import environment, prepare_site
 
 ROOT = Path(__file__).resolve().parent.parent
 METHODS = ("fork", "spawn", "forkserver")
@@ -391,6 +392,40 @@ def test_the_observer_adds_no_thread(tmp_path: Path, method: str) -> None:
     processes = len(of(events, "observer_installed"))  # spawn: the child and the resource tracker too
     assert processes == 1 if method == "fork" else processes >= 2
     assert not of(events, "thread_begin")
+
+
+LATE_IMPORTS = """
+import importlib
+import sys
+
+assert "multiprocessing" not in sys.modules  # the observer installed first: its hooks are awaited
+importlib.import_module("multiprocessing.popen_fork")  # no "import" audit event: only the code's exec
+import multiprocessing as mp
+
+child = mp.get_context("fork").Process(target=print, args=("child",), name="late")
+child.start()
+child.join(60)
+print(child.exitcode)
+"""
+
+
+def test_the_hooks_of_a_module_imported_after_install_are_armed_when_it_has_run(tmp_path: Path) -> None:
+    """The trace's observer installs before ``multiprocessing`` is imported: the modules it hooks
+    are awaited, and armed once their code has run, however they were imported."""
+    site = prepare_site(tmp_path / "site")
+    sink = tmp_path / "events.jsonl"
+    script = tmp_path / "program.py"
+    script.write_text(textwrap.dedent(LATE_IMPORTS))
+    env = environment(site, sink, {k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    done = subprocess.run([sys.executable, str(script)], env=env, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=BOUND, check=False)
+    assert done.returncode == 0 and done.stdout.split() == ["child", "0"], done.stderr[-2000:]
+    events = read_events(sink)
+    kinds = {e.kind for e in events}
+    assert {"process_created", "process_start", "process_started", "child_join", "child_joined",
+            "process_begin", "target_begin", "target_end"} <= kinds, sorted(kinds)
+    assert not of(events, "observer_unhooked") and not of(events, "observer_error")
+    assert all(e.get("unhooked") == [] for e in of(events, "observer_installed"))
 
 
 SIGKILLED = """
