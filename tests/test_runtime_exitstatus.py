@@ -69,7 +69,7 @@ def test_a_signal_death_reads_as_minus_the_signal(pipe: tuple[int, int]) -> None
 
 
 def test_a_forkserver_childs_status_is_peeked_from_the_sentinel_and_left_for_poll() -> None:
-    from multiprocessing import forkserver
+    from multiprocessing import forkserver, resource_tracker
 
     ctx = multiprocessing.get_context("forkserver")
     try:
@@ -80,7 +80,8 @@ def test_a_forkserver_childs_status_is_peeked_from_the_sentinel_and_left_for_pol
         p.join(BOUND)
         assert p.exitcode == 5  # poll() read the very bytes peeked
     finally:
-        forkserver._forkserver._stop()  # leave no forkserver behind this test
+        forkserver._forkserver._stop()  # leave no forkserver behind this test, nor the resource
+        resource_tracker._resource_tracker._stop()  # tracker it started (it would live as long as this worker)
 
 
 def test_an_unstarted_or_closed_handle_has_no_status() -> None:
