@@ -69,6 +69,7 @@ FAMILIES: dict[str, dict[str, str]] = {
         f"{name}.popen_fork:Popen.kill": "popen_kill",
         f"{name}.util:_exit_function": "exit_function",
         f"{name}.queues:Queue.cancel_join_thread": "queue_cancel",
+        f"{name}.util:get_temp_dir": "temp_dir",
     }
     for name in ("multiprocessing", "multiprocess", "billiard")
 }
@@ -1227,6 +1228,20 @@ def _on_thread_bootstrap(frame: FrameType, event: str, arg: Any) -> None:
 _POLLS: dict[FrameType, Any] = {}
 
 
+_TEMP_CALLS: dict[FrameType, bool] = {}  # get_temp_dir frames -> whether the folder existed at the call
+
+
+def _on_temp_dir(frame: FrameType, event: str, arg: Any) -> None:
+    """``util.get_temp_dir`` made this process's ``pymp-*`` folder, which a finalizer removes at its
+    exit: a process killed by SIGKILL leaves it, and the tracer that killed it removes it."""
+    if event == "call":
+        current = getattr(frame.f_globals.get("process"), "_current_process", None)
+        config = getattr(current, "_config", None)
+        _TEMP_CALLS[frame] = not isinstance(config, dict) or config.get("tempdir") is not None
+    elif not _TEMP_CALLS.pop(frame, True) and isinstance(arg, str):
+        _emit("temp_dir", _now(), None, path=arg)
+
+
 def _on_popen_poll(frame: FrameType, event: str, arg: Any) -> None:
     """The parent learns a child's exit status (from waitpid, or from the forkserver's message)."""
     if event == "call":
@@ -1402,6 +1417,7 @@ _ROLES: dict[str, Callable[[FrameType, str, Any], None]] = {
     "shutdown": _on_shutdown,
     "thread_join": _on_thread_join,
     "queue_cancel": _on_queue_cancel,
+    "temp_dir": _on_temp_dir,
     "thread_bootstrap": _on_thread_bootstrap,
     "thread_start": _on_thread_started,
 }

@@ -8,6 +8,7 @@ subreaper, which must not happen to the test runner), bounded by a timeout.
 from __future__ import annotations
 
 import json
+import os
 import re
 import select
 import shutil
@@ -127,7 +128,11 @@ def test_example_under(tmp_path: Path, name: str, method: str) -> None:
 def test_hang_killed_after_five_seconds(tmp_path: Path, name: str, method: str) -> None:
     """Each hanging example, under a start method other than fork: its findings, and nothing left."""
     doc = check_program(tmp_path, name, method, kill_after=5.0)
-    assert doc["program"]["incomplete"] == "killed after 5 s: the main process had not ended"
+    removed = "; removed the temporary folders multiprocessing had made in the killed processes: "
+    made = [] if method == "spawn" else [e["details"]["path"] for e in doc["events"] if e["kind"] == "temp_dir"]
+    assert doc["program"]["incomplete"] == ("killed after 5 s: the main process had not ended"
+                                            + (removed + ", ".join(made) if made else ""))
+    assert made == [] or not any(os.path.exists(path) for path in made)
     assert 5.0 <= (doc["ended"] - doc["started"]) / 1e9 < 5.0 + BOUND / 4
     ours = [p for p in doc["processes"] if p["role"] != "helper"]
     assert ours and all(p["ended"] == "killed" for p in ours)

@@ -134,13 +134,23 @@ def _gone_or_zombie(proc: psutil.Process | int) -> bool:
         return True
 
 
-def test_a_tracer_killed_by_sigkill_leaves_no_process(tmp_path: Path) -> None:
+def _temporary(tmp_path: Path) -> dict[str, str]:
+    """The environment of a run whose temporary folders go to ``tmp_path/tmp`` (made here)."""
+    (tmp_path / "tmp").mkdir()
+    return {**_env(tmp_path), "TMPDIR": str(tmp_path / "tmp")}
+
+
+@pytest.mark.parametrize("method", ("fork", "forkserver"))
+def test_a_tracer_killed_by_sigkill_leaves_no_process(tmp_path: Path, method: str) -> None:
     """SIGKILL runs nothing in the tracer: its keeper ends the tree (then the processes are init's to
-    reap) and removes the run's site folder (the observer's copy the tracer made for the run)."""
+    reap) and removes the run's site folder (the observer's copy the tracer made for the run) and
+    the folder multiprocessing made in the main program (forkserver: its socket's), which the
+    killed program's finalizer never removed."""
     out = tmp_path / "out"
     tracer = subprocess.Popen([sys.executable, "-m", "proclife", "trace", "--out", str(out), "--kill-after", "60",
-                               "--", sys.executable, str(PROGRAMS / "queue_join_deadlock.py"), "fork"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env(tmp_path), cwd=tmp_path)
+                               "--", sys.executable, str(PROGRAMS / "queue_join_deadlock.py"), method],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_temporary(tmp_path),
+                              cwd=tmp_path)
     try:
         (child,) = _await_exit_step(out / "events.jsonl", time.monotonic() + 15)  # it holds, its parent joins it
         keepers = [c for c in psutil.Process(tracer.pid).children() if "proclife.trace.keeper" in c.cmdline()]
@@ -154,9 +164,27 @@ def test_a_tracer_killed_by_sigkill_leaves_no_process(tmp_path: Path) -> None:
     while not _gone_or_zombie(keepers[0]) and time.monotonic() < deadline:
         time.sleep(0.05)  # sleep-ok: polling a process that is not this test's child, under a deadline
     assert _gone_or_zombie(keepers[0]), "the keeper did not end within 15 s of the tracer's SIGKILL"
-    sink_pids = {e.pid for e in read_events(out / "events.jsonl")}
+    events = read_events(out / "events.jsonl")
+    sink_pids = {e.pid for e in events}
     assert len(sink_pids) >= 2 and all(_gone_or_zombie(pid) for pid in sink_pids)
     assert not site.exists(), f"{site} left behind"
+    assert len([e for e in events if e.kind == "temp_dir"]) == (1 if method == "forkserver" else 0)
+    assert list((tmp_path / "tmp").glob("pymp-*")) == []
+
+
+def test_a_tree_killed_by_kill_after_leaves_no_temporary_folder(tmp_path: Path) -> None:
+    """The forkserver's socket is in a folder the main program made (``util.get_temp_dir``) and
+    removes at exit: killed, it never does. The tracer removes it after the kill, and says so."""
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "proclife", "trace", "--out", str(out), "--kill-after", "3", "--",
+                           sys.executable, str(PROGRAMS / "queue_join_deadlock.py"), "forkserver"],
+                          capture_output=True, text=True, env=_temporary(tmp_path), cwd=tmp_path, timeout=BOUND)
+    assert done.returncode == 3, done.stderr
+    (made,) = [e.get("path") for e in read_events(out / "events.jsonl") if e.kind == "temp_dir"]
+    assert Path(made).parent == tmp_path / "tmp" and Path(made).name.startswith("pymp-")
+    assert list((tmp_path / "tmp").glob("pymp-*")) == []
+    incomplete = json.loads((out / "trace.json").read_text())["program"]["incomplete"]
+    assert incomplete.endswith(f"removed the temporary folders multiprocessing had made in the killed processes: {made}")
 
 
 def test_a_tree_killed_by_kill_after_leaves_no_named_semaphore(tmp_path: Path) -> None:

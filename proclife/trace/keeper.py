@@ -121,15 +121,20 @@ class Keeper:
 
 
 def _end_run(session: int, started_wall: float, sink: Path) -> None:
-    """Kill the run's tree until none of it is left (bounded)."""
+    """Kill the run's tree until none of it is left (bounded), then remove the ``pymp-*`` folders
+    the killed processes had made (proclife.trace.leftovers)."""
     import psutil
 
+    from proclife.trace.leftovers import remove_left
+
+    killed: set[int] = set()
     deadline = time.monotonic() + END_BOUND
     while time.monotonic() < deadline:
         tree = live_tree(sink, session, started_wall, {os.getpid()})
         if not tree:
+            remove_left(sink, killed)
             return
-        stop_then_kill(tree)
+        killed.update(stop_then_kill(tree))
         psutil.wait_procs(tree, timeout=0.5)
 
 

@@ -27,6 +27,7 @@ from proclife.runtime.cleanup import TRACKER_BOUND, is_resource_tracker
 from proclife.runtime.osproc import SUBREAPER
 from proclife.trace.errors import TraceFailed, TraceUsageError
 from proclife.trace.keeper import Keeper, live_tree, stop_then_kill
+from proclife.trace.leftovers import remove_left
 from proclife.trace.loader import environment, keep_bytecode, prepare_site
 from proclife.trace.reaping import ChildSignals, Reaped, reap_all
 from proclife.trace.registry import RunEntry, register, unregister
@@ -52,6 +53,7 @@ class Recording:
     kill_after: float | None = None
     killed: list[int] = field(default_factory=list)  # pids SIGKILLed by the tracer
     incomplete: str | None = None  # why the trace is incomplete (killed), or None
+    removed: list[str] = field(default_factory=list)  # the pymp-* folders the killed processes left, removed
     reaped: dict[int, Reaped] = field(default_factory=dict)  # by the tracer: the main process and adoptees
     tracer_pid: int = field(default_factory=os.getpid)
     stacks: Path | None = None  # the folder of the processes' stack dumps
@@ -117,6 +119,9 @@ def _run(command: list[str], env: dict[str, str], sink: Path, kill_after: float 
                                   "ended")
                 _kill_tree(rec, signals)
         rec.ended_ns = time.monotonic_ns()  # the last process reaped (the keeper's own exit is not the run's)
+        if rec.removed:
+            rec.incomplete = (f"{rec.incomplete}; removed the temporary folders multiprocessing had made in the "
+                              f"killed processes: {', '.join(rec.removed)}")
     except BaseException:
         _kill_tree(rec, signals)  # interrupted (Ctrl-C, SIGTERM): the tree goes with the tracer
         raise
@@ -195,3 +200,4 @@ def _kill_tree(rec: Recording, signals: ChildSignals) -> None:
     if alive:
         raise TraceFailed(f"processes {sorted(p.pid for p in alive)} of the traced tree survived SIGKILL for "
                           f"{KILL_BOUND:g} s; end them by hand")
+    rec.removed.extend(remove_left(rec.sink, set(rec.killed)))  # what their finalizers would have removed

@@ -26,7 +26,8 @@ THREAD_SHUTDOWN = "threading._shutdown"
 # The trace's event kinds that a step stands for as a whole, or that carry nothing the model states
 # beyond the step they belong to (a start's fork, a join's reaping, the library's os._exit after _bootstrap).
 PARTS = frozenset({"observer_installed", "forked", "fork", "process_begin", "target_begin", "exit_status",
-                   "exit_step_begin", "child_join", "child_reaped", "thread_begin", "uncaught", "process_start"})
+                   "exit_step_begin", "child_join", "child_reaped", "thread_begin", "uncaught", "process_start",
+                   "temp_dir"})
 
 
 @dataclass(frozen=True)
