@@ -210,6 +210,7 @@ class _State:
     dispositions: dict[str, str]
     stacks: str | None = None  # the folder of the per-process stack dumps, or None (not asked for)
     stacks_path: str | None = None  # the file this process's stack dumps go to (a forked child: its parent's)
+    start_forked: bool = False  # a process start has forked: its forking code's bytecode was read
 
     def __init__(self) -> None:
         self.unhooked = []
@@ -1044,6 +1045,12 @@ def _thread_of_lock(lock: Any) -> dict[str, Any]:
 
 
 def _describe_thread(thread: Any) -> dict[str, Any]:
+    """A Thread's name, ids and daemon flag, read from its own fields: its properties are Python
+    calls (on 3.11 each one profiled, and its code's pages touched in every forked child)."""
+    own = getattr(thread, "__dict__", None)
+    if type(own) is dict and "_name" in own and "_daemonic" in own:
+        return {"name": own["_name"], "native_id": own.get("_native_id"), "daemon": own["_daemonic"],
+                "ident": own.get("_ident")}
     return {"name": thread.name, "native_id": getattr(thread, "native_id", None), "daemon": thread.daemon,
             "ident": thread.ident}
 
@@ -1092,16 +1099,32 @@ def _on_bootstrap(frame: FrameType, event: str, arg: Any) -> None:
         _emit("exit_status", _now(), None, exitcode=arg, via="_bootstrap")
 
 
+# The starts in progress: Popen.__init__ frame -> (its call's time, the Popen, the facts written
+# at the call), and the threads starting a process (their fork is the start's: no "fork" event).
+_STARTS: dict[FrameType, tuple[int, Any, dict[str, Any]]] = {}
+_STARTING: set[int] = set()
+
+
 def _on_popen_init(frame: FrameType, event: str, arg: Any) -> None:
-    popen, proc = _self(frame), frame.f_locals.get("process_obj")
+    """A process start, from the call of ``Popen.__init__`` (before the fork) to its return. The
+    facts are read at the call: after the fork every page the parent reads an object on (its
+    reference count) is a page copied, once per child."""
     if event == "call":
-        _PENDING[frame] = _now()
-        _emit("process_start", _PENDING[frame], None, **_process_facts(proc),
-              popen=getattr(type(popen), "method", None))
-    else:
-        begin = _PENDING.pop(frame, _now())
-        _emit("process_started", begin, _now(), **_process_facts(proc),
-              popen=getattr(type(popen), "method", None), child=getattr(popen, "pid", None))
+        popen, proc = _self(frame), frame.f_locals.get("process_obj")
+        begin, facts = _now(), _process_facts(proc)
+        facts["popen"] = getattr(type(popen), "method", None)
+        _STARTS[frame] = (begin, popen, facts)
+        _STARTING.add(_get_ident())
+        _emit("process_start", begin, None, **facts)
+        return
+    _STARTING.discard(_get_ident())
+    started = _STARTS.pop(frame, None)
+    if started is None:  # hooked while the start was under way: read it now
+        popen = _self(frame)
+        started = (_now(), popen, {**_process_facts(frame.f_locals.get("process_obj")),
+                                   "popen": getattr(type(popen), "method", None)})
+    begin, popen, facts = started
+    _emit("process_started", begin, _now(), **facts, child=getattr(popen, "pid", None))
 
 
 # The joins in progress, (thread, child pid) -> the outermost join frame: an override of join that
@@ -1350,7 +1373,14 @@ _AUDIT: dict[str, Callable[[tuple[Any, ...]], None]] = {
 def _on_fork() -> None:
     """Before a fork: read the forking code's bytecode now, so that the child inherits it. The
     child's ``os._exit`` is usually called from that code (``Popen._launch``), and reading its
-    argument there would cost every child a read of it and its pages."""
+    argument there would cost every child a read of it and its pages. A process start's fork is
+    written as the start (``process_start``/``process_started``), and only its first one has the
+    code read: the start's code does not change."""
+    starting = _get_ident() in _STARTING
+    if starting:
+        if _S.start_forked:
+            return
+        _S.start_forked = True
     try:
         caller = sys._getframe(3)  # past this function, the audit table's lambda and _audit
     except ValueError:
@@ -1362,7 +1392,8 @@ def _on_fork() -> None:
         for ins in _instructions(code)[0]:
             if ins.opname == "CALL" and ins.offset not in plans:
                 plans[ins.offset] = _plan(code, ins.offset)
-    _emit("fork", _now(), None)
+    if not starting:
+        _emit("fork", _now(), None)
 
 
 _FORKING = _CodeMap()  # the code objects that forked, their bytecode read: CodeType -> True
@@ -1535,6 +1566,8 @@ def _register_stacks() -> str | None:
 
 def _after_fork_in_child() -> None:
     parent, _S.pid = _S.pid, os.getpid()
+    _STARTS.clear()  # the parent's start in progress is not this process's
+    _STARTING.clear()
     _BOOT.frame = _BOOT.run = None
     _BOOT.awaiting = _BOOT.by_code = _BOOT.begun = False
     _SHUT.frame = None
