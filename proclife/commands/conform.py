@@ -32,8 +32,11 @@ from proclife.runtime.commands import check_performable
 from proclife.runtime.impls import resolve_impl
 
 
-def render(report: Report, console: Console, total_rules: int) -> None:
-    """The human summary: verdict, figures, coverage, each disagreement with its trace."""
+def render(report: Report, console: Console, total_rules: int, each_untaken: bool = True,
+           listing: str = "--json") -> None:
+    """The human summary: verdict, figures, coverage, each disagreement with its trace.
+    ``each_untaken``: each reachable pair the run did not take on a line of its own (else counted);
+    ``listing``: what lists the rules and pairs only counted here."""
     verdict = {
         "agrees": "[green]agrees with the model[/]",
         "disagrees": "[red]DISAGREES with the model[/]",
@@ -54,28 +57,29 @@ def render(report: Report, console: Console, total_rules: int) -> None:
     inapplicable = [r for r, why in report.unreached.items() if why.startswith("does not apply here")]
     if inapplicable:
         console.print(f"  [dim]{len(inapplicable)} rules do not apply to this start method or Python "
-                      f"(their guards rule them out; --json lists them)[/]")
+                      f"(their guards rule them out; {listing} lists them)[/]")
     for rule, why in sorted(report.unreached.items()):
         if rule not in inapplicable:
             console.print(f"  [dim]not covered: {rule}: {escape(why)}[/]", highlight=False)
-    render_pairs(report, console)
+    render_pairs(report, console, each_untaken, listing)
     for found, script in zip(report.disagreements, report.reproducers, strict=False):
         console.print()
         console.print(found.explain(), highlight=False, markup=False)
         console.print(f"  reproduce with: python {script}", highlight=False)
 
 
-def render_pairs(report: Report, console: Console) -> None:
-    """The (rule, consequence) pairs not taken: each one the model reaches, the rest counted by reason."""
+def render_pairs(report: Report, console: Console, each_untaken: bool = True, listing: str = "--json") -> None:
+    """The (rule, consequence) pairs not taken: each one the model reaches (``each_untaken``), the
+    rest counted by reason."""
     reasons: dict[str, int] = {}
     for key, why in report.pairs_unreached.items():
-        if why == UNTAKEN:
+        if why == UNTAKEN and each_untaken:
             console.print(f"  [dim]pair not taken: {escape(key)}: {why}[/]", highlight=False)
         else:
             group = why.split(": ")[0]
             reasons[group] = reasons.get(group, 0) + 1
     for why, n in sorted(reasons.items()):
-        console.print(f"  [dim]{n} pairs not taken: {escape(why)} (--json lists them)[/]", highlight=False)
+        console.print(f"  [dim]{n} pairs not taken: {escape(why)} ({escape(listing)} lists them)[/]", highlight=False)
 
 
 def coverage_drawings(report: Report, model: Model) -> dict[str, bytes]:
@@ -164,7 +168,7 @@ def command(
             report = check(model, impl, bounds, budget, Timing(optimize=optimize), progress=spinner.update)
         report.profile = profile.name
         report.reproducers = [str(write_reproducer(found, model.spec, repro_dir)) for found in report.disagreements]
-        render(report, console, len(model.spec.rules))
+        render(report, console, len(model.spec.rules), each_untaken=aim == "pairs")  # (rules: they were not aimed at)
         reports.append(report)
         if draw_dir is not None:
             drawn.update(coverage_drawings(report, model))
