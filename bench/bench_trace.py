@@ -267,14 +267,16 @@ def main() -> None:
         os.environ["PROCLIFE_OBSERVER_PROFILE"] = "1"
     version = subprocess.run([args.python, "-c", "import sys; print(sys.version.split()[0])"],
                              capture_output=True, text=True, check=True, timeout=60).stdout.strip()
-    from proclife.runtime.osproc import make_subreaper
+    from proclife.runtime.osproc import SUBREAPER
 
-    make_subreaper()  # the orphans of a bare run (forkserver, resource tracker) come here, to be counted
+    SUBREAPER.hold()  # the orphans of a bare run (forkserver, resource tracker) come here, to be counted
     try:
         with tempfile.TemporaryDirectory(prefix="bench-trace-") as tmp:
             _bench(args, version, Path(tmp))
     except BenchFailed as exc:
         sys.exit(f"bench_trace: {exc}")
+    finally:
+        SUBREAPER.release()
 
 
 def _bench(args: argparse.Namespace, version: str, folder: Path) -> None:
