@@ -15,17 +15,21 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-PROGRAM = """import multiprocessing as mp, threading
+PROGRAM = """import multiprocessing as mp, os, threading
 def work():
     threading.Thread(target=print).start()
 if __name__ == '__main__':
     p = mp.get_context('fork').Process(target=work)
     p.start(); p.join()
+    pid = os.fork()  # a fork of the program's own: a fork event (a Process start's is the start)
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
 """
 
 
 def _events(env: dict[str, str], sink: Path, tmp_path: Path) -> list[dict[str, object]]:
-    """The events one forked child (starting one thread) and its parent write under ``env``."""
+    """The events a Process child (starting one thread), a bare fork child and their parent write under ``env``."""
     program = tmp_path / "one_child.py"
     program.write_text(PROGRAM)
     sink.unlink(missing_ok=True)
