@@ -1464,7 +1464,7 @@ _AWAITED: dict[str, dict[str, str]] = {}
 
 def _awaited_module(filename: str) -> str | None:
     """The awaited module whose source ``filename`` is (``pkg/mod.py``, ``pkg/mod/__init__.py``), or None."""
-    path = filename.replace(os.sep, "/")
+    path = "/" + filename.replace(os.sep, "/")  # (a relative path too: a frozen application's)
     for name in _AWAITED:
         stem = "/" + name.replace(".", "/")
         if path.endswith(stem + ".py") or path.endswith(stem + "/__init__.py"):

@@ -428,6 +428,19 @@ def test_the_hooks_of_a_module_imported_after_install_are_armed_when_it_has_run(
     assert all(e.get("unhooked") == [] for e in of(events, "observer_installed"))
 
 
+def test_an_awaited_module_is_known_by_its_source_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ``exec`` audit event names a code object: its file says which awaited module runs."""
+    monkeypatch.setattr(observer, "_AWAITED", {"multiprocessing.popen_forkserver": {}, "billiard": {}})
+    assert observer._awaited_module("/usr/lib/python3.11/multiprocessing/popen_forkserver.py") == \
+        "multiprocessing.popen_forkserver"
+    assert observer._awaited_module("app.pyz/multiprocessing/popen_forkserver.py") == "multiprocessing.popen_forkserver"
+    assert observer._awaited_module("multiprocessing/popen_forkserver.py") == "multiprocessing.popen_forkserver"
+    assert observer._awaited_module("/venv/site-packages/billiard/__init__.py") == "billiard"
+    for other in ("/usr/lib/python3.11/multiprocessing/popen_fork.py", "/src/my_multiprocessing/popen_forkserver.py",
+                  "/venv/site-packages/billiard/process.py", "<frozen os>"):
+        assert observer._awaited_module(other) is None, other
+
+
 SIGKILLED = """
 import multiprocessing as mp
 import os
