@@ -41,6 +41,7 @@ from proclife.runtime.hub import Hub
 from proclife.runtime.impls import Implementation
 from proclife.runtime.link import Link
 from proclife.runtime.observe import Snapshot
+from proclife.runtime.observer_filter import filter_environment
 from proclife.runtime.osproc import SUBREAPER, Known
 from proclife.runtime.processes import Processes
 from proclife.runtime.protocol import ACK
@@ -129,7 +130,7 @@ class Driver:
     # --- starting ------------------------------------------------------------------------
 
     def _launch_main(self) -> None:
-        env = dict(os.environ)
+        env = filter_environment(dict(os.environ))  # the observer's C filter (3.11), where it builds
         env[TOKEN_VAR] = self.token
         temporary = temporary_dir_for_run(self._dir)
         if temporary is not None:

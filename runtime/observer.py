@@ -18,7 +18,9 @@ Why it is built this way:
 - On 3.12+ the hooks are ``sys.monitoring`` events local to the hooked code objects (a free tool
   id, never the profiler's that cProfile takes): other code runs at full speed, and no profile
   function is set. On 3.11 (or with PROCLIFE_OBSERVER_PROFILE=1) a ``sys.setprofile`` function
-  filters each call on its line, then its module, each return on its frame (set lookups); the richer
+  filters each call and return: in C where PROCLIFE_OBSERVER_FILTER names the built filter
+  (``observer_filter.c``: the hooked code objects and C functions by address), else in Python,
+  on a call's line, then its module, a return's frame (set lookups); the richer
   watchers run only inside the few frames that need them (``threading._shutdown``, and a
   ``_bootstrap`` whose ``run`` is no Python function). Both write the same events
   (tests/test_observer_monitoring.py).
@@ -48,6 +50,7 @@ ENV_SINK = "PROCLIFE_OBSERVER"
 ENV_FAMILIES = "PROCLIFE_OBSERVER_FAMILIES"
 ENV_STACKS = "PROCLIFE_OBSERVER_STACKS"  # a folder: set only by ``proclife trace`` (install(..., stacks=))
 ENV_PROFILE = "PROCLIFE_OBSERVER_PROFILE"  # "1": the sys.setprofile hooks even on 3.12+ (for comparison)
+ENV_FILTER = "PROCLIFE_OBSERVER_FILTER"  # the built C profile filter (observer_filter.c), where there is one
 STACKS_SIGNAL = signal.SIGRTMIN + 3  # dumps every thread's stack (faulthandler) when stacks are asked for
 STACKS_FILE = "stacks-{pid}.txt"
 SCHEMA = "proclife.observer/1"
@@ -598,6 +601,8 @@ def _hook_code_of(code: CodeType, hook: Hook, name: str) -> None:
     _FIRST_LINES.add((name, line))
     _LINES.add(line)
     _PY_HOOKS[code] = hook
+    if _FILTER is not None:
+        _FILTER.hook_code(code)
     if _MONITORING:
         events = _sysmon.events
         _mon_local(code, events.PY_START | events.PY_RETURN | _mon_calls(code))
@@ -626,10 +631,67 @@ def _profile(frame: FrameType, event: str, arg: Any, _first: set[int] = _LINES, 
     else:
         hook = _c.get(arg)
     if hook is not None:
-        try:
-            hook(frame, event, arg)
-        except Exception as exc:  # an observer's bug must never reach the program
-            _emit("observer_error", _now(), None, hook=getattr(hook, "__name__", "?"), error=repr(exc))
+        _dispatch(hook, frame, event, arg)
+
+
+def _dispatch(hook: Hook, frame: FrameType, event: str, arg: Any) -> None:
+    try:
+        hook(frame, event, arg)
+    except Exception as exc:  # an observer's bug must never reach the program
+        _emit("observer_error", _now(), None, hook=getattr(hook, "__name__", "?"), error=repr(exc))
+
+
+def _filtered(frame: FrameType, event: str, arg: Any) -> None:
+    """What the C filter lets through: a hooked code's call (``arg``: its code) or return, a
+    hooked C function's call or return."""
+    if event == "call":
+        hook = _PY_HOOKS.get(arg)
+        if hook is None:
+            return
+        _FRAMES[frame] = hook
+        arg = None
+    elif event == "return":
+        hook = _FRAMES.pop(frame, None)
+    else:
+        hook = _C_HOOKS.get(arg)
+    if hook is not None:
+        _dispatch(hook, frame, event, arg)
+
+
+def _unhook_code(code: CodeType) -> None:
+    del _PY_HOOKS[code]
+    if _FILTER is not None:
+        _FILTER.unhook_code(code)
+
+
+def _fast_profile() -> None:
+    """Set this thread's fast profile function: the C filter where it loaded, else ``_profile``."""
+    if _FILTER is not None:
+        _FILTER.set_profile(_profile)  # (sys.getprofile() shows _profile)
+    else:
+        sys.setprofile(_profile)
+
+
+def _no_profile() -> None:
+    sys.setprofile(None)
+
+
+def _load_filter(path: str | None) -> Any:
+    """The C profile filter built at ``path``, armed; None where there is none or it fails to load."""
+    if not path:
+        return None
+    from importlib import machinery  # (importlib.util would import contextlib: milliseconds at start)
+    try:
+        loader = machinery.ExtensionFileLoader(_FILTER_MODULE, path)
+        module = loader.create_module(machinery.ModuleSpec(_FILTER_MODULE, loader, origin=path))
+        module.arm(_filtered, "call", "return", "c_call", "c_exception", "c_return")
+    except (ImportError, OSError, AttributeError, TypeError):  # not built for this machine, moved...
+        return None
+    return module
+
+
+_FILTER: Any = None  # the loaded C filter (a module, kept out of sys.modules), or None
+_FILTER_MODULE = "_proclife_filter"  # its init function's name: PyInit__proclife_filter
 
 
 def _nothing(frame: FrameType, event: str, arg: Any) -> None:
@@ -640,12 +702,12 @@ def _nothing(frame: FrameType, event: str, arg: Any) -> None:
 # pass the other events to, and what they give the thread back: the fast profile function, or
 # under sys.monitoring nothing (its callbacks see those events) and no profile function.
 _PASS: list[Hook] = [_profile]
-_RESUME: list[Hook | None] = [_profile]
+_RESUME: list[Callable[[], None]] = [_fast_profile]
 
 
 def _thread_first(frame: FrameType, event: str, arg: Any) -> None:
     """A new thread's first event (threading.setprofile): it has begun; then the fast profile."""
-    sys.setprofile(_profile)
+    _fast_profile()
     _emit("thread_begin", _now(), None, ident=_get_ident())
     running: FrameType | None = frame if event != "call" else frame.f_back
     while running is not None:  # called before the profile function was set (Thread._bootstrap_inner):
@@ -942,7 +1004,7 @@ def _watch_bootstrap(frame: FrameType, event: str, arg: Any) -> None:
         _BOOT.previous = _PY_HOOKS.get(code)
         _hook_code(code, _on_run, frame.f_globals)  # the target runs under the fast profile, its code hooked
         _FRAMES[frame] = _on_run  # (its call is this event: its return must find it)
-        sys.setprofile(_RESUME[0])
+        _RESUME[0]()
         _emit("target_begin", _BOOT.run_begin, None, function=getattr(code, "co_qualname", code.co_name))
         return
     _PASS[0](frame, event, arg)
@@ -953,7 +1015,7 @@ def _on_run(frame: FrameType, event: str, arg: Any) -> None:
     if event == "return" and (frame is _BOOT.run or (_BOOT.by_code and frame.f_back is _BOOT.frame)):
         _BOOT.run_end = _now()
         if _BOOT.previous is None:
-            del _PY_HOOKS[frame.f_code]
+            _unhook_code(frame.f_code)
         else:
             _PY_HOOKS[frame.f_code] = _BOOT.previous
         if _MONITORING:  # PY_RETURN, or PY_UNWIND with the exception that ends the run
@@ -971,7 +1033,7 @@ def _on_run(frame: FrameType, event: str, arg: Any) -> None:
 
 def _watch_after_run(frame: FrameType, event: str, arg: Any) -> None:
     """The next event after the run frame returned: ``_bootstrap`` is handling its exception, if any."""
-    sys.setprofile(_RESUME[0])
+    _RESUME[0]()
     _target_end(sys.exc_info()[1])
     _PASS[0](frame, event, arg)
 
@@ -1011,7 +1073,7 @@ def _watch_shutdown(frame: FrameType, event: str, arg: Any) -> None:
         _PASS[0](frame, event, arg)
         return
     if event == "return":
-        sys.setprofile(_RESUME[0])
+        _RESUME[0]()
         _emit("exit_step", _SHUT.begin, _now(), step="threading._shutdown")
         _SHUT.frame = None
         return
@@ -1487,7 +1549,7 @@ def _profile_exec(args: tuple[Any, ...]) -> None:
 
 def _on_module_body(frame: FrameType, event: str, arg: Any) -> None:
     if event == "return":
-        del _PY_HOOKS[frame.f_code]  # (its module runs once)
+        _unhook_code(frame.f_code)  # (its module runs once)
         _module_executed(frame)
 
 
@@ -1618,6 +1680,11 @@ def install(sink: str | int, families: tuple[str, ...] = ("multiprocessing",), e
     _C_HOOKS.update(c_hooks)
     global _MONITORING
     _MONITORING = sys.version_info >= (3, 12) and os.environ.get(ENV_PROFILE) != "1" and _mon_claim()
+    global _FILTER
+    _FILTER = None if _MONITORING else _load_filter(os.environ.get(ENV_FILTER))
+    if _FILTER is not None:
+        for function in c_hooks:
+            _FILTER.hook_c(function)
     _hook_names(THREADING, optional=False)
     if _MONITORING:
         _hook_names({"threading:Thread.run": "target_caller"}, optional=True)
@@ -1633,14 +1700,21 @@ def install(sink: str | int, families: tuple[str, ...] = ("multiprocessing",), e
     dispositions = _note_dispositions(changed_only=False)
     _emit("observer_installed", _now(), None, schema=SCHEMA, ppid=os.getppid(), python=sys.version.split()[0],
           argv=sys.argv[:4], families=list(_S.families), unhooked=_S.unhooked, dispositions=dispositions,
+          hooks=_hooks_used(),
           threads=_live_threads(), **({"stacks": _stacks_facts(stacks_file)} if stacks_file else {}))
     if _MONITORING:
         _MON.threads.add(_get_ident())
-        _PASS[0], _RESUME[0] = _nothing, None
+        _PASS[0], _RESUME[0] = _nothing, _no_profile
         _mon_begin()
     else:
         threading.setprofile(_thread_first)
-        sys.setprofile(_profile)
+        _fast_profile()
+
+
+def _hooks_used() -> str:
+    if _MONITORING:
+        return "sys.monitoring"
+    return "sys.setprofile, C filter" if _FILTER is not None else "sys.setprofile"
 
 
 def install_from_environment() -> bool:

@@ -1,6 +1,6 @@
-"""The observer's two ways of hooking: ``sys.monitoring`` local events (3.12+) and ``sys.setprofile``
-(3.11, or PROCLIFE_OBSERVER_PROFILE=1), which must write the same events; and its bytecode reader,
-which must read what ``dis`` reads.
+"""The observer's ways of hooking: ``sys.monitoring`` local events (3.12+) and ``sys.setprofile``
+(3.11, or PROCLIFE_OBSERVER_PROFILE=1) with its filter in Python or in C (observer_filter.c), which
+must write the same events; and its bytecode reader, which must read what ``dis`` reads.
 
 The programs run in fresh interpreters with the observer loaded by a ``sitecustomize`` (as in
 tests/test_observer.py); every wait is bounded and each run's session is killed afterwards.
@@ -25,6 +25,7 @@ import pytest
 
 from proclife.runtime import observer
 from proclife.runtime.observer import Event, read_events
+from proclife.runtime.observer_filter import built_filter
 from tests.test_observer import BOUND, ROOT, _await_tree, _end_session
 
 MONITORING = sys.version_info >= (3, 12)
@@ -163,8 +164,12 @@ KEPT = ("how", "code", "exitcode", "step", "via", "name", "function", "signal", 
         "exception", "handler", "daemon", "method", "class", "popen", "repeat", "caller", "timeout")
 
 
-def _observed(tmp_path: Path, method: str, profile: bool) -> tuple[str, list[Event]]:
-    folder = tmp_path / ("profile" if profile else "default")
+HOOKS = {"monitoring": "sys.monitoring", "python": "sys.setprofile", "c": "sys.setprofile, C filter"}
+
+
+def _observed(tmp_path: Path, method: str, hooks: str) -> tuple[str, list[Event]]:
+    """The program's output and events, observed with ``hooks`` (a key of HOOKS)."""
+    folder = tmp_path / hooks
     site = folder / "site"
     site.mkdir(parents=True)
     (site / "sitecustomize.py").write_text(
@@ -174,8 +179,12 @@ def _observed(tmp_path: Path, method: str, profile: bool) -> tuple[str, list[Eve
     sink = folder / "events.jsonl"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROCLIFE_OBSERVER")}
     env.update(PYTHONPATH=os.pathsep.join([str(site), str(ROOT)]), PROCLIFE_OBSERVER=str(sink))
-    if profile:
+    if hooks != "monitoring":
         env[observer.ENV_PROFILE] = "1"
+    if hooks == "c":
+        built = built_filter()
+        assert built is not None, "the C filter did not build: is gcc installed?"
+        env[observer.ENV_FILTER] = str(built)
     proc = subprocess.Popen([sys.executable, str(script), method], env=env, cwd=folder, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
@@ -185,6 +194,7 @@ def _observed(tmp_path: Path, method: str, profile: bool) -> tuple[str, list[Eve
     assert proc.returncode == 0, err[-3000:]
     events = read_events(sink)
     _await_tree(events)
+    assert {e.details["hooks"] for e in events if e.kind == "observer_installed"} == {HOOKS[hooks]}
     return out, events
 
 
@@ -198,16 +208,25 @@ def _facts(events: list[Event]) -> Counter[tuple[Any, ...]]:
 @pytest.mark.skipif(not MONITORING, reason="sys.monitoring is 3.12+")
 @pytest.mark.parametrize("method", ["fork", "spawn"])
 def test_monitoring_writes_the_events_setprofile_writes(tmp_path: Path, method: str) -> None:
-    out, events = _observed(tmp_path, method, profile=False)
+    _same_events(tmp_path, method, "monitoring", "python")
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_the_c_filter_writes_the_events_the_python_filter_writes(tmp_path: Path, method: str) -> None:
+    _same_events(tmp_path, method, "c", "python")
+
+
+def _same_events(tmp_path: Path, method: str, mine_hooks: str, their_hooks: str) -> None:
+    out, events = _observed(tmp_path, method, mine_hooks)
     expected = ("returns=0 raises=1 exits=3 exits_now=7 threads=0 _exit=5" + (" joining=0" if method == "fork" else "")
                 + " callable_run=0")
     assert out.split("\n")[0] == expected
-    out_profile, events_profile = _observed(tmp_path, method, profile=True)
-    assert out_profile == out
-    assert not [e for e in events + events_profile if e.kind in ("observer_error", "observer_unhooked")]
-    mine, theirs = _facts(events), _facts(events_profile)
-    assert mine == theirs, (f"monitoring only: {sorted((mine - theirs).elements())}\n"
-                            f"setprofile only: {sorted((theirs - mine).elements())}")
+    out_theirs, events_theirs = _observed(tmp_path, method, their_hooks)
+    assert out_theirs == out
+    assert not [e for e in events + events_theirs if e.kind in ("observer_error", "observer_unhooked")]
+    mine, theirs = _facts(events), _facts(events_theirs)
+    assert mine == theirs, (f"{mine_hooks} only: {sorted((mine - theirs).elements())}\n"
+                            f"{their_hooks} only: {sorted((theirs - mine).elements())}")
     # and what they are: the signal handler, the threads, the os._exit calls (the target's own is
     # called by ``self._target(*args)``, whose argument is not read: None)
     kinds = Counter(e.kind for e in events)

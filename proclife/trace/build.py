@@ -162,6 +162,7 @@ def build(rec: Recording) -> dict[str, Any]:
         "schema": SCHEMA_ID,
         "command": rec.command,
         "python": main_installed.get("python") if main_installed is not None else None,
+        "hooks": main_installed.get("hooks") if main_installed is not None else None,
         "started_at": dt.datetime.fromtimestamp(rec.started_wall, dt.UTC).isoformat(timespec="milliseconds"),
         "clock": "CLOCK_MONOTONIC ns (time.monotonic_ns), the observer's",
         "started": rec.started_ns, "ended": rec.ended_ns,

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from proclife.runtime import observer
+from proclife.runtime.observer_filter import filter_environment
 from proclife.trace import sitecustom
 
 ENV_PASSED_OVER = (observer.ENV_SINK, observer.ENV_FAMILIES, observer.ENV_STACKS)
@@ -94,6 +95,7 @@ def environment(site: Path, sink: Path, base: Mapping[str, str], stacks: Path | 
         paths.append(base["PYTHONPATH"])
     env["PYTHONPATH"] = os.pathsep.join(paths)
     env[observer.ENV_SINK] = str(sink.resolve())
+    env = filter_environment(env)
     if stacks is not None:
         env[observer.ENV_STACKS] = str(stacks.resolve())
     return env

@@ -7,6 +7,10 @@ import shlex
 from proclife.trace.decide import decision_lines
 from proclife.trace.view import SECOND, Json, TraceView
 
+SLOW_FILTER = ("not the C one (no C compiler built it, or PROCLIFE_OBSERVER_FILTER was set empty): every call "
+               "of the program went through Python, several times slower for call-heavy code; install gcc "
+               "(apt-get install gcc) for the C filter")
+
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}{'es' if noun.endswith('s') else 's'}"
@@ -36,6 +40,8 @@ def summary(doc: Json, where: str | None = None) -> str:
     seconds = (doc["ended"] - doc["started"]) / SECOND
     lines = [f"proclife trace: {shlex.join(doc['command'])} (Python {doc['python'] or 'not observed'}, "
              f"{seconds:.2f} s)", f"  {_outcome(doc)}"]
+    if doc.get("hooks") == "sys.setprofile" and (doc.get("python") or "").startswith("3.11"):
+        lines.append(f"  (observed with the Python profile filter: {SLOW_FILTER})")
     shown = [p for p in doc["processes"] if p["role"] != "helper"]
     helpers = len(doc["processes"]) - len(shown)
     helper_note = f" and {_count(helpers, 'helper')} (forkserver, resource tracker)" if helpers else ""
