@@ -13,6 +13,9 @@ the other in each round, and prints the median and the minimum of the rounds:
 - *profile function only*: a do-nothing ``sys.setprofile`` function in every thread and nothing
   else: the floor of any observer built on a global profile function (the observer's hooks on
   3.11). On 3.12+ the observer sets no profile function; the row shows what one would cost.
+- *observed, Python filter* (a program's Python before 3.12 only): the observer with its profile
+  filter in Python (PROCLIFE_OBSERVER_FILTER set empty), where *observed* has the C filter
+  (runtime/observer_filter.py): what the C filter saves.
 
 ``--parts`` adds a load per part of the observer: the observer loaded as above with that one
 part taken out (PARTS: its events, its hooks on Python functions, on C functions, the events
@@ -48,6 +51,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from proclife.runtime.observer import ENV_FILTER  # noqa: E402
 from proclife.trace.loader import environment, prepare_site  # noqa: E402
 
 PROGRAM = ROOT / "bench" / "fork_children.py"
@@ -102,7 +106,8 @@ def site_at(revision: str, folder: Path) -> Path:
     return folder
 
 
-def environments(folder: Path, parts: bool = False, against: tuple[str, ...] = ()) -> dict[str, dict[str, str]]:
+def environments(folder: Path, parts: bool = False, against: tuple[str, ...] = (),
+                 python_filter: bool = False) -> dict[str, dict[str, str]]:
     base = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PROCLIFE_OBSERVER")}
     profile_site = folder / "profile-only"
     profile_site.mkdir()
@@ -115,6 +120,8 @@ def environments(folder: Path, parts: bool = False, against: tuple[str, ...] = (
         "observed": environment(site, folder / "events.jsonl", base, stacks),
         "profile function only": {**base, "PYTHONPATH": str(profile_site)},
     }
+    if python_filter:
+        envs["observed, Python filter"] = environment(site, folder / "events.jsonl", {**base, ENV_FILTER: ""}, stacks)
     for index, (name, (before, after, install)) in enumerate(PARTS.items() if parts else ()):
         part_site = folder / f"part-{index}"
         part_site.mkdir()
@@ -155,7 +162,8 @@ def main() -> int:
                              capture_output=True, text=True, check=True).stdout.strip()
     with tempfile.TemporaryDirectory(prefix="proclife-bench-fork-") as tmp:
         folder = Path(tmp)
-        envs = environments(folder, args.parts, tuple(args.against))
+        profiled = tuple(map(int, version.split(".")[:2])) < (3, 12)  # the observer's hooks: sys.setprofile
+        envs = environments(folder, args.parts, tuple(args.against), python_filter=profiled)
         results: dict[str, list[dict[str, float]]] = {name: [] for name in envs}
         order = random.Random(0)
         for _ in range(args.rounds):

@@ -31,7 +31,8 @@ repetition. Reported, medians of ``--repeat``:
 
 **call-heavy compute**: ``bench/call_heavy.py N`` (recursive fib: pure-Python calls only), bare and
 traced; the program times its own computation (``perf_counter``), so start-up is not in the ratio.
-On 3.11 the observer is a ``sys.setprofile`` function, called at every call and return; on 3.12+
+On 3.11 the observer is a ``sys.setprofile`` function, called at every call and return (its filter
+in C where a C compiler built it, runtime/observer_filter.py: the header line says which); on 3.12+
 its hooks are ``sys.monitoring`` events local to the code objects it hooks, and fib runs unhooked.
 ``--setprofile`` runs the programs with PROCLIFE_OBSERVER_PROFILE=1: the profile function on 3.12+
 too, for comparison.
@@ -74,6 +75,7 @@ class Row:
     """One method's figures over the repetitions."""
 
     method: str
+    hooks: str  # how its programs are observed (observer_installed's "hooks"): each trace must say so
     bare: list[float] = field(default_factory=list)
     traced: list[float] = field(default_factory=list)
     command: list[float] = field(default_factory=list)
@@ -152,9 +154,11 @@ OUTSIDE_ALLOWED = {"thread_join", "thread_joined", "signal_disposition",
                    "events of processes outside the model (forkserver, resource tracker)"}
 
 
-def _clean(doc: dict[str, Any], where: Path) -> None:
-    """The trace of a correct program: accepted, every step matched, no finding, and nothing outside
-    the model but OUTSIDE_ALLOWED."""
+def _clean(doc: dict[str, Any], where: Path, hooks: str) -> None:
+    """The trace of a correct program, observed with the hooks the header names: accepted, every
+    step matched, no finding, and nothing outside the model but OUTSIDE_ALLOWED."""
+    if doc.get("hooks") != hooks:
+        raise BenchFailed(f"{where}: observed with {doc.get('hooks')}, where this run measures {hooks}")
     decision = doc["decision"]
     if (decision["verdict"] != "accepted" or decision["matched"] != decision["steps"]
             or set(decision["outside"]["facts"]) - OUTSIDE_ALLOWED or doc["findings"]):
@@ -174,7 +178,7 @@ def many(row: Row, python: str, processes: int, folder: Path) -> None:
     out = folder / f"{row.method}-{len(row.traced)}"
     seconds, _, _ = _run(_trace_argv(out, program))
     doc = json.loads((out / "traced.json").read_text())
-    _clean(doc, out)
+    _clean(doc, out, row.hooks)
     row.command.append(seconds)
     row.traced.append((doc["ended"] - doc["started"]) / 1e9)
     row.events.append(len(doc["events"]))
@@ -279,9 +283,18 @@ def main() -> None:
         SUBREAPER.release()
 
 
+def _hooks(profiled: bool) -> str:
+    """How the programs are observed: sys.monitoring, or the profile function and its filter."""
+    if not profiled:
+        return "sys.monitoring"
+    from proclife.runtime.observer import ENV_FILTER
+    from proclife.runtime.observer_filter import filter_environment
+
+    return "sys.setprofile, C filter" if filter_environment(dict(os.environ)).get(ENV_FILTER) else "sys.setprofile"
+
+
 def _bench(args: argparse.Namespace, version: str, folder: Path) -> None:
-    hooks = ("sys.setprofile" if args.setprofile or tuple(map(int, version.split(".")[:2])) < (3, 12)
-             else "sys.monitoring")
+    hooks = _hooks(args.setprofile or tuple(map(int, version.split(".")[:2])) < (3, 12))
     print(f"python {version} (programs), observer hooks: {hooks}, {os.cpu_count()} CPUs, load average "
           f"{os.getloadavg()[0]:.1f}; median of {args.repeat}", flush=True)
     bare_ms, observed_ms = startups(args.python, folder)
@@ -289,7 +302,7 @@ def _bench(args: argparse.Namespace, version: str, folder: Path) -> None:
           f"{observed_ms:.1f} ms (+{observed_ms - bare_ms:.1f} ms)", flush=True)
     rows = []
     for method in args.methods:
-        row = Row(method)
+        row = Row(method, hooks)
         for _ in range(args.repeat):
             many(row, args.python, args.processes, folder)
             print(f"{method:<11} bare {row.bare[-1]:.2f} s, traced run {row.traced[-1]:.2f} s "
