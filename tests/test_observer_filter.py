@@ -124,3 +124,41 @@ def test_the_summary_says_when_the_python_filter_observed_a_311_run() -> None:
            "processes": [], "threads": [], "events": [], "findings": []}
     assert SLOW_FILTER in summary(doc)
     assert SLOW_FILTER not in summary({**doc, "hooks": "sys.setprofile, C filter"})
+
+
+def test_the_filter_lets_through_exactly_the_hooked_code_and_c_functions(fresh_cache: Path) -> None:
+    """Its address set grows past its first size and forgets some: each call and return of a
+    hooked function, each call of a hooked C function, and nothing else reaches Python."""
+    from importlib import machinery
+
+    built = built_filter()
+    assert built is not None
+    loader = machinery.ExtensionFileLoader("_proclife_filter", str(built))
+    module = loader.create_module(machinery.ModuleSpec("_proclife_filter", loader, origin=str(built)))
+    namespace: dict[str, object] = {}
+    exec("\n".join(f"def f{i}():\n    return {i}" for i in range(300)), namespace)
+    functions = [namespace[f"f{i}"] for i in range(300)]
+    seen: list[tuple[str, object]] = []
+
+    def hit(frame: object, event: str, arg: object) -> None:
+        seen.append((event, arg))
+
+    module.arm(hit, "call", "return", "c_call", "c_exception", "c_return")
+    for function in functions:
+        module.hook_code(function.__code__)  # type: ignore[attr-defined]
+    for function in functions[::2]:
+        module.unhook_code(function.__code__)  # type: ignore[attr-defined]
+    module.hook_c(os.getpid)
+    module.set_profile(hit)
+    try:
+        results = [function() for function in functions]  # type: ignore[operator]
+        os.getppid()
+        os.getpid()
+    finally:
+        sys.setprofile(None)
+    assert results == list(range(300))
+    expected: list[tuple[str, object]] = []
+    for index, function in enumerate(functions):
+        if index % 2:
+            expected += [("call", function.__code__), ("return", index)]  # type: ignore[attr-defined]
+    assert seen == [*expected, ("c_call", os.getpid), ("c_return", os.getpid)]
