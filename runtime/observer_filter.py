@@ -18,6 +18,7 @@ import functools
 import hashlib
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -41,10 +42,11 @@ def filter_cache() -> Path:
     return Path(base) / "proclife" / "observer-filter" / digest
 
 
-def compiler() -> str | None:
-    """The C compiler: ``$CC``, else ``cc`` or ``gcc`` on PATH."""
-    named = os.environ.get("CC")
-    return shutil.which(named) if named else (shutil.which("cc") or shutil.which("gcc"))
+def compiler() -> list[str] | None:
+    """The C compiler's command: ``$CC`` (``ccache gcc`` too), else ``cc`` or ``gcc`` on PATH."""
+    named = shlex.split(os.environ.get("CC", ""))
+    found = shutil.which(named[0]) if named else (shutil.which("cc") or shutil.which("gcc"))
+    return None if found is None else [found, *named[1:]]
 
 
 def build(folder: Path) -> Path:
@@ -61,14 +63,14 @@ def build(folder: Path) -> Path:
     target = folder / MODULE_FILE
     partial = folder / f".{MODULE_FILE}.{os.getpid()}"
     try:
-        done = subprocess.run([cc, *COMPILER_FLAGS, "-o", str(partial), str(SOURCE)], capture_output=True,
+        done = subprocess.run([*cc, *COMPILER_FLAGS, "-o", str(partial), str(SOURCE)], capture_output=True,
                               text=True, timeout=BUILD_SECONDS, stdin=subprocess.DEVNULL, check=False)
     except subprocess.TimeoutExpired:
         partial.unlink(missing_ok=True)
-        raise FilterBuildFailed(f"{cc} did not build {SOURCE.name} within {BUILD_SECONDS:.0f} s") from None
+        raise FilterBuildFailed(f"{shlex.join(cc)} did not build {SOURCE.name} within {BUILD_SECONDS:.0f} s") from None
     if done.returncode != 0:
         partial.unlink(missing_ok=True)
-        raise FilterBuildFailed(f"{cc} failed to build {SOURCE.name} (exit {done.returncode}): "
+        raise FilterBuildFailed(f"{shlex.join(cc)} failed to build {SOURCE.name} (exit {done.returncode}): "
                                 f"{done.stderr.strip()[-500:]}")
     os.replace(partial, target)
     return target

@@ -8,6 +8,7 @@ That the C filter writes the events the Python one writes is tests/test_observer
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -162,3 +163,10 @@ def test_the_filter_lets_through_exactly_the_hooked_code_and_c_functions(fresh_c
         if index % 2:
             expected += [("call", function.__code__), ("return", index)]  # type: ignore[attr-defined]
     assert seen == [*expected, ("c_call", os.getpid), ("c_return", os.getpid)]
+
+
+def test_a_compiler_named_with_arguments_builds_it(fresh_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    gcc = shutil.which("gcc") or shutil.which("cc")
+    assert gcc is not None, "the setup installs gcc"
+    monkeypatch.setenv("CC", f"env {gcc}")  # as CC="ccache gcc" is written
+    assert build(fresh_cache / "filter") == fresh_cache / "filter" / observer_filter.MODULE_FILE
