@@ -101,3 +101,24 @@ def test_an_unknown_revision_is_a_usage_error() -> None:
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2
     assert "not a revision of this repository" in done.stderr
+
+
+def test_the_perf_split_puts_each_sample_in_its_process_and_kind(monkeypatch: pytest.MonkeyPatch) -> None:
+    """bench/bench_perf_split.py: the main program is the lowest pid; a child's thread is a tid not its pid;
+    the kind is the first marker found anywhere in the call chain, else user code (its innermost function)."""
+    monkeypatch.syspath_prepend(str(ROOT))
+    from bench.bench_perf_split import split
+
+    found = [
+        (100, 100, ["copy_page", "do_wp_page", "asm_exc_page_fault", "_PyObject_Malloc"]),
+        (100, 100, ["copy_page_range", "kernel_clone", "__x64_sys_clone", "entry_SYSCALL_64", "os_fork"]),
+        (101, 101, ["_PyEval_EvalFrameDefault", "_PyEval_Vector"]),
+        (101, 101, ["ext4_write", "ksys_write", "entry_SYSCALL_64", "os_write"]),
+        (101, 102, ["futex_wait", "entry_SYSCALL_64", "lock_acquire"]),
+        (103, 103, ["unmap_vmas", "exit_mmap", "do_exit", "__x64_sys_exit_group", "entry_SYSCALL_64"]),
+    ]
+    by_kind, child_user = split(found)
+    assert by_kind == {("main program", "page fault"): 1, ("main program", "fork"): 1,
+                       ("children, main thread", "user"): 1, ("children, main thread", "write"): 1,
+                       ("children, other threads", "other system call"): 1, ("children, main thread", "exit"): 1}
+    assert child_user == {"_PyEval_EvalFrameDefault": 1}
