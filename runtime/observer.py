@@ -929,7 +929,8 @@ def _hook_run(run: Any) -> bool:
         return False
     _BOOT.by_code, _BOOT.begun = True, False
     _BOOT.previous = _PY_HOOKS.get(code)
-    _hook_code(code, _on_run, getattr(target, "__globals__", {}))
+    if _BOOT.previous is not _on_run:  # (BaseProcess.run's is hooked at install: in the parent, once)
+        _hook_code(code, _on_run, getattr(target, "__globals__", {}))
     return True
 
 
@@ -1016,7 +1017,7 @@ def _on_run(frame: FrameType, event: str, arg: Any) -> None:
         _BOOT.run_end = _now()
         if _BOOT.previous is None:
             _unhook_code(frame.f_code)
-        else:
+        elif _BOOT.previous is not _on_run:
             _PY_HOOKS[frame.f_code] = _BOOT.previous
         if _MONITORING:  # PY_RETURN, or PY_UNWIND with the exception that ends the run
             _target_end(_MON.unwinding)
@@ -1581,11 +1582,14 @@ def _hook_names(names: dict[str, str], optional: bool, defer: bool = True) -> No
         if code is None:
             _S.unhooked.append(target)
             continue
-        if role in ("target_caller", "process_run"):  # sys.monitoring: CALL events in a run() that calls a target;
-            _MON.callers[code] = True  # a process's run() starts and returns too: instrumented here, not in each child
-            _MON.names.add(code.co_qualname)
+        if _MONITORING and role in ("target_caller", "process_run"):  # CALL events in a run() that calls a
+            _MON.callers[code] = True  # target; a process's run() starts and returns too: instrumented here,
+            _MON.names.add(code.co_qualname)  # not in each child
             events = _sysmon.events
             _mon_local(code, events.CALL | (events.PY_START | events.PY_RETURN if role == "process_run" else 0))
+        if role == "process_run":  # hooked here, so that no forked child writes the hook tables (_hook_run)
+            _hook_code(code, _on_run, function.__globals__)
+        if role in ("target_caller", "process_run"):
             continue
         _hook_code(code, _ROLES[role], function.__globals__)
         if role in ("bootstrap", "thread_bootstrap"):
@@ -1602,8 +1606,7 @@ def hook_family(name: str) -> None:
     if name not in FAMILIES:
         raise ObserverError(f"unknown observer family {name!r}; known: {', '.join(FAMILIES)}")
     _hook_names(FAMILIES[name], optional=False)
-    if _MONITORING:
-        _hook_names({f"{name}.process:BaseProcess.run": "process_run"}, optional=True)
+    _hook_names({f"{name}.process:BaseProcess.run": "process_run"}, optional=True)
     _S.families = (*_S.families, name)
 
 
