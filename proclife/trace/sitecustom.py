@@ -16,9 +16,13 @@ a run mixing interpreters compiles once per interpreter; the tracer keeps it for
 """
 
 import importlib.machinery
-import importlib.util
 import os
 import sys
+
+# importlib.util's two functions, from the import system's own modules (always loaded): importing
+# importlib.util itself (and contextlib with it) would cost every traced interpreter about 3 ms
+from importlib._bootstrap import module_from_spec
+from importlib._bootstrap_external import cache_from_source
 
 OBSERVER_MODULE = "_proclife_observer"
 
@@ -35,7 +39,7 @@ def _compile_once(folder: str) -> None:
     """Write the bytecode of the observer and of this file beside them, unless it is there."""
     for name in (OBSERVER_MODULE, "sitecustomize"):
         source = os.path.join(folder, name + ".py")
-        cached = importlib.util.cache_from_source(source)
+        cached = cache_from_source(source)
         if os.path.exists(cached):
             continue
         import py_compile
@@ -62,7 +66,7 @@ def _chain(folder: str) -> None:
     spec = importlib.machinery.PathFinder.find_spec("sitecustomize", _later_entries(folder))
     if spec is None or spec.loader is None:
         return
-    module = importlib.util.module_from_spec(spec)
+    module = module_from_spec(spec)
     sys.modules["sitecustomize"] = module
     spec.loader.exec_module(module)
 
