@@ -68,11 +68,18 @@ def build(folder: Path) -> Path:
     except subprocess.TimeoutExpired:
         partial.unlink(missing_ok=True)
         raise FilterBuildFailed(f"{shlex.join(cc)} did not build {SOURCE.name} within {BUILD_SECONDS:.0f} s") from None
+    except OSError as exc:  # it could not be run after all
+        raise FilterBuildFailed(f"cannot run {shlex.join(cc)}: {exc.strerror or exc}") from None
     if done.returncode != 0:
         partial.unlink(missing_ok=True)
         raise FilterBuildFailed(f"{shlex.join(cc)} failed to build {SOURCE.name} (exit {done.returncode}): "
                                 f"{done.stderr.strip()[-500:]}")
-    os.replace(partial, target)
+    try:
+        os.replace(partial, target)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise FilterBuildFailed(f"cannot write {target} ({exc.strerror}): set XDG_CACHE_HOME to a writable "
+                                "folder") from None
     return target
 
 

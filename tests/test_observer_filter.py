@@ -170,3 +170,14 @@ def test_a_compiler_named_with_arguments_builds_it(fresh_cache: Path, monkeypatc
     assert gcc is not None, "the setup installs gcc"
     monkeypatch.setenv("CC", f"env {gcc}")  # as CC="ccache gcc" is written
     assert build(fresh_cache / "filter") == fresh_cache / "filter" / observer_filter.MODULE_FILE
+
+
+def test_a_compiler_that_cannot_run_is_a_failed_build_not_a_crash(fresh_cache: Path, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    broken = tmp_path / "broken-cc"
+    broken.write_text("#!/no/such/interpreter\n")  # executable, yet exec() fails: ENOENT
+    broken.chmod(0o755)
+    monkeypatch.setenv("CC", str(broken))
+    with pytest.raises(FilterBuildFailed, match=r"cannot run .*broken-cc"):
+        build(fresh_cache / "filter")
+    assert built_filter() is None
