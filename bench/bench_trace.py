@@ -284,13 +284,12 @@ def main() -> None:
 
 
 def _hooks(profiled: bool) -> str:
-    """How the programs are observed: sys.monitoring, or the profile function and its filter."""
-    if not profiled:
-        return "sys.monitoring"
+    """How the programs are observed: sys.monitoring or the profile function, with the C filters or not."""
     from proclife.runtime.observer import ENV_FILTER
     from proclife.runtime.observer_filter import filter_environment
 
-    return "sys.setprofile, C filter" if filter_environment(dict(os.environ)).get(ENV_FILTER) else "sys.setprofile"
+    base = "sys.setprofile" if profiled else "sys.monitoring"
+    return f"{base}, C filter" if filter_environment(dict(os.environ)).get(ENV_FILTER) else base
 
 
 def _bench(args: argparse.Namespace, version: str, folder: Path) -> None:

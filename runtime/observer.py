@@ -50,7 +50,7 @@ ENV_SINK = "PROCLIFE_OBSERVER"
 ENV_FAMILIES = "PROCLIFE_OBSERVER_FAMILIES"
 ENV_STACKS = "PROCLIFE_OBSERVER_STACKS"  # a folder: set only by ``proclife trace`` (install(..., stacks=))
 ENV_PROFILE = "PROCLIFE_OBSERVER_PROFILE"  # "1": the sys.setprofile hooks even on 3.12+ (for comparison)
-ENV_FILTER = "PROCLIFE_OBSERVER_FILTER"  # the built C profile filter (observer_filter.c), where there is one
+ENV_FILTER = "PROCLIFE_OBSERVER_FILTER"  # the built C filters (observer_filter.c), where there are some
 STACKS_SIGNAL = signal.SIGRTMIN + 3  # dumps every thread's stack (faulthandler) when stacks are asked for
 STACKS_FILE = "stacks-{pid}.txt"
 SCHEMA = "proclife.observer/1"
@@ -677,7 +677,8 @@ def _no_profile() -> None:
 
 
 def _load_filter(path: str | None) -> Any:
-    """The C profile filter built at ``path``, armed; None where there is none or it fails to load."""
+    """The C filters built at ``path``, the profile one armed; None where there are none or they
+    fail to load."""
     if not path:
         return None
     from importlib import machinery  # (importlib.util would import contextlib: milliseconds at start)
@@ -690,7 +691,8 @@ def _load_filter(path: str | None) -> Any:
     return module
 
 
-_FILTER: Any = None  # the loaded C filter (a module, kept out of sys.modules), or None
+_C_FILTERS: Any = None  # the loaded C filters (observer_filter.c: a module kept out of sys.modules), or None
+_FILTER: Any = None  # the same, when its profile function is the hooks' (not under sys.monitoring)
 _FILTER_MODULE = "_proclife_filter"  # its init function's name: PyInit__proclife_filter
 
 
@@ -1683,8 +1685,9 @@ def install(sink: str | int, families: tuple[str, ...] = ("multiprocessing",), e
     _C_HOOKS.update(c_hooks)
     global _MONITORING
     _MONITORING = sys.version_info >= (3, 12) and os.environ.get(ENV_PROFILE) != "1" and _mon_claim()
-    global _FILTER
-    _FILTER = None if _MONITORING else _load_filter(os.environ.get(ENV_FILTER))
+    global _FILTER, _C_FILTERS
+    _C_FILTERS = _load_filter(os.environ.get(ENV_FILTER))
+    _FILTER = None if _MONITORING else _C_FILTERS
     if _FILTER is not None:
         for function in c_hooks:
             _FILTER.hook_c(function)
@@ -1698,7 +1701,7 @@ def install(sink: str | int, families: tuple[str, ...] = ("multiprocessing",), e
         _mon_scan_loaded()
     else:
         _AUDIT["exec"] = _profile_exec
-    sys.addaudithook(_audit)
+    _add_audit_hook()
     _S.installed = True
     dispositions = _note_dispositions(changed_only=False)
     _emit("observer_installed", _now(), None, schema=SCHEMA, ppid=os.getppid(), python=sys.version.split()[0],
@@ -1714,10 +1717,21 @@ def install(sink: str | int, families: tuple[str, ...] = ("multiprocessing",), e
         _fast_profile()
 
 
+def _add_audit_hook() -> None:
+    """The audit hook: in C where the filters loaded, which calls ``_audit`` only for the events it
+    handles (a program's every ``sys._getframe``, like each hook's, is an audit event), else ``_audit``."""
+    if _C_FILTERS is not None:
+        try:
+            _C_FILTERS.audit_hook(_audit, (*_AUDIT, "exec"))
+            return
+        except Exception:  # (another audit hook refused it)
+            pass
+    sys.addaudithook(_audit)
+
+
 def _hooks_used() -> str:
-    if _MONITORING:
-        return "sys.monitoring"
-    return "sys.setprofile, C filter" if _FILTER is not None else "sys.setprofile"
+    base = "sys.monitoring" if _MONITORING else "sys.setprofile"
+    return f"{base}, C filter" if _C_FILTERS is not None else base
 
 
 def install_from_environment() -> bool:

@@ -1,9 +1,12 @@
-/* The 3.11 observer's profile function in C: it lets a hooked call, return or C call through to
- * Python and drops every other event without a Python call. Header-free (the stable ABI's
- * layouts, declared here), so that it builds with gcc alone and loads into any CPython 3.11+. */
+/* The observer's filters in C: a profile function (3.11) that lets a hooked call, return or C
+ * call through to Python and drops every other event without a Python call; and an audit hook
+ * that calls Python only for the audit events the observer handles (not for each frame's f_code
+ * read, sys._getframe, sys.setprofile...). Header-free (the stable ABI's layouts, declared here),
+ * so that it builds with gcc alone and loads into any CPython 3.11+. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef intptr_t Py_ssize_t;
 typedef struct _object { Py_ssize_t ob_refcnt; void *ob_type; } PyObject;
@@ -25,6 +28,11 @@ extern PyObject *PyErr_NoMemory(void);
 extern void Py_IncRef(PyObject *);
 extern void Py_DecRef(PyObject *);
 extern PyObject _Py_NoneStruct;
+extern int PySys_AddAuditHook(int (*)(const char *, PyObject *, void *), void *);
+extern PyObject *PyUnicode_FromString(const char *);
+extern const char *PyUnicode_AsUTF8AndSize(PyObject *, Py_ssize_t *);
+extern Py_ssize_t PyTuple_Size(PyObject *);
+extern PyObject *PyTuple_GetItem(PyObject *, Py_ssize_t);
 
 #define METH_VARARGS 1
 #define METH_O 8
@@ -120,12 +128,63 @@ static PyObject *set_profile(PyObject *self, PyObject *shown) {  /* sys.getprofi
     (void)self; PyEval_SetProfile(profile, shown); return none();
 }
 
+/* The audit events passed on to Python: their names, and the function called with (name, args). */
+#define MAX_AUDITED 32
+static char *audited[MAX_AUDITED];
+static Py_ssize_t n_audited;
+static PyObject *on_audit;
+
+static int audit(const char *event, PyObject *args, void *data) {
+    (void)data;
+    if (on_audit == NULL) return 0;
+    for (Py_ssize_t i = 0; i < n_audited; i++) {
+        if (strcmp(event, audited[i]) != 0) continue;
+        PyObject *name = PyUnicode_FromString(event);
+        if (name == NULL) return -1;
+        PyObject *result = PyObject_CallFunctionObjArgs(on_audit, name, args, NULL);
+        Py_DecRef(name);
+        if (result == NULL) return -1;  /* as a Python audit hook's exception: the operation fails */
+        Py_DecRef(result);
+        return 0;
+    }
+    return 0;
+}
+
+static PyObject *audit_hook(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *function, *names;
+    if (!PyArg_ParseTuple(args, "OO", &function, &names)) return NULL;
+    Py_ssize_t count = PyTuple_Size(names);
+    if (count < 0) return NULL;
+    char *copies[MAX_AUDITED];
+    Py_ssize_t kept = 0;
+    for (Py_ssize_t i = 0; i < count && kept < MAX_AUDITED; i++) {
+        Py_ssize_t size;
+        const char *name = PyUnicode_AsUTF8AndSize(PyTuple_GetItem(names, i), &size);
+        if (name == NULL) { while (kept) free(copies[--kept]); return NULL; }
+        copies[kept] = malloc((size_t)size + 1);
+        if (copies[kept] == NULL) { while (kept) free(copies[--kept]); return PyErr_NoMemory(); }
+        memcpy(copies[kept++], name, (size_t)size + 1);
+    }
+    int first = on_audit == NULL;
+    Py_IncRef(function);
+    PyObject *old = on_audit;
+    for (Py_ssize_t i = 0; i < n_audited; i++) free(audited[i]);
+    memcpy(audited, copies, sizeof(char *) * (size_t)kept);
+    n_audited = kept;
+    on_audit = function;
+    if (old != NULL) Py_DecRef(old);
+    if (first && PySys_AddAuditHook(audit, NULL) < 0) return NULL;  /* once: a hook is never removed */
+    return none();
+}
+
 static PyMethodDef methods[] = {
     {"arm", arm, METH_VARARGS, "arm(hit, 'call', 'return', 'c_call', 'c_exception', 'c_return')"},
     {"hook_code", hook_code, METH_O, "let this code object's calls and returns through"},
     {"unhook_code", unhook_code, METH_O, "no longer let them through"},
     {"hook_c", hook_c, METH_O, "let this C function's calls and returns through"},
     {"set_profile", set_profile, METH_O, "set the filter as this thread's profile function"},
+    {"audit_hook", audit_hook, METH_VARARGS, "audit_hook(function, names): call function(name, args) for these audit events"},
     {NULL, NULL, 0, NULL},
 };
 static PyModuleDef module = {{{1, NULL}, NULL, 0, NULL}, "_proclife_filter", NULL, -1, methods, NULL, NULL, NULL, NULL};

@@ -1,10 +1,12 @@
-"""The observer's C profile filter (``observer_filter.c``): built once with the machine's C
-compiler, kept in the cache, and named to every observed interpreter by PROCLIFE_OBSERVER_FILTER.
+"""The observer's C filters (``observer_filter.c``): built once with the machine's C compiler,
+kept in the cache, and named to every observed interpreter by PROCLIFE_OBSERVER_FILTER.
 
 Why: where the observer's hooks are a ``sys.setprofile`` function (3.11), that function is
 called at every call and return of the program. Written in Python, it costs a call-heavy program
 about 8x and a forked child the pages a Python callback touches; the filter drops in C every
-event that is not a hooked one, and calls the observer only for those. It declares the few
+event that is not a hooked one, and calls the observer only for those. Its audit hook (any
+version) likewise calls the observer only for the audit events it handles, where a Python audit
+hook is called at each of the program's (every ``sys._getframe``, for one). It declares the few
 stable-ABI layouts it uses instead of including ``Python.h``, so the C compiler alone builds it
 (no python3-dev) and one build loads into any CPython 3.11+ (an ``abi3`` module): the traced
 program's interpreter need not be proclife's. Without a compiler, or where the build fails, the

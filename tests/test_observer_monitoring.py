@@ -164,7 +164,8 @@ KEPT = ("how", "code", "exitcode", "step", "via", "name", "function", "signal", 
         "exception", "handler", "daemon", "method", "class", "popen", "repeat", "caller", "timeout")
 
 
-HOOKS = {"monitoring": "sys.monitoring", "python": "sys.setprofile", "c": "sys.setprofile, C filter"}
+HOOKS = {"monitoring": "sys.monitoring", "monitoring_c": "sys.monitoring, C filter", "python": "sys.setprofile",
+         "c": "sys.setprofile, C filter"}
 
 
 def _observed(tmp_path: Path, method: str, hooks: str) -> tuple[str, list[Event]]:
@@ -179,9 +180,9 @@ def _observed(tmp_path: Path, method: str, hooks: str) -> tuple[str, list[Event]
     sink = folder / "events.jsonl"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROCLIFE_OBSERVER")}
     env.update(PYTHONPATH=os.pathsep.join([str(site), str(ROOT)]), PROCLIFE_OBSERVER=str(sink))
-    if hooks != "monitoring":
+    if not hooks.startswith("monitoring"):
         env[observer.ENV_PROFILE] = "1"
-    if hooks == "c":
+    if hooks in ("c", "monitoring_c"):
         built = built_filter()
         assert built is not None, "the C filter did not build: is gcc installed?"
         env[observer.ENV_FILTER] = str(built)
@@ -214,6 +215,11 @@ def test_monitoring_writes_the_events_setprofile_writes(tmp_path: Path, method: 
 @pytest.mark.parametrize("method", ["fork", "spawn"])
 def test_the_c_filter_writes_the_events_the_python_filter_writes(tmp_path: Path, method: str) -> None:
     _same_events(tmp_path, method, "c", "python")
+
+
+@pytest.mark.skipif(not MONITORING, reason="sys.monitoring is 3.12+")
+def test_under_monitoring_the_c_audit_filter_writes_the_events_the_python_hook_writes(tmp_path: Path) -> None:
+    _same_events(tmp_path, "fork", "monitoring_c", "monitoring")
 
 
 def _same_events(tmp_path: Path, method: str, mine_hooks: str, their_hooks: str) -> None:
