@@ -13,6 +13,8 @@ the other in each round, and prints the median and the minimum of the rounds:
 - *profile function only*: a do-nothing ``sys.setprofile`` function in every thread and nothing
   else: the floor of any observer built on a global profile function (the observer's hooks on
   3.11). On 3.12+ the observer sets no profile function; the row shows what one would cost.
+- *C profile function only* (where the C filter is built): the C filter set in every thread with
+  nothing hooked: the floor of the observer's hooks on 3.11 with the C filter.
 - *observed, Python filter* (a program's Python before 3.12 only): the observer with its profile
   filter in Python (PROCLIFE_OBSERVER_FILTER set empty), where *observed* has the C filter
   (runtime/observer_filter.py): what the C filter saves.
@@ -61,6 +63,22 @@ def _nothing(frame, event, arg):
     return None
 threading.setprofile(_nothing)
 sys.setprofile(_nothing)
+"""
+# The C filter (observer_filter.c) as every thread's profile function, with nothing hooked: the
+# floor of the observer's hooks on 3.11 where the C filter is built (a new thread's first event
+# goes through Python once, as the observer's does).
+C_PROFILE_ONLY = """import os, sys, threading
+from importlib import machinery
+_path = os.environ["PROCLIFE_OBSERVER_FILTER"]
+_loader = machinery.ExtensionFileLoader("_proclife_filter", _path)
+_filter = _loader.create_module(machinery.ModuleSpec("_proclife_filter", _loader, origin=_path))
+def _nothing(frame, event, arg):
+    return None
+_filter.arm(_nothing, "call", "return", "c_call", "c_exception", "c_return")
+def _first(frame, event, arg):
+    _filter.set_profile(_nothing)
+threading.setprofile(_first)
+_filter.set_profile(_nothing)
 """
 FIELDS = ("parent_us", "child_us", "parent_faults", "child_faults")
 # A part's load: the observer of the site folder imported, ``before`` run, installed (unless
@@ -120,6 +138,12 @@ def environments(folder: Path, parts: bool = False, against: tuple[str, ...] = (
         "observed": environment(site, folder / "events.jsonl", base, stacks),
         "profile function only": {**base, "PYTHONPATH": str(profile_site)},
     }
+    built = environment(site, folder / "events.jsonl", base, stacks).get(ENV_FILTER)
+    if built:
+        c_profile_site = folder / "c-profile-only"
+        c_profile_site.mkdir()
+        (c_profile_site / "sitecustomize.py").write_text(C_PROFILE_ONLY)
+        envs["C profile function only"] = {**base, "PYTHONPATH": str(c_profile_site), ENV_FILTER: built}
     if python_filter:
         envs["observed, Python filter"] = environment(site, folder / "events.jsonl", {**base, ENV_FILTER: ""}, stacks)
     for index, (name, (before, after, install)) in enumerate(PARTS.items() if parts else ()):
