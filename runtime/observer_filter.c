@@ -42,8 +42,11 @@ enum { CALL = 0, RETURN = 3, C_CALL = 4, C_EXCEPTION = 5, C_RETURN = 6 };
 typedef struct { uintptr_t *slots; size_t mask; size_t used; } Set;
 static Set codes, cfuncs;
 
+static size_t home_of(const Set *s, uintptr_t key) {  /* objects are 16-byte aligned: >> 4 */
+    return (size_t)((key >> 4) * 0x9E3779B97F4A7C15ull) & s->mask;
+}
 static size_t slot_of(const Set *s, uintptr_t key) {
-    size_t i = (size_t)((key >> 4) * 0x9E3779B97F4A7C15ull) & s->mask;
+    size_t i = home_of(s, key);
     while (s->slots[i] != 0 && s->slots[i] != key) i = (i + 1) & s->mask;
     return i;
 }
@@ -73,7 +76,7 @@ static void discard(Set *s, PyObject *key) {  /* backward-shift deletion keeps p
     for (;;) {
         j = (j + 1) & s->mask;
         if (s->slots[j] == 0) break;
-        size_t home = (size_t)((s->slots[j] >> 4) * 0x9E3779B97F4A7C15ull) & s->mask;
+        size_t home = home_of(s, s->slots[j]);
         if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
             s->slots[i] = s->slots[j]; s->slots[j] = 0; i = j;
         }
@@ -86,6 +89,7 @@ static PyObject *names[7];
 
 static int profile(PyObject *obj, PyObject *frame, int what, PyObject *arg) {
     (void)obj;
+    if (hit == NULL) return 0;  /* not armed yet */
     if (what == CALL || what == RETURN) {
         PyObject *code = PyFrame_GetCode(frame);
         Py_DecRef(code);  /* the frame holds it */
