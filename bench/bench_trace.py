@@ -31,11 +31,12 @@ repetition. Reported, medians of ``--repeat``:
 
 **call-heavy compute**: ``bench/call_heavy.py N`` (recursive fib: pure-Python calls only), bare and
 traced; the program times its own computation (``perf_counter``), so start-up is not in the ratio.
-On 3.11 the observer is a ``sys.setprofile`` function, called at every call and return (its filter
-in C where a C compiler built it, runtime/observer_filter.py: the header line says which); on 3.12+
-its hooks are ``sys.monitoring`` events local to the code objects it hooks, and fib runs unhooked.
-``--setprofile`` runs the programs with PROCLIFE_OBSERVER_PROFILE=1: the profile function on 3.12+
-too, for comparison.
+On 3.12+ the observer's hooks are ``sys.monitoring`` events local to the code objects it hooks,
+and fib runs unhooked; on 3.11 the same events come from the C filters' frame evaluation hook
+(runtime/observer_filter.c), where a C compiler built them (the header line says which), and fib's
+frames pass through it; without them, from a ``sys.setprofile`` function called at every call and
+return. ``--setprofile`` runs the programs with PROCLIFE_OBSERVER_PROFILE=1: the profile function
+(with its filter in C where built), for comparison.
 """
 
 from __future__ import annotations
@@ -283,17 +284,22 @@ def main() -> None:
         SUBREAPER.release()
 
 
-def _hooks(profiled: bool) -> str:
-    """How the programs are observed: sys.monitoring or the profile function, with the C filters or not."""
+def _hooks(setprofile: bool, before_312: bool) -> str:
+    """How the programs are observed: sys.monitoring (3.12+), the C filters' frame evaluation hook
+    in its place (3.11, where they built), or the profile function; with the C filters or not."""
     from proclife.runtime.observer import ENV_FILTER
     from proclife.runtime.observer_filter import filter_environment
 
-    base = "sys.setprofile" if profiled else "sys.monitoring"
-    return f"{base}, C filter" if filter_environment(dict(os.environ)).get(ENV_FILTER) else base
+    built = bool(filter_environment(dict(os.environ)).get(ENV_FILTER))
+    if setprofile or (before_312 and not built):
+        base = "sys.setprofile"
+    else:
+        base = "frame evaluation hook" if before_312 else "sys.monitoring"
+    return f"{base}, C filter" if built else base
 
 
 def _bench(args: argparse.Namespace, version: str, folder: Path) -> None:
-    hooks = _hooks(args.setprofile or tuple(map(int, version.split(".")[:2])) < (3, 12))
+    hooks = _hooks(args.setprofile, tuple(map(int, version.split(".")[:2])) < (3, 12))
     print(f"python {version} (programs), observer hooks: {hooks}, {os.cpu_count()} CPUs, load average "
           f"{os.getloadavg()[0]:.1f}; median of {args.repeat}", flush=True)
     bare_ms, observed_ms = startups(args.python, folder)

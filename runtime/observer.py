@@ -825,13 +825,17 @@ def _mon_dispatch(hook: Hook, frame: FrameType, event: str, arg: Any) -> None:
 
 
 def _mon_start(code: CodeType, offset: int) -> None:
+    _mon_started(code, sys._getframe(1))
+
+
+def _mon_started(code: CodeType, frame: FrameType) -> None:
     hook = _PY_HOOKS.get(code)
     if hook is _on_thread_bootstrap:  # a thread started by threading: observed from here on
         ident = _get_ident()
         _MON.threads.add(ident)
-        _emit("thread_begin", _now(), None, as_thread=sys._getframe(1).f_locals.get("self"), ident=ident)
+        _emit("thread_begin", _now(), None, as_thread=frame.f_locals.get("self"), ident=ident)
     elif hook is not None:
-        _mon_dispatch(hook, sys._getframe(1), "call", None)
+        _mon_dispatch(hook, frame, "call", None)
 
 
 def _mon_return(code: CodeType, offset: int, value: Any) -> None:
@@ -847,10 +851,14 @@ def _mon_returned(code: CodeType, frame: FrameType, value: Any) -> None:
 
 
 def _mon_unwind(code: CodeType, offset: int, exc: BaseException) -> None:
+    _mon_unwound(code, sys._getframe(1), exc)
+
+
+def _mon_unwound(code: CodeType, frame: FrameType, exc: BaseException) -> None:
     if code in _PY_HOOKS or code.co_name == "<module>":
         _MON.unwinding = exc
         try:
-            _mon_returned(code, sys._getframe(1), None)
+            _mon_returned(code, frame, None)
         finally:
             _MON.unwinding = None
 
@@ -952,6 +960,73 @@ def _mon_shutdown_call(frame: FrameType, offset: int, function: Any, arg0: Any, 
     elif event != "c_call" and offset in _SHUT.joins:
         begin, details = _SHUT.joins.pop(offset)
         _emit("thread_joined", begin, _now(), **details)
+
+
+class _FrameHook:
+    """What the observer uses of ``sys.monitoring``, on 3.11: events local to code objects, made by
+    the C filters' frame evaluation hook (observer_filter.c, PEP 523). Under a profile function
+    3.11 runs every instruction of the program unspecialised and makes a frame object at every
+    call (a forked child's cost grows by a sixth, a call-heavy one's fourfold); under this hook
+    only the hooked code objects' frames are reported, the others run at full speed. PY_START,
+    PY_RETURN and PY_UNWIND are given the frame (sys._getframe(1) is not it before the frame
+    starts); a code object's CALL events come from a profile function set only while its own
+    instructions run (its C calls), and from the hook before a Python callee's frame."""
+
+    class events:
+        PY_START, PY_RETURN, CALL, PY_UNWIND, C_RETURN, C_RAISE = 1, 4, 16, 4096, 32768, 65536
+
+    PROFILER_ID = 2
+    DISABLE = object()
+    _GENERATED = 0x20 | 0x80 | 0x200  # CO_GENERATOR, CO_COROUTINE, CO_ASYNC_GENERATOR: resumed, not called
+
+    def __init__(self, filters: Any) -> None:
+        self._filters = filters
+        self._tools: dict[int, str] = {}
+        self._callbacks: dict[int, Any] = {}
+
+    def get_tool(self, tool: int) -> str | None:
+        return self._tools.get(tool)
+
+    def use_tool_id(self, tool: int, name: str) -> None:
+        self._tools[tool] = name
+
+    def register_callback(self, tool: int, event: int, callback: Any) -> None:
+        self._callbacks[event] = callback
+
+    def get_local_events(self, tool: int, code: CodeType) -> int:
+        return self._filters.get_local_events(code)  # type: ignore[no-any-return]
+
+    def set_local_events(self, tool: int, code: CodeType, events: int) -> None:
+        if code.co_flags & self._GENERATED:  # (no hooked code is a generator's: a resumption is no call)
+            events &= ~(self.events.PY_START | self.events.PY_RETURN)
+        self._filters.set_local_events(code, events)
+
+    def set_events(self, tool: int, events: int) -> None:
+        """The global events: PY_UNWIND only, which the hook reports for the code with PY_RETURN."""
+        calls = self._callbacks
+        if not self._filters.frame_hook(_mon_started, _mon_returned, _mon_unwound, calls[self.events.CALL],
+                                        calls[self.events.C_RETURN], calls[self.events.C_RAISE], self.DISABLE):
+            raise ObserverError("the C filters' frame hook did not start (its check had passed): set "
+                                "PROCLIFE_OBSERVER_PROFILE=1 to observe with the profile function")
+
+
+def _frame_probe() -> None:
+    """Called once through the C filters' checking hook (frame_check)."""
+
+
+def _frame_claim() -> bool:
+    """3.11: the C filters' frame hook as ``sys.monitoring`` (_FrameHook), where they loaded and
+    this interpreter's layouts are the ones they read; False otherwise (the profile function then)."""
+    global _sysmon
+    if _C_FILTERS is None or hasattr(sys, "getobjects"):  # (a trace-refs build: other object headers)
+        return False
+    try:
+        if not _C_FILTERS.frame_check(_frame_probe):
+            return False
+    except Exception:
+        return False
+    _sysmon = _FrameHook(_C_FILTERS)
+    return _mon_claim()
 
 
 def _mon_claim() -> bool:
@@ -1683,10 +1758,12 @@ def install(sink: str | int, families: tuple[str, ...] = ("multiprocessing",), e
         importlib.import_module("_signal").signal: _on_signal_signal,  # signal.signal wraps it in Python
     }
     _C_HOOKS.update(c_hooks)
-    global _MONITORING
-    _MONITORING = sys.version_info >= (3, 12) and os.environ.get(ENV_PROFILE) != "1" and _mon_claim()
-    global _FILTER, _C_FILTERS
+    global _MONITORING, _FILTER, _C_FILTERS
     _C_FILTERS = _load_filter(os.environ.get(ENV_FILTER))
+    if os.environ.get(ENV_PROFILE) == "1":
+        _MONITORING = False
+    else:  # 3.11: the C filters' frame hook, where they can run here
+        _MONITORING = _mon_claim() if sys.version_info >= (3, 12) else _frame_claim()
     _FILTER = None if _MONITORING else _C_FILTERS
     if _FILTER is not None:
         for function in c_hooks:
@@ -1730,7 +1807,10 @@ def _add_audit_hook() -> None:
 
 
 def _hooks_used() -> str:
-    base = "sys.monitoring" if _MONITORING else "sys.setprofile"
+    if _MONITORING:
+        base = "frame evaluation hook" if isinstance(_sysmon, _FrameHook) else "sys.monitoring"
+    else:
+        base = "sys.setprofile"
     return f"{base}, C filter" if _C_FILTERS is not None else base
 
 

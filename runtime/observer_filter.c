@@ -1,8 +1,14 @@
 /* The observer's filters in C: a profile function (3.11) that lets a hooked call, return or C
- * call through to Python and drops every other event without a Python call; and an audit hook
- * that calls Python only for the audit events the observer handles (not for each frame's f_code
- * read, sys._getframe, sys.setprofile...). Header-free (the stable ABI's layouts, declared here),
- * so that it builds with gcc alone and loads into any CPython 3.11+. */
+ * call through to Python and drops every other event without a Python call; an audit hook that
+ * calls Python only for the audit events the observer handles (not for each frame's f_code read,
+ * sys._getframe, sys.setprofile...); and, on 3.11, the part of sys.monitoring the observer uses
+ * (events local to code objects), made with a frame evaluation hook (PEP 523) instead of a
+ * profile function, under which 3.11 runs every instruction unspecialised. Header-free (the
+ * stable ABI's layouts, declared here), so that it builds with gcc alone and loads into any
+ * CPython 3.11+; the frame hook reads three 3.11 structures, checked at run time (frame_check). */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -33,6 +39,21 @@ extern PyObject *PyUnicode_FromString(const char *);
 extern const char *PyUnicode_AsUTF8AndSize(PyObject *, Py_ssize_t *);
 extern Py_ssize_t PyTuple_Size(PyObject *);
 extern PyObject *PyTuple_GetItem(PyObject *, Py_ssize_t);
+extern PyObject *PyEval_GetFrame(void);
+extern PyObject *PyFrame_GetBack(PyObject *);
+extern int PyFrame_GetLasti(PyObject *);
+extern PyObject *PyFunction_GetCode(PyObject *);
+extern PyObject *PyObject_CallNoArgs(PyObject *);
+extern PyObject *PyLong_FromLong(long);
+extern long PyLong_AsLong(PyObject *);
+extern PyObject *PyBool_FromLong(long);
+extern void PyErr_Fetch(PyObject **, PyObject **, PyObject **);
+extern void PyErr_Restore(PyObject *, PyObject *, PyObject *);
+extern void PyErr_NormalizeException(PyObject **, PyObject **, PyObject **);
+extern void *PyThreadState_Get(void);
+extern void *PyInterpreterState_Get(void);
+extern void PyErr_SetString(PyObject *, const char *);
+extern PyObject *PyExc_RecursionError;
 
 #define METH_VARARGS 1
 #define METH_O 8
@@ -63,11 +84,17 @@ static int grow(Set *s) {
     free(old);
     return 0;
 }
-static int add(Set *s, PyObject *key) {
+static int add_key(Set *s, uintptr_t key) {  /* 1: added, 0: there already, -1: no memory */
     if ((s->slots == NULL || (s->used + 1) * 2 > s->mask + 1) && grow(s) < 0) return -1;
-    size_t i = slot_of(s, (uintptr_t)key);
-    if (s->slots[i] == 0) { s->slots[i] = (uintptr_t)key; s->used++; Py_IncRef(key); }
-    return 0;
+    size_t i = slot_of(s, key);
+    if (s->slots[i] != 0) return 0;
+    s->slots[i] = key; s->used++;
+    return 1;
+}
+static int add(Set *s, PyObject *key) {
+    int added = add_key(s, (uintptr_t)key);
+    if (added > 0) Py_IncRef(key);
+    return added < 0 ? -1 : 0;
 }
 static void discard(Set *s, PyObject *key) {  /* backward-shift deletion keeps probing exact */
     if (!contains(s, key)) return;
@@ -182,6 +209,293 @@ static PyObject *audit_hook(PyObject *self, PyObject *args) {
     return none();
 }
 
+
+/* ---------------------------------------------------------------------------------------------
+ * 3.11: sys.monitoring's local events, by a frame evaluation hook (PEP 523). Every Python frame
+ * is evaluated through `frame_eval`, which runs the default evaluator at once for a code object
+ * with no event (3.11's specialising interpreter then runs at full speed; a hook set makes it
+ * call frames through here instead of inlining them, which costs a call little). For a code
+ * object with events: PY_START before its frame runs and PY_RETURN or PY_UNWIND after, with the
+ * frame object (made as 3.11 makes it for sys._getframe); CALL before each call it makes and
+ * C_RETURN or C_RAISE after each C call: a Python callee's from here, a C callee's from a
+ * profile function set only while that code's own instructions run. */
+
+/* 3.11's layouts (Include/internal/pycore_frame.h, cpython/pystate.h), checked by frame_check */
+#define FRAME_FUNC(f) (*(PyObject **)((char *)(f) + 0))
+#define FRAME_CODE(f) (*(PyObject **)((char *)(f) + 32))
+#define FRAME_OBJECT(f) (*(PyObject **)((char *)(f) + 40))
+#define FRAME_PREVIOUS(f) (*(void **)((char *)(f) + 48))
+#define FRAME_PREV_INSTR(f) (*(uint16_t **)((char *)(f) + 56))
+#define CODE_FIRST_TRACEABLE(c) (*(int *)((char *)(c) + 168))
+#define CODE_UNITS(c) ((uint16_t *)((char *)(c) + 184))
+#define STATE_CFRAME(ts) (*(void **)((char *)(ts) + 56))
+#define STATE_PROFILE(ts) (*(Py_tracefunc *)((char *)(ts) + 64))
+#define CFRAME_CURRENT(cf) (*(void **)((char *)(cf) + 8))
+
+enum { EV_PY_START = 1, EV_PY_RETURN = 4, EV_CALL = 16, EV_PY_UNWIND = 4096, EV_C_RETURN = 32768, EV_C_RAISE = 65536 };
+typedef PyObject *(*EvalFrame)(void *, void *, int);
+static EvalFrame default_eval;
+static void (*set_eval)(void *, EvalFrame);
+static EvalFrame (*get_eval)(void *);
+
+/* code object -> its local events; the code objects are held (an address is never reused) */
+typedef struct { Set keys; int *events; } Events;
+static Events local;
+static Set disabled;  /* call sites (code address + offset) whose CALL returned DISABLE */
+static PyObject *on_start, *on_return, *on_unwind, *on_call, *on_c_return, *on_c_raise, *disable;
+static __thread PyObject *watching;  /* the code of the innermost frame evaluated here, if it has CALL */
+static __thread int busy;  /* in a callback: nothing reported (as under a profile function) */
+
+static int events_of(PyObject *code) {
+    if (local.keys.slots == NULL) return 0;
+    size_t i = slot_of(&local.keys, (uintptr_t)code);
+    return local.keys.slots[i] == (uintptr_t)code ? local.events[i] : 0;
+}
+static int set_events_of(PyObject *code, int events) {
+    if ((local.keys.slots == NULL || (local.keys.used + 1) * 2 > local.keys.mask + 1)) {
+        size_t old_size = local.keys.slots ? local.keys.mask + 1 : 0;
+        uintptr_t *old_keys = local.keys.slots; int *old_events = local.events;
+        size_t size = old_size ? old_size * 2 : 64;
+        uintptr_t *keys = calloc(size, sizeof(uintptr_t)); int *values = calloc(size, sizeof(int));
+        if (keys == NULL || values == NULL) { free(keys); free(values); return -1; }
+        local.keys.slots = keys; local.keys.mask = size - 1; local.events = values;
+        for (size_t i = 0; i < old_size; i++) {
+            if (!old_keys[i]) continue;
+            size_t j = slot_of(&local.keys, old_keys[i]);
+            keys[j] = old_keys[i]; values[j] = old_events[i];
+        }
+        free(old_keys); free(old_events);
+    }
+    size_t i = slot_of(&local.keys, (uintptr_t)code);
+    if (local.keys.slots[i] == 0) { local.keys.slots[i] = (uintptr_t)code; local.keys.used++; Py_IncRef(code); }
+    local.events[i] = events;
+    return 0;
+}
+
+static int watch_profile(PyObject *obj, PyObject *frame, int what, PyObject *arg);
+/* (setting one is an audit event: a Python audit hook's frames are no calls of the watched code) */
+static void profile_on(void *ts) {
+    if (STATE_PROFILE(ts) == NULL) { busy = 1; PyEval_SetProfile(watch_profile, NULL); busy = 0; }
+}
+static void profile_off(void *ts) {
+    if (STATE_PROFILE(ts) == watch_profile) { busy = 1; PyEval_SetProfile(NULL, NULL); busy = 0; }
+}
+
+/* callback(args...) with nothing reported meanwhile; -1 if it raised, 1 if it returned DISABLE */
+static int report(PyObject *callback, PyObject *a, PyObject *b, PyObject *c, PyObject *d) {
+    if (callback == NULL) return 0;
+    busy = 1;
+    PyObject *result = PyObject_CallFunctionObjArgs(callback, a, b, c, d, NULL);
+    busy = 0;
+    if (result == NULL) return -1;
+    int disabled_now = result == disable;
+    Py_DecRef(result);
+    return disabled_now;
+}
+
+/* A call made from a code object with CALL events: CALL (a C callee's C_RETURN or C_RAISE too),
+ * unless the site's CALL returned DISABLE. */
+static int report_call(PyObject *code, PyObject *frame, PyObject *callback, PyObject *function) {
+    int offset = PyFrame_GetLasti(frame);
+    uintptr_t site = (uintptr_t)code + (uintptr_t)offset;  /* inside the (held) code object: unique */
+    if (contains(&disabled, (void *)site)) return 0;
+    PyObject *where = PyLong_FromLong(offset);
+    if (where == NULL) return -1;
+    int result = report(callback, code, where, function, &_Py_NoneStruct);
+    Py_DecRef(where);
+    if (result == 1 && callback == on_call && add_key(&disabled, site) < 0) return -1;
+    return result < 0 ? -1 : 0;
+}
+
+/* The profile function of a frame whose code has CALL events: its C calls. */
+static int watch_profile(PyObject *obj, PyObject *frame, int what, PyObject *arg) {
+    (void)obj;
+    if (busy || (what != C_CALL && what != C_RETURN && what != C_EXCEPTION)) return 0;
+    PyObject *code = PyFrame_GetCode(frame);
+    Py_DecRef(code);  /* the frame holds it */
+    if (!(events_of(code) & EV_CALL)) return 0;
+    return report_call(code, frame, what == C_CALL ? on_call : what == C_RETURN ? on_c_return : on_c_raise, arg);
+}
+
+/* The frame object of `f`, which has not started: made as sys._getframe makes one, with `f` the
+ * thread's current frame for that moment (its caller its previous one), and as if at its first
+ * instruction (a frame before it is skipped as incomplete). A new reference. */
+static PyObject *frame_object(void *ts, void *f) {
+    void *cframe = STATE_CFRAME(ts);
+    void *current = CFRAME_CURRENT(cframe);
+    uint16_t *instr = FRAME_PREV_INSTR(f);
+    PyObject *code = FRAME_CODE(f);
+    FRAME_PREVIOUS(f) = current;  /* (the evaluator sets it so too) */
+    FRAME_PREV_INSTR(f) = CODE_UNITS(code) + CODE_FIRST_TRACEABLE(code);
+    CFRAME_CURRENT(cframe) = f;
+    PyObject *frame = PyEval_GetFrame();
+    CFRAME_CURRENT(cframe) = current;
+    FRAME_PREV_INSTR(f) = instr;
+    if (frame != NULL) Py_IncRef(frame);
+    return frame;
+}
+
+static PyObject *frame_eval_reporting(void *ts, void *f, int throwflag, PyObject *code, int events, PyObject *outer) {
+    if (outer != NULL) {  /* called by a frame with CALL events: its CALL, then no profile function here */
+        if (!throwflag) {
+            PyObject *caller = PyEval_GetFrame();
+            PyObject *function = FRAME_FUNC(f) ? FRAME_FUNC(f) : &_Py_NoneStruct;
+            if (caller != NULL && report_call(outer, caller, on_call, function) < 0) return NULL;
+        }
+        profile_off(ts);
+        events = events_of(code);  /* (that CALL may have hooked this code: a run()) */
+    }
+    PyObject *frame = NULL;
+    if ((events & (EV_PY_START | EV_PY_RETURN)) && !throwflag) {
+        frame = frame_object(ts, f);
+        if (frame != NULL && (events & EV_PY_START) && report(on_start, code, frame, NULL, NULL) < 0) {
+            Py_DecRef(frame);
+            if (outer != NULL) profile_on(ts);
+            return NULL;
+        }
+    }
+    watching = (events_of(code) & EV_CALL) ? code : NULL;  /* (PY_START may have asked for CALL) */
+    if (watching != NULL) profile_on(ts);
+    PyObject *result = default_eval(ts, f, throwflag);
+    PyObject *type, *value, *traceback;
+    PyErr_Fetch(&type, &value, &traceback);  /* (kept across the reports below) */
+    if (watching != NULL) profile_off(ts);
+    watching = outer;
+    if ((events_of(code) & EV_PY_RETURN) && !throwflag) {  /* (a hook may have been added meanwhile) */
+        if (frame == NULL && FRAME_OBJECT(f) != NULL) { frame = FRAME_OBJECT(f); Py_IncRef(frame); }
+        if (frame != NULL) {
+            int failed;
+            if (result != NULL) {
+                failed = report(on_return, code, frame, result, NULL) < 0;
+            } else {
+                PyErr_NormalizeException(&type, &value, &traceback);
+                failed = report(on_unwind, code, frame, value ? value : &_Py_NoneStruct, NULL) < 0;
+            }
+            if (failed && result != NULL) {  /* the callback's exception replaces the return */
+                Py_DecRef(result); result = NULL;
+                PyErr_Fetch(&type, &value, &traceback);
+            } else if (failed) {
+                PyObject *t, *v, *tb;
+                PyErr_Fetch(&t, &v, &tb);
+                if (t) Py_DecRef(t);
+                if (v) Py_DecRef(v);
+                if (tb) Py_DecRef(tb);
+            }
+        }
+    }
+    if (frame != NULL) Py_DecRef(frame);
+    if (outer != NULL) profile_on(ts);
+    PyErr_Restore(type, value, traceback);
+    return result;
+}
+
+/* Under a frame hook 3.11 no longer runs a Python call inside its caller's C frame: each one
+ * takes C stack, as on 3.10. A program that raised the recursion limit far enough would run out
+ * of it (a segmentation fault) where it would not untraced: a RecursionError comes first. */
+#define STACK_MARGIN (256 * 1024)
+static __thread uintptr_t stack_floor;  /* this thread's lowest usable stack address, once known */
+static uintptr_t find_stack_floor(void) {
+    pthread_attr_t attr;
+    void *low = NULL; size_t size = 0;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+        pthread_attr_getstack(&attr, &low, &size);
+        pthread_attr_destroy(&attr);
+    }
+    return low != NULL && size > 2 * STACK_MARGIN ? (uintptr_t)low + STACK_MARGIN : 1;
+}
+static const char STACK_MESSAGE[] =
+    "maximum recursion depth exceeded: the C stack is nearly full (on 3.11 each Python call takes C "
+    "stack under proclife's frame evaluation hook; PROCLIFE_OBSERVER_PROFILE=1 observes this program "
+    "with a profile function instead, which does not)";
+
+static PyObject *frame_eval(void *ts, void *f, int throwflag) {
+    char here;
+    if (stack_floor == 0) stack_floor = find_stack_floor();
+    if ((uintptr_t)&here < stack_floor) {
+        PyErr_SetString(PyExc_RecursionError, STACK_MESSAGE);
+        return NULL;
+    }
+    PyObject *code = FRAME_CODE(f);
+    int events = events_of(code);
+    PyObject *outer = watching;
+    if ((events == 0 && outer == NULL) || busy) return default_eval(ts, f, throwflag);
+    return frame_eval_reporting(ts, f, throwflag, code, events, outer);
+}
+
+static int resolve(void) {
+    if (sizeof(void *) != 8) return 0;
+    default_eval = (EvalFrame)dlsym(RTLD_DEFAULT, "_PyEval_EvalFrameDefault");
+    *(void **)&set_eval = dlsym(RTLD_DEFAULT, "_PyInterpreterState_SetEvalFrameFunc");
+    *(void **)&get_eval = dlsym(RTLD_DEFAULT, "_PyInterpreterState_GetEvalFrameFunc");
+    return default_eval != NULL && set_eval != NULL && get_eval != NULL;
+}
+
+/* frame_check(probe): whether this interpreter's layouts are the ones read here (3.11's), from a
+ * call of `probe` (a Python function of no argument) evaluated through a checking hook. */
+static PyObject *probe_function, *probe_caller;
+static int probe_seen, probe_ok, layouts_checked;
+static PyObject *probe_eval(void *ts, void *f, int throwflag) {
+    if (!probe_seen && FRAME_FUNC(f) == probe_function && !throwflag) {
+        probe_seen = 1;
+        probe_ok = FRAME_CODE(f) == PyFunction_GetCode(probe_function) && FRAME_OBJECT(f) == NULL
+                   && probe_caller != NULL && CFRAME_CURRENT(STATE_CFRAME(ts)) != NULL;
+        if (probe_ok) {
+            PyObject *frame = frame_object(ts, f);
+            PyObject *code = frame ? PyFrame_GetCode(frame) : NULL;
+            PyObject *back = frame ? PyFrame_GetBack(frame) : NULL;
+            probe_ok = frame != NULL && FRAME_OBJECT(f) == frame && code == FRAME_CODE(f) && back == probe_caller;
+            if (code) Py_DecRef(code);
+            if (back) Py_DecRef(back);
+            if (frame) Py_DecRef(frame);
+        }
+    }
+    return default_eval(ts, f, throwflag);
+}
+static PyObject *frame_check(PyObject *self, PyObject *probe) {
+    (void)self;
+    if (!resolve()) return PyBool_FromLong(0);
+    void *ts = PyThreadState_Get(), *interp = PyInterpreterState_Get();
+    if (get_eval(interp) != default_eval || STATE_PROFILE(ts) != NULL) return PyBool_FromLong(0);
+    PyEval_SetProfile(watch_profile, NULL);  /* the profile function's place in the thread state */
+    int ok = STATE_PROFILE(ts) == watch_profile;
+    PyEval_SetProfile(NULL, NULL);
+    ok = ok && STATE_PROFILE(ts) == NULL;
+    if (!ok) return PyBool_FromLong(0);
+    probe_function = probe; probe_caller = PyEval_GetFrame(); probe_seen = probe_ok = 0;
+    set_eval(interp, probe_eval);
+    PyObject *result = PyObject_CallNoArgs(probe);
+    set_eval(interp, default_eval);
+    probe_function = probe_caller = NULL;
+    if (result == NULL) return NULL;
+    Py_DecRef(result);
+    layouts_checked = probe_seen && probe_ok;
+    return PyBool_FromLong(layouts_checked);
+}
+
+/* frame_hook(start, return, unwind, call, c_return, c_raise, DISABLE): report from now on (False:
+ * not here, frame_check has not passed) */
+static PyObject *frame_hook(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *given[7];
+    if (!PyArg_ParseTuple(args, "OOOOOOO", &given[0], &given[1], &given[2], &given[3], &given[4], &given[5],
+                          &given[6])) return NULL;
+    if (!layouts_checked || !resolve()) return PyBool_FromLong(0);
+    for (int i = 0; i < 7; i++) Py_IncRef(given[i]);
+    on_start = given[0]; on_return = given[1]; on_unwind = given[2]; on_call = given[3];
+    on_c_return = given[4]; on_c_raise = given[5]; disable = given[6];
+    set_eval(PyInterpreterState_Get(), frame_eval);
+    return PyBool_FromLong(1);
+}
+static PyObject *get_local_events(PyObject *self, PyObject *code) {
+    (void)self; return PyLong_FromLong(events_of(code));
+}
+static PyObject *set_local_events(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *code; int events;
+    if (!PyArg_ParseTuple(args, "Oi", &code, &events)) return NULL;
+    return set_events_of(code, events) < 0 ? PyErr_NoMemory() : none();
+}
+
 static PyMethodDef methods[] = {
     {"arm", arm, METH_VARARGS, "arm(hit, 'call', 'return', 'c_call', 'c_exception', 'c_return')"},
     {"hook_code", hook_code, METH_O, "let this code object's calls and returns through"},
@@ -189,6 +503,10 @@ static PyMethodDef methods[] = {
     {"hook_c", hook_c, METH_O, "let this C function's calls and returns through"},
     {"set_profile", set_profile, METH_O, "set the filter as this thread's profile function"},
     {"audit_hook", audit_hook, METH_VARARGS, "audit_hook(function, names): call function(name, args) for these audit events"},
+    {"frame_check", frame_check, METH_O, "frame_check(probe): whether the frame hook can run here (3.11's layouts)"},
+    {"frame_hook", frame_hook, METH_VARARGS, "frame_hook(start, return, unwind, call, c_return, c_raise, DISABLE)"},
+    {"get_local_events", get_local_events, METH_O, "the frame hook's events local to a code object"},
+    {"set_local_events", set_local_events, METH_VARARGS, "set_local_events(code, events)"},
     {NULL, NULL, 0, NULL},
 };
 static PyModuleDef module = {{{1, NULL}, NULL, 0, NULL}, "_proclife_filter", NULL, -1, methods, NULL, NULL, NULL, NULL};

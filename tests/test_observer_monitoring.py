@@ -165,7 +165,7 @@ KEPT = ("how", "code", "exitcode", "step", "via", "name", "function", "signal", 
 
 
 HOOKS = {"monitoring": "sys.monitoring", "monitoring_c": "sys.monitoring, C filter", "python": "sys.setprofile",
-         "c": "sys.setprofile, C filter"}
+         "c": "sys.setprofile, C filter", "frame": "frame evaluation hook, C filter"}
 
 
 def _observed(tmp_path: Path, method: str, hooks: str) -> tuple[str, list[Event]]:
@@ -180,9 +180,9 @@ def _observed(tmp_path: Path, method: str, hooks: str) -> tuple[str, list[Event]
     sink = folder / "events.jsonl"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROCLIFE_OBSERVER")}
     env.update(PYTHONPATH=os.pathsep.join([str(site), str(ROOT)]), PROCLIFE_OBSERVER=str(sink))
-    if not hooks.startswith("monitoring"):
+    if hooks in ("python", "c"):
         env[observer.ENV_PROFILE] = "1"
-    if hooks in ("c", "monitoring_c"):
+    if hooks in ("c", "monitoring_c", "frame"):
         built = built_filter()
         assert built is not None, "the C filter did not build: is gcc installed?"
         env[observer.ENV_FILTER] = str(built)
@@ -215,6 +215,12 @@ def test_monitoring_writes_the_events_setprofile_writes(tmp_path: Path, method: 
 @pytest.mark.parametrize("method", ["fork", "spawn"])
 def test_the_c_filter_writes_the_events_the_python_filter_writes(tmp_path: Path, method: str) -> None:
     _same_events(tmp_path, method, "c", "python")
+
+
+@pytest.mark.skipif(MONITORING, reason="the frame evaluation hook stands for sys.monitoring before 3.12")
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_the_frame_hook_writes_the_events_setprofile_writes(tmp_path: Path, method: str) -> None:
+    _same_events(tmp_path, method, "frame", "python")
 
 
 @pytest.mark.skipif(not MONITORING, reason="sys.monitoring is 3.12+")
