@@ -237,6 +237,7 @@ typedef PyObject *(*EvalFrame)(void *, void *, int);
 static EvalFrame default_eval;
 static void (*set_eval)(void *, EvalFrame);
 static EvalFrame (*get_eval)(void *);
+static int (*finalizing)(void);  /* _Py_IsFinalizing: past atexit, module globals go; nothing is reported */
 
 /* code object -> its local events; the code objects are held (an address is never reused) */
 typedef struct { Set keys; int *events; } Events;
@@ -310,7 +311,7 @@ static int report_call(PyObject *code, PyObject *frame, PyObject *callback, PyOb
 /* The profile function of a frame whose code has CALL events: its C calls. */
 static int watch_profile(PyObject *obj, PyObject *frame, int what, PyObject *arg) {
     (void)obj;
-    if (busy || (what != C_CALL && what != C_RETURN && what != C_EXCEPTION)) return 0;
+    if (busy || (what != C_CALL && what != C_RETURN && what != C_EXCEPTION) || finalizing()) return 0;
     PyObject *code = PyFrame_GetCode(frame);
     Py_DecRef(code);  /* the frame holds it */
     if (!(events_of(code) & EV_CALL)) return 0;
@@ -418,7 +419,7 @@ static PyObject *frame_eval(void *ts, void *f, int throwflag) {
     PyObject *code = FRAME_CODE(f);
     int events = events_of(code);
     PyObject *outer = watching;
-    if ((events == 0 && outer == NULL) || busy) return default_eval(ts, f, throwflag);
+    if ((events == 0 && outer == NULL) || busy || finalizing()) return default_eval(ts, f, throwflag);
     return frame_eval_reporting(ts, f, throwflag, code, events, outer);
 }
 
@@ -427,7 +428,8 @@ static int resolve(void) {
     default_eval = (EvalFrame)dlsym(RTLD_DEFAULT, "_PyEval_EvalFrameDefault");
     *(void **)&set_eval = dlsym(RTLD_DEFAULT, "_PyInterpreterState_SetEvalFrameFunc");
     *(void **)&get_eval = dlsym(RTLD_DEFAULT, "_PyInterpreterState_GetEvalFrameFunc");
-    return default_eval != NULL && set_eval != NULL && get_eval != NULL;
+    *(void **)&finalizing = dlsym(RTLD_DEFAULT, "_Py_IsFinalizing");
+    return default_eval != NULL && set_eval != NULL && get_eval != NULL && finalizing != NULL;
 }
 
 /* frame_check(probe): whether this interpreter's layouts are the ones read here (3.11's), from a

@@ -3,8 +3,8 @@
 It reads three of 3.11's internal structures, so it runs only where a check of them passed
 (``frame_check``): not beside another frame hook or a profile function, not on another version.
 Under it a program's own calls run unhooked (no profile function), a hooked C call is still seen,
-and a recursion deeper than the C stack allows is a RecursionError that says what to do, not a
-crash. That it writes the events the profile function writes is tests/test_observer_monitoring.py's.
+a recursion deeper than the C stack allows is a RecursionError that says what to do, not a
+crash, and code run while the interpreter finalizes (after atexit) runs as untraced, unreported. That it writes the events the profile function writes is tests/test_observer_monitoring.py's.
 """
 
 from __future__ import annotations
@@ -115,3 +115,27 @@ def test_a_recursion_deeper_than_the_c_stack_is_a_recursion_error_that_says_what
     assert [e.details["hooks"] for e in events if e.kind == "observer_installed"] == ["sys.setprofile, C filter"]
     done, _ = _observe(tmp_path, DEEP, "5000")  # an ordinary depth is untouched
     assert (done.returncode, done.stdout) == (0, "5000\n"), done.stderr[-2000:]
+
+
+AT_EXIT = """
+import os, sys
+class Holder:
+    def __init__(self):
+        self.waitpid, self.out = os.waitpid, sys.stdout
+    def __del__(self):  # runs while the interpreter clears its modules
+        try:
+            self.waitpid(-1, 1)  # code that names a hooked C function: CALL events
+        except ChildProcessError:
+            pass
+        self.out.write("collected\\n")
+        self.out.flush()
+os.holder = Holder()  # in a module imported before the observer: cleared after it
+"""
+
+
+@only_311
+def test_code_run_while_the_interpreter_finalizes_runs_unreported(tmp_path: Path) -> None:
+    done, events = _observe(tmp_path, AT_EXIT)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "collected\n", "")
+    assert [e.details["hooks"] for e in events if e.kind == "observer_installed"] == [
+        "frame evaluation hook, C filter"]
