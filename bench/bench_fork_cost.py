@@ -12,12 +12,17 @@ the other in each round, and prints the median and the minimum of the rounds:
   stack dumps registered: a folder for them named).
 - *profile function only*: a do-nothing ``sys.setprofile`` function in every thread and nothing
   else: the floor of any observer built on a global profile function (the observer's hooks on
-  3.11). On 3.12+ the observer sets no profile function; the row shows what one would cost.
-- *C profile function only* (where the C filter is built): the C filter set in every thread with
-  nothing hooked: the floor of the observer's hooks on 3.11 with the C filter.
-- *observed, Python filter* (a program's Python before 3.12 only): the observer with its profile
-  filter in Python (PROCLIFE_OBSERVER_FILTER set empty), where *observed* has the C filter
-  (runtime/observer_filter.py): what the C filter saves.
+  3.11 without the C filters). On 3.12+ and under 3.11's frame hook the observer sets no profile
+  function; the row shows what one would cost.
+- *C profile function only* (where the C filters are built): the C profile filter set in every
+  thread with nothing hooked: the floor of the observer's profile function with its filter in C.
+- a program's Python before 3.12 only:
+  - *frame hook only* (where the C filters are built): their frame evaluation hook installed with
+    nothing hooked: the floor of the observer's hooks on 3.11 (its *observed* row).
+  - *observed, profile function*: the observer with PROCLIFE_OBSERVER_PROFILE=1, its profile
+    function's filter in C: what the frame hook saves.
+  - *observed, Python filter*: the observer with PROCLIFE_OBSERVER_FILTER set empty (no C
+    filters: a profile function, its filter in Python): what the C filters save.
 
 ``--parts`` adds a load per part of the observer: the observer loaded as above with that one
 part taken out (PARTS: its events, its hooks on Python functions, on C functions, the events
@@ -53,7 +58,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from proclife.runtime.observer import ENV_FILTER  # noqa: E402
+from proclife.runtime.observer import ENV_FILTER, ENV_PROFILE  # noqa: E402
 from proclife.trace.loader import environment, prepare_site  # noqa: E402
 
 PROGRAM = ROOT / "bench" / "fork_children.py"
@@ -79,6 +84,17 @@ def _first(frame, event, arg):
     _filter.set_profile(_nothing)
 threading.setprofile(_first)
 _filter.set_profile(_nothing)
+"""
+# The C filters' frame evaluation hook (3.11) installed, after its check, with nothing hooked.
+FRAME_HOOK_ONLY = """import os
+from importlib import machinery
+_path = os.environ["PROCLIFE_OBSERVER_FILTER"]
+_loader = machinery.ExtensionFileLoader("_proclife_filter", _path)
+_filter = _loader.create_module(machinery.ModuleSpec("_proclife_filter", _loader, origin=_path))
+def _nothing(*args):
+    return None
+if not (_filter.frame_check(_nothing) and _filter.frame_hook(*[_nothing] * 6, object())):
+    raise SystemExit("the frame hook did not start here")
 """
 FIELDS = ("parent_us", "child_us", "parent_faults", "child_faults")
 # A part's load: the observer of the site folder imported, ``before`` run, installed (unless
@@ -125,7 +141,7 @@ def site_at(revision: str, folder: Path) -> Path:
 
 
 def environments(folder: Path, parts: bool = False, against: tuple[str, ...] = (),
-                 python_filter: bool = False) -> dict[str, dict[str, str]]:
+                 before_312: bool = False) -> dict[str, dict[str, str]]:
     base = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PROCLIFE_OBSERVER")}
     profile_site = folder / "profile-only"
     profile_site.mkdir()
@@ -144,7 +160,14 @@ def environments(folder: Path, parts: bool = False, against: tuple[str, ...] = (
         c_profile_site.mkdir()
         (c_profile_site / "sitecustomize.py").write_text(C_PROFILE_ONLY)
         envs["C profile function only"] = {**base, "PYTHONPATH": str(c_profile_site), ENV_FILTER: built}
-    if python_filter:
+    if before_312 and built:
+        frame_site = folder / "frame-hook-only"
+        frame_site.mkdir()
+        (frame_site / "sitecustomize.py").write_text(FRAME_HOOK_ONLY)
+        envs["frame hook only"] = {**base, "PYTHONPATH": str(frame_site), ENV_FILTER: built}
+        envs["observed, profile function"] = environment(site, folder / "events.jsonl",
+                                                         {**base, ENV_PROFILE: "1"}, stacks)
+    if before_312:
         envs["observed, Python filter"] = environment(site, folder / "events.jsonl", {**base, ENV_FILTER: ""}, stacks)
     for index, (name, (before, after, install)) in enumerate(PARTS.items() if parts else ()):
         part_site = folder / f"part-{index}"
@@ -186,8 +209,8 @@ def main() -> int:
                              capture_output=True, text=True, check=True).stdout.strip()
     with tempfile.TemporaryDirectory(prefix="proclife-bench-fork-") as tmp:
         folder = Path(tmp)
-        profiled = tuple(map(int, version.split(".")[:2])) < (3, 12)  # the observer's hooks: sys.setprofile
-        envs = environments(folder, args.parts, tuple(args.against), python_filter=profiled)
+        before_312 = tuple(map(int, version.split(".")[:2])) < (3, 12)  # the frame hook, or a profile function
+        envs = environments(folder, args.parts, tuple(args.against), before_312=before_312)
         results: dict[str, list[dict[str, float]]] = {name: [] for name in envs}
         order = random.Random(0)
         for _ in range(args.rounds):

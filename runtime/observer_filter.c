@@ -295,10 +295,13 @@ static int report(PyObject *callback, PyObject *a, PyObject *b, PyObject *c, PyO
 }
 
 /* A call made from a code object with CALL events: CALL (a C callee's C_RETURN or C_RAISE too),
- * unless the site's CALL returned DISABLE. */
-static int report_call(PyObject *code, PyObject *frame, PyObject *callback, PyObject *function) {
+ * unless the site's CALL returned DISABLE. A Python callee's site is kept apart from a C one's:
+ * a Python function run while a C call is under way (a signal handler) is reported at that C
+ * call's site, whose C_RETURN must still come. */
+static int report_call(PyObject *code, PyObject *frame, PyObject *callback, PyObject *function, int python) {
     int offset = PyFrame_GetLasti(frame);
-    uintptr_t site = (uintptr_t)code + (uintptr_t)offset;  /* inside the (held) code object: unique */
+    /* inside the (held) code object, so unique; offsets are even: a Python callee's site is odd */
+    uintptr_t site = (uintptr_t)code + (uintptr_t)offset + (python ? 1 : 0);
     if (contains(&disabled, (void *)site)) return 0;
     PyObject *where = PyLong_FromLong(offset);
     if (where == NULL) return -1;
@@ -315,7 +318,7 @@ static int watch_profile(PyObject *obj, PyObject *frame, int what, PyObject *arg
     PyObject *code = PyFrame_GetCode(frame);
     Py_DecRef(code);  /* the frame holds it */
     if (!(events_of(code) & EV_CALL)) return 0;
-    return report_call(code, frame, what == C_CALL ? on_call : what == C_RETURN ? on_c_return : on_c_raise, arg);
+    return report_call(code, frame, what == C_CALL ? on_call : what == C_RETURN ? on_c_return : on_c_raise, arg, 0);
 }
 
 /* The frame object of `f`, which has not started: made as sys._getframe makes one, with `f` the
@@ -341,7 +344,7 @@ static PyObject *frame_eval_reporting(void *ts, void *f, int throwflag, PyObject
         if (!throwflag) {
             PyObject *caller = PyEval_GetFrame();
             PyObject *function = FRAME_FUNC(f) ? FRAME_FUNC(f) : &_Py_NoneStruct;
-            if (caller != NULL && report_call(outer, caller, on_call, function) < 0) return NULL;
+            if (caller != NULL && report_call(outer, caller, on_call, function, 1) < 0) return NULL;
         }
         profile_off(ts);
         events = events_of(code);  /* (that CALL may have hooked this code: a run()) */

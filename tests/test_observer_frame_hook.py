@@ -139,3 +139,43 @@ def test_code_run_while_the_interpreter_finalizes_runs_unreported(tmp_path: Path
     assert (done.returncode, done.stdout, done.stderr) == (0, "collected\n", "")
     assert [e.details["hooks"] for e in events if e.kind == "observer_installed"] == [
         "frame evaluation hook, C filter"]
+
+
+SIGNALLED_WAIT = """
+import multiprocessing as mp, os, signal, sys, time
+
+def on_usr1(signum, frame):  # a Python function run inside os.waitpid's C call (its EINTR)
+    print("handled", flush=True)
+
+def child():
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # until the parent is blocked in waitpid (wait4)
+        with open(f"/proc/{os.getppid()}/wchan") as wchan:
+            if wchan.read().strip() == "do_wait":
+                break
+    else:
+        sys.exit("the parent never waited")
+    os.kill(os.getppid(), signal.SIGUSR1)
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGUSR1, on_usr1)
+    process = mp.get_context("fork").Process(target=child)
+    process.start()
+    process.join()  # (bounded by the test's timeout) blocks in os.waitpid: join(timeout) would select first
+    print(process.pid, process.exitcode, flush=True)
+"""
+
+
+@only_311
+def test_a_signal_handler_run_inside_a_hooked_c_call_leaves_its_return_seen(tmp_path: Path) -> None:
+    script = tmp_path / "program.py"
+    script.write_text(SIGNALLED_WAIT)
+    done, events = _observe(tmp_path, f"import runpy; runpy.run_path({str(script)!r}, run_name='__main__')")
+    assert done.returncode == 0, done.stderr[-2000:]
+    handled, last = done.stdout.splitlines()
+    pid, exitcode = map(int, last.split())
+    assert (handled, exitcode) == ("handled", 0)
+    installed = [e.details["hooks"] for e in events if e.kind == "observer_installed"]
+    assert installed == ["frame evaluation hook, C filter"]  # (a forked child installs nothing again)
+    reaped = [e.details for e in events if e.kind == "child_reaped"]
+    assert [(r["child"], r["via"]) for r in reaped] == [(pid, "os.waitpid")]  # the waitpid that the handler interrupted
