@@ -270,6 +270,11 @@ def _emit(kind: str, begin: int, end: int | None, /, *, as_thread: Any = None, *
     """
     if _S.fd < 0:
         return
+    if _C_EMIT is not None:  # the C filters' writer: the same line, without a page per object touched
+        written = _C_EMIT(_S.fd, kind, begin, end, as_thread, details)
+        if written <= 0:
+            _S.dropped -= written
+            return
     thread = as_thread or _active.get(_get_ident())
     # the Thread's own fields, not its name and daemon properties: Python calls (under 3.11's
     # profile function, each one profiled), and code a subclass may override
@@ -692,6 +697,7 @@ def _load_filter(path: str | None) -> Any:
 
 
 _C_FILTERS: Any = None  # the loaded C filters (observer_filter.c: a module kept out of sys.modules), or None
+_C_EMIT: Any = None  # their writer of an event's line (``emit``), once armed at install, or None
 _FILTER: Any = None  # the same, when its profile function is the hooks' (not under sys.monitoring)
 _FILTER_MODULE = "_proclife_filter"  # its init function's name: PyInit__proclife_filter
 
@@ -1758,8 +1764,11 @@ def install(sink: str | int, families: tuple[str, ...] = ("multiprocessing",), e
         importlib.import_module("_signal").signal: _on_signal_signal,  # signal.signal wraps it in Python
     }
     _C_HOOKS.update(c_hooks)
-    global _MONITORING, _FILTER, _C_FILTERS
+    global _MONITORING, _FILTER, _C_FILTERS, _C_EMIT
     _C_FILTERS = _load_filter(os.environ.get(ENV_FILTER))
+    if getattr(_C_FILTERS, "emit_arm", None) is not None and _ENCODER is not None:  # (the Python writer's lines)
+        _C_FILTERS.emit_arm(_active)
+        _C_EMIT = _C_FILTERS.emit
     if os.environ.get(ENV_PROFILE) == "1":
         _MONITORING = False
     else:  # 3.11: the C filters' frame hook, where they can run here

@@ -13,6 +13,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
+#include <errno.h>
+#include <unistd.h>
 
 typedef intptr_t Py_ssize_t;
 typedef struct _object { Py_ssize_t ob_refcnt; void *ob_type; } PyObject;
@@ -54,9 +57,25 @@ extern void *PyThreadState_Get(void);
 extern void *PyInterpreterState_Get(void);
 extern void PyErr_SetString(PyObject *, const char *);
 extern PyObject *PyExc_RecursionError;
+extern PyObject *PyDict_GetItem(PyObject *, PyObject *);
+extern int PyDict_Next(PyObject *, Py_ssize_t *, PyObject **, PyObject **);
+extern PyObject *PyObject_GetAttr(PyObject *, PyObject *);
+extern PyObject *PyObject_Repr(PyObject *);
+extern long long PyLong_AsLongLong(PyObject *);
+extern PyObject *PyLong_FromUnsignedLong(unsigned long);
+extern double PyFloat_AsDouble(PyObject *);
+extern PyObject *PyErr_Occurred(void);
+extern void PyErr_Clear(void);
+extern unsigned long PyType_GetFlags(void *);
+extern Py_ssize_t PyList_Size(PyObject *);
+extern PyObject *PyList_GetItem(PyObject *, Py_ssize_t);
+extern PyObject _Py_TrueStruct, _Py_FalseStruct;
+extern char PyFloat_Type, PyUnicode_Type;  /* (their addresses only) */
+extern int PyType_IsSubtype(void *, void *);
 
 #define METH_VARARGS 1
 #define METH_O 8
+#define METH_FASTCALL 0x80
 enum { CALL = 0, RETURN = 3, C_CALL = 4, C_EXCEPTION = 5, C_RETURN = 6 };
 
 /* a set of object addresses (open addressing); its objects are held */
@@ -501,6 +520,194 @@ static PyObject *set_local_events(PyObject *self, PyObject *args) {
     return set_events_of(code, events) < 0 ? PyErr_NoMemory() : none();
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * An event's line, written in C: what the observer's `_emit` does in Python (the identity from the
+ * thread's own fields, the details as json.dumps(default=repr, separators=(",", ":")) writes
+ * them, one write). In a forked child each object Python code touches is a page copied from the
+ * parent (its reference count); this reads the thread, the details and the names without taking
+ * a reference, so a first event costs a child a few pages, not tens. Whatever it does not write
+ * the same way (a line too long, a float that is not finite, a key that is not a str, an int
+ * beyond 64 bits, a thread threading does not know) is left to the Python code (returns 1). */
+
+#define LINE_LIMIT 4000
+#define TPFLAGS_LONG (1UL << 24)
+#define TPFLAGS_LIST (1UL << 25)
+#define TPFLAGS_TUPLE (1UL << 26)
+#define TPFLAGS_UNICODE (1UL << 28)
+#define TPFLAGS_DICT (1UL << 29)
+typedef struct { char data[LINE_LIMIT]; size_t used; int full; } Line;
+static PyObject *threads_active, *key_dict, *key_name, *key_daemonic;
+
+static void put(Line *line, const char *text, size_t size) {
+    if (line->full || line->used + size >= LINE_LIMIT) { line->full = 1; return; }
+    memcpy(line->data + line->used, text, size);
+    line->used += size;
+}
+static void puts_(Line *line, const char *text) { put(line, text, strlen(text)); }
+static void put_ll(Line *line, long long value) {
+    char text[32]; int n = snprintf(text, sizeof text, "%lld", value); put(line, text, (size_t)n);
+}
+static unsigned long flags_of(PyObject *o) { return PyType_GetFlags(o->ob_type); }
+
+/* a str as json's encode_basestring_ascii writes it */
+static int put_str(Line *line, PyObject *text) {
+    Py_ssize_t size;
+    const char *utf8 = PyUnicode_AsUTF8AndSize(text, &size);
+    if (utf8 == NULL) { PyErr_Clear(); return 1; }
+    put(line, "\"", 1);
+    for (Py_ssize_t i = 0; i < size && !line->full; ) {
+        unsigned char c = (unsigned char)utf8[i];
+        unsigned long cp; int n;
+        if (c < 0x80) { cp = c; n = 1; }
+        else if ((c & 0xE0) == 0xC0) { cp = c & 0x1F; n = 2; }
+        else if ((c & 0xF0) == 0xE0) { cp = c & 0x0F; n = 3; }
+        else { cp = c & 0x07; n = 4; }
+        if (i + n > size) return 1;
+        for (int k = 1; k < n; k++) cp = (cp << 6) | ((unsigned char)utf8[i + k] & 0x3F);
+        i += n;
+        char out[16];
+        switch (cp) {
+        case '"': put(line, "\\\"", 2); continue;
+        case '\\': put(line, "\\\\", 2); continue;
+        case '\n': put(line, "\\n", 2); continue;
+        case '\r': put(line, "\\r", 2); continue;
+        case '\t': put(line, "\\t", 2); continue;
+        case '\b': put(line, "\\b", 2); continue;
+        case '\f': put(line, "\\f", 2); continue;
+        default: break;
+        }
+        if (cp >= 0x20 && cp < 0x7F) { out[0] = (char)cp; put(line, out, 1); }
+        else if (cp < 0x10000) { put(line, out, (size_t)snprintf(out, sizeof out, "\\u%04lx", cp)); }
+        else {
+            unsigned long v = cp - 0x10000;
+            put(line, out, (size_t)snprintf(out, sizeof out, "\\u%04lx\\u%04lx", 0xD800 | (v >> 10), 0xDC00 | (v & 0x3FF)));
+        }
+    }
+    put(line, "\"", 1);
+    return 0;
+}
+
+/* a value as json.dumps(default=repr) writes it; 1: not the same way here */
+static int put_value(Line *line, PyObject *value, int depth) {
+    if (depth > 8) return 1;
+    if (value == &_Py_NoneStruct) { puts_(line, "null"); return 0; }
+    if (value == &_Py_TrueStruct) { puts_(line, "true"); return 0; }
+    if (value == &_Py_FalseStruct) { puts_(line, "false"); return 0; }
+    unsigned long flags = flags_of(value);
+    if (flags & TPFLAGS_UNICODE) return put_str(line, value);
+    if (flags & TPFLAGS_LONG) {
+        long long number = PyLong_AsLongLong(value);
+        if (number == -1 && PyErr_Occurred()) { PyErr_Clear(); return 1; }
+        put_ll(line, number);
+        return 0;
+    }
+    if (PyType_IsSubtype(value->ob_type, &PyFloat_Type)) {
+        double number = PyFloat_AsDouble(value);
+        if (!(number - number == 0)) return 1;  /* nan, inf: json's NaN, Infinity */
+        PyObject *text = PyObject_Repr(value);  /* float.__repr__, as json (a subclass's repr is not) */
+        if (text == NULL) { PyErr_Clear(); return 1; }
+        Py_ssize_t size;
+        const char *digits = PyUnicode_AsUTF8AndSize(text, &size);
+        if (digits != NULL) put(line, digits, (size_t)size);
+        Py_DecRef(text);
+        if (digits == NULL) { PyErr_Clear(); return 1; }
+        return value->ob_type == &PyFloat_Type ? 0 : 1;
+    }
+    if (flags & (TPFLAGS_LIST | TPFLAGS_TUPLE)) {
+        Py_ssize_t count = (flags & TPFLAGS_LIST) ? PyList_Size(value) : PyTuple_Size(value);
+        put(line, "[", 1);
+        for (Py_ssize_t i = 0; i < count; i++) {
+            if (i) put(line, ",", 1);
+            PyObject *item = (flags & TPFLAGS_LIST) ? PyList_GetItem(value, i) : PyTuple_GetItem(value, i);
+            if (item == NULL || put_value(line, item, depth + 1)) { PyErr_Clear(); return 1; }
+        }
+        put(line, "]", 1);
+        return 0;
+    }
+    if (flags & TPFLAGS_DICT) {
+        Py_ssize_t position = 0; PyObject *key, *item; int first = 1;
+        put(line, "{", 1);
+        while (PyDict_Next(value, &position, &key, &item)) {
+            if (!(flags_of(key) & TPFLAGS_UNICODE)) return 1;
+            if (!first) put(line, ",", 1);
+            first = 0;
+            if (put_str(line, key)) return 1;
+            put(line, ":", 1);
+            if (put_value(line, item, depth + 1)) return 1;
+        }
+        put(line, "}", 1);
+        return 0;
+    }
+    PyObject *text = PyObject_Repr(value);  /* default=repr */
+    if (text == NULL) { PyErr_Clear(); return 1; }
+    int failed = put_str(line, text);
+    Py_DecRef(text);
+    return failed;
+}
+
+/* emit(fd, kind, begin, end, thread or None, details): 0 written, 1 left to Python, -1 not
+ * written (the sink refused it: the caller counts it dropped) */
+static PyObject *emit(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 6 || threads_active == NULL) return PyLong_FromLong(1);
+    long fd = PyLong_AsLong(args[0]);
+    if (fd < 0) { PyErr_Clear(); return PyLong_FromLong(1); }
+    PyObject *thread = args[4];
+    if (thread == &_Py_NoneStruct) {
+        PyObject *ident = PyLong_FromUnsignedLong((unsigned long)pthread_self());
+        if (ident == NULL) { PyErr_Clear(); return PyLong_FromLong(1); }
+        thread = PyDict_GetItem(threads_active, ident);
+        Py_DecRef(ident);
+        if (thread == NULL) return PyLong_FromLong(1);
+    }
+    PyObject *own = PyObject_GetAttr(thread, key_dict);
+    if (own == NULL) { PyErr_Clear(); return PyLong_FromLong(1); }
+    PyObject *name = (flags_of(own) & TPFLAGS_DICT) ? PyDict_GetItem(own, key_name) : NULL;
+    PyObject *daemon = (flags_of(own) & TPFLAGS_DICT) ? PyDict_GetItem(own, key_daemonic) : NULL;
+    Line line; line.used = 0; line.full = 0;
+    int failed = name == NULL || name->ob_type != (void *)&PyUnicode_Type;  /* (a str, exactly) */
+    if (!failed) {
+        puts_(&line, "{\"pid\":"); put_ll(&line, (long long)getpid());
+        puts_(&line, ",\"tid\":"); put_ll(&line, (long long)gettid());
+        puts_(&line, ",\"thread\":"); failed = put_str(&line, name);
+        puts_(&line, daemon == &_Py_TrueStruct ? ",\"thread_daemon\":true" :
+                     daemon == &_Py_FalseStruct ? ",\"thread_daemon\":false" : ",\"thread_daemon\":null");
+        puts_(&line, ",\"kind\":"); failed = failed || put_str(&line, args[1]);
+        puts_(&line, ",\"begin\":"); failed = failed || put_value(&line, args[2], 0);
+        puts_(&line, ",\"end\":"); failed = failed || put_value(&line, args[3], 0);
+        PyObject *details = args[5];
+        if (!failed && (flags_of(details) & TPFLAGS_DICT)) {
+            Py_ssize_t position = 0; PyObject *key, *value;
+            while (!failed && PyDict_Next(details, &position, &key, &value)) {
+                put(&line, ",", 1);
+                failed = !(flags_of(key) & TPFLAGS_UNICODE) || put_str(&line, key);
+                put(&line, ":", 1);
+                failed = failed || put_value(&line, value, 0);
+            }
+        } else {
+            failed = 1;
+        }
+        put(&line, "}\n", 2);
+    }
+    Py_DecRef(own);
+    if (failed || line.full) return PyLong_FromLong(1);
+    ssize_t written;
+    do { written = write((int)fd, line.data, line.used); } while (written < 0 && errno == EINTR);
+    return PyLong_FromLong(written == (ssize_t)line.used ? 0 : -1);
+}
+
+/* emit_arm(threading._active): the threads' table the identity is read from */
+static PyObject *emit_arm(PyObject *self, PyObject *active) {
+    (void)self;
+    key_dict = PyUnicode_FromString("__dict__");
+    key_name = PyUnicode_FromString("_name");
+    key_daemonic = PyUnicode_FromString("_daemonic");
+    if (key_dict == NULL || key_name == NULL || key_daemonic == NULL) return NULL;
+    Py_IncRef(active);
+    threads_active = active;
+    return none();
+}
+
 static PyMethodDef methods[] = {
     {"arm", arm, METH_VARARGS, "arm(hit, 'call', 'return', 'c_call', 'c_exception', 'c_return')"},
     {"hook_code", hook_code, METH_O, "let this code object's calls and returns through"},
@@ -512,6 +719,8 @@ static PyMethodDef methods[] = {
     {"frame_hook", frame_hook, METH_VARARGS, "frame_hook(start, return, unwind, call, c_return, c_raise, DISABLE)"},
     {"get_local_events", get_local_events, METH_O, "the frame hook's events local to a code object"},
     {"set_local_events", set_local_events, METH_VARARGS, "set_local_events(code, events)"},
+    {"emit", (PyCFunction)(void (*)(void))emit, METH_FASTCALL, "emit(fd, kind, begin, end, thread, details): 0 written, 1 left to Python, -1 refused"},
+    {"emit_arm", emit_arm, METH_O, "emit_arm(threading._active)"},
     {NULL, NULL, 0, NULL},
 };
 static PyModuleDef module = {{{1, NULL}, NULL, 0, NULL}, "_proclife_filter", NULL, -1, methods, NULL, NULL, NULL, NULL};
