@@ -17,7 +17,9 @@ Why it is built this way:
   ``FAMILIES`` is the registry of those names per implementation family.
 - On 3.12+ the hooks are ``sys.monitoring`` events local to the hooked code objects (a free tool
   id, never the profiler's that cProfile takes): other code runs at full speed, and no profile
-  function is set. On 3.11 (or with PROCLIFE_OBSERVER_PROFILE=1) a ``sys.setprofile`` function
+  function is set. On 3.11 the same events come from the C filters' frame evaluation hook
+  (``_FrameHook``, PEP 523) where PROCLIFE_OBSERVER_FILTER names them and their check of 3.11's
+  layouts passed. Otherwise (or with PROCLIFE_OBSERVER_PROFILE=1) a ``sys.setprofile`` function
   filters each call and return: in C where PROCLIFE_OBSERVER_FILTER names the built filter
   (``observer_filter.c``: the hooked code objects and C functions by address), else in Python,
   on a call's line, then its module, a return's frame (set lookups); the richer
@@ -26,7 +28,8 @@ Why it is built this way:
   (tests/test_observer_monitoring.py).
 - Nothing heavy is imported: no ``json`` (the C encoder json uses), no ``dis`` (a bytecode
   reader of the few instructions read, per version), no ``collections.abc``.
-- Each event is one ``os.write`` of a line shorter than PIPE_BUF on an ``O_APPEND`` descriptor:
+- Each event is one ``os.write`` of a line shorter than PIPE_BUF on an ``O_APPEND`` descriptor
+  (the line made in C where the C filters loaded: the same bytes, fewer pages touched after a fork):
   lines of different processes never interleave, nothing is buffered, and a process killed by
   SIGKILL has written every event up to its death.
 """
