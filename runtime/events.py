@@ -65,6 +65,7 @@ class Lifecycle:
     steps_done: dict[str, Event] = field(default_factory=dict)  # exit steps that returned (their return)
     began: dict[str, Event] = field(default_factory=dict)  # each exit step's first begin
     child_joins: dict[int, Event] = field(default_factory=dict)  # child pid -> its join, not returned
+    exit_joined: set[int] = field(default_factory=set)  # child pids whose join the exit sequence began
     thread_joins: list[Event] = field(default_factory=list)  # joins inside threading._shutdown, not returned
     feeder_joins: list[Event] = field(default_factory=list)  # joins of a Queue's feeder thread, not returned
     signalled: set[int] = field(default_factory=set)  # pids it sent a signal to (kill, terminate)
@@ -98,6 +99,8 @@ class Lifecycle:
             self.signalled.add(int(event.get("target")))
         elif kind == "child_join":
             self.child_joins[int(event.get("child") or 0)] = event
+            if "util._exit_function" in self.steps:
+                self.exit_joined.add(int(event.get("child") or 0))
         elif kind == "child_joined":
             child = int(event.get("child") or 0)
             self.child_joins.pop(child, None)

@@ -40,15 +40,24 @@ def await_settled(procs: Processes, hub: Hub, expected: System, deadline: float,
             wait_exit(known, deadline)
     for ident, state in want.items():
         if state == GONE and ident in procs.known:
-            await_gone(procs, ident, deadline)
+            await_gone(procs, ident, deadline, lambda: _read_then(hub, stop))
+            if stop():
+                return
     for ident, orphan in expected_adopted(expected, procs.start_method).items():
         if orphan and ident in procs.known:
             await_adopted(procs.known[ident], deadline)
     reap_adopted(procs)
 
 
-def await_gone(procs: Processes, ident: int, deadline: float) -> None:
-    """Wait until ``ident``'s exit status is collected; collect it where it is ours to collect."""
+def _read_then(hub: Hub, stop: Callable[[], bool]) -> bool:
+    """``stop()`` on the facts arrived so far: a wait for a reaping reads no stream by itself."""
+    hub.pump_now()
+    return stop()
+
+
+def await_gone(procs: Processes, ident: int, deadline: float, stop: Callable[[], bool] = lambda: False) -> None:
+    """Wait until ``ident``'s exit status is collected; collect it where it is ours to collect.
+    ``stop()``, asked at each look, ends the wait (the facts rule the reaping out)."""
     known = procs.known[ident]
     if ident == 0:
         assert procs.p0 is not None
@@ -56,7 +65,7 @@ def await_gone(procs: Processes, ident: int, deadline: float) -> None:
             procs.exitcodes[0] = procs.p0.wait(timeout=remaining(deadline))
         return
     me = os.getpid()
-    while remaining(deadline) > 0 and procs.state(ident) != GONE:
+    while remaining(deadline) > 0 and procs.state(ident) != GONE and not stop():
         parent = known.ppid()
         if parent == me:
             code = reap(known)

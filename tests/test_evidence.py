@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from proclife.conformance.evidence import Accounts, contradictions, decided, unmet
+from proclife.conformance.evidence import Accounts, contradictions, decided, joined_out_of_order, unmet
 from proclife.conformance.report import Disagreement
 from proclife.conformance.runner import Timing, run_trace
 from proclife.model.core.base import JOIN_CHILDREN, JOIN_THREADS, RUNNABLE
@@ -112,6 +112,33 @@ def test_the_exit_join_must_be_of_the_child_the_model_says() -> None:
     # a join of a child the model has already seen end is not a contradiction: its return is on its way
     ended = main_exiting(JOIN_CHILDREN, child(life="terminated.reaped"), child(joining=True))
     assert contradictions(ended, accounts({0: of_p1})) == []
+
+
+def test_an_exit_sequence_joining_a_child_has_not_reaped_a_zombie_it_never_joined() -> None:
+    """The model's order (P2 joined and reaped, then P1's join begun) against an account that shows
+    P1's join begun and none of P2's while the kernel still holds P2: that order did not happen, and
+    a wait for P2's reaping ends at once (a wait, not a finding: never a contradiction)."""
+    reaped_first = main_exiting(JOIN_CHILDREN, child(joining=True), child(life=REAPED))
+    in_exit = event("exit_step_begin", step="util._exit_function", repeat=False)
+    joining_p1 = account(in_exit, event("child_join", child=101, timeout=None))
+    zombies = {(2, 100)}  # (model pid, OS parent) the kernel shows as a zombie of that parent
+    found = joined_out_of_order(reaped_first, accounts({0: joining_p1}), lambda c, p: (c, p) in zombies)
+    assert found == ["P0: its observer reports its exit sequence joining P1 without having joined P2, still a "
+                     "zombie; the model says it reaped P2 first"]
+    assert contradictions(reaped_first, accounts({0: joining_p1})) == []
+    # not when P2's join came first, nor once the kernel no longer holds P2 (reaped by the poll of
+    # active_children(): no join of it), nor when P2 is another process's zombie
+    joined_p2 = account(in_exit, event("child_join", child=102, timeout=None),
+                        event("child_joined", end=2, child=102, returncode=-15, kernel="gone"),
+                        event("child_join", child=101, timeout=None))
+    assert joined_out_of_order(reaped_first, accounts({0: joined_p2}), lambda c, p: (c, p) in zombies) == []
+    assert joined_out_of_order(reaped_first, accounts({0: joining_p1}), lambda c, p: False) == []
+    assert joined_out_of_order(reaped_first, accounts({0: joining_p1}), lambda c, p: (c, p) == (2, 999)) == []
+    # nor when the model does not say P2 was reaped, or says no join is in progress
+    still_zombie = main_exiting(JOIN_CHILDREN, child(joining=True), child(life="terminated.zombie"))
+    assert joined_out_of_order(still_zombie, accounts({0: joining_p1}), lambda c, p: (c, p) in zombies) == []
+    no_join = main_exiting(JOIN_CHILDREN, child(), child(life=REAPED))
+    assert joined_out_of_order(no_join, accounts({0: joining_p1}), lambda c, p: (c, p) in zombies) == []
 
 
 def test_an_exit_join_of_a_daemonic_child_must_follow_its_sigterm() -> None:

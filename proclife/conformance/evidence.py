@@ -193,6 +193,28 @@ def _unreaped(system: Viewed, pid: int, seen: Lifecycle, accounts: Accounts) -> 
     return out
 
 
+def joined_out_of_order(system: Viewed, accounts: Accounts, zombie: Callable[[int, int], bool]) -> list[str]:
+    """Children the model says an exit sequence reaped before the child it is joining now, that the
+    sequence passed without a join: its account shows the join of that other child begun and none
+    of them, and the kernel still holds them (``zombie(child, parent's OS pid)``: read after the account)
+    still holds them. ``util._exit_function`` joins its children one at a time, so such a child
+    is reaped only once the join in progress returns: the model's order did not happen, and no
+    wait for that reaping can end before the bound. Used to end such a wait, not as a finding."""
+    out = []
+    for pid in range(len(system.procs)):
+        joining, seen, parent = _joining(system, pid), accounts.of(pid), accounts.os_pid(pid)
+        if joining is None or seen is None or parent is None or accounts.os_pid(joining) not in {
+                int(e.get("child") or 0) for e in seen.joining_children()}:
+            continue
+        for child in system.children(pid):
+            os_pid = accounts.os_pid(child)
+            if (system.procs[child].life == REAPED and os_pid is not None and os_pid not in seen.exit_joined
+                    and zombie(child, parent)):
+                out.append(f"P{pid}: its observer reports its exit sequence joining P{joining} without having "
+                           f"joined P{child}, still a zombie; the model says it reaped P{child} first")
+    return out
+
+
 def _joining(system: Viewed, pid: int) -> int | None:
     """The child whose join ``pid``'s exit sequence is in, by the model (None: none named)."""
     return next((c for c in system.children(pid) if system.procs[c].joining), None)

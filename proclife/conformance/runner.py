@@ -17,7 +17,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from proclife.conformance.evidence import Accounts, contradictions, decided, differences, unmet
+from proclife.conformance.evidence import (
+    Accounts,
+    contradictions,
+    decided,
+    differences,
+    joined_out_of_order,
+    unmet,
+)
 from proclife.conformance.report import Disagreement, StepRecord
 from proclife.model.core.engine import Engine, Transition
 from proclife.model.core.semantics import Action
@@ -27,6 +34,7 @@ from proclife.runtime.errors import AgentGoneError
 from proclife.runtime.events import Lifecycle
 from proclife.runtime.impls import Implementation
 from proclife.runtime.observe import expected_os
+from proclife.runtime.osproc import ZOMBIE
 from proclife.runtime.prestart import Prestarted
 
 
@@ -139,13 +147,23 @@ class Runner:
         ordered = sorted(candidates, key=lambda t: sum(s != "alive" for s in expected_os(t.system).values()))
         mismatches: list[str] = []
         for t in ordered:
-            self.driver.await_settled(t.system, stop=lambda t=t: bool(  # type: ignore[misc]
-                contradictions(t.system, self.accounts)))
+            self.driver.await_settled(t.system, stop=lambda t=t: self._ruled_out(t.system))  # type: ignore[misc]
             self._await_accounts(t.system)
             mismatches = self.driver.observe().mismatches(t.system) + self._accounts_differ(t.system)
             if not mismatches:
                 return t, []
         return None, mismatches
+
+    def _ruled_out(self, expected: System) -> bool:
+        """Whether the facts reported so far (read now) rule ``expected`` out: a contradiction, or an
+        order of exit joins that leaves a child it has reaped a zombie (no wait for that reaping)."""
+        return bool(contradictions(expected, self.accounts)
+                    or joined_out_of_order(expected, self.accounts, self._zombie_of))
+
+    def _zombie_of(self, pid: int, parent: int) -> bool:
+        """Whether model process ``pid`` is, by the kernel now, a zombie of the process ``parent``."""
+        known = self.driver.known.get(pid)
+        return known is not None and self.driver.procs.state(pid) == ZOMBIE and known.ppid() == parent
 
     def _account(self, pid: int) -> Lifecycle | None:
         """What model process ``pid`` has reported of itself (None: it has no OS process)."""
