@@ -196,8 +196,8 @@ def _unreaped(system: Viewed, pid: int, seen: Lifecycle, accounts: Accounts) -> 
 def joined_out_of_order(system: Viewed, accounts: Accounts, zombie: Callable[[int, int], bool]) -> list[str]:
     """Children the model says an exit sequence reaped before the child it is joining now, that the
     sequence passed without a join: its account shows the join of that other child begun and none
-    of them, and the kernel still holds them (``zombie(child, parent's OS pid)``: read after the account)
-    still holds them. ``util._exit_function`` joins its children one at a time, so such a child
+    of them, and the kernel still holds them (``zombie(child, parent's OS pid)``, read after the
+    account). ``util._exit_function`` joins its children one at a time, so such a child
     is reaped only once the join in progress returns: the model's order did not happen, and no
     wait for that reaping can end before the bound. Used to end such a wait, not as a finding."""
     out = []
